@@ -1,0 +1,212 @@
+// Package world is the simulator's clock and scheduler: one goroutine, one
+// queue of events ordered by (virtual time, sequence number), and one master
+// seed from which every component derives its own random stream. Nothing in
+// a run may depend on anything but that seed and the scenario.
+package world
+
+import (
+	"hash/fnv"
+	"math/rand/v2"
+	"time"
+
+	"github.com/annal-db/annal/sim/trace"
+)
+
+// Handler is something the queue can fire. Scheduling a Handler held in a
+// long-lived value (rather than a fresh closure) costs no allocation.
+type Handler interface {
+	Fire(arg uint64)
+}
+
+// HandlerFunc adapts a function; each use allocates, so keep it off hot paths.
+type HandlerFunc func(arg uint64)
+
+func (f HandlerFunc) Fire(arg uint64) { f(arg) }
+
+type event struct {
+	at  time.Duration
+	seq uint64
+	h   Handler
+	arg uint64
+}
+
+// World is one simulated run.
+type World struct {
+	seed   uint64
+	now    time.Duration
+	seq    uint64
+	queue  []event // binary min-heap on (at, seq)
+	fired  uint64
+	halted bool
+
+	// Trace records every observable event of the run.
+	Trace *trace.Trace
+	// AfterEvent, when set, runs after every fired event: the invariant
+	// checkers hang here so that a violation is caught at the event that
+	// caused it.
+	AfterEvent func()
+}
+
+// New makes a world for one seed.
+func New(seed uint64, tr *trace.Trace) *World {
+	if tr == nil {
+		tr = trace.New(nil)
+	}
+	return &World{seed: seed, Trace: tr, queue: make([]event, 0, 1024)}
+}
+
+// Seed is the run's master seed.
+func (w *World) Seed() uint64 { return w.seed }
+
+// Now is the virtual time since the run's start.
+func (w *World) Now() time.Duration { return w.now }
+
+// Fired counts the events handled so far.
+func (w *World) Fired() uint64 { return w.fired }
+
+// Pending counts the events still queued (cancelled timers included).
+func (w *World) Pending() int { return len(w.queue) }
+
+// Rand derives the random stream of one named component (a node, a link, a
+// disk, a workload). Streams are independent of each other, so adding a
+// component or drawing more numbers in one does not shift the others.
+func (w *World) Rand(component string) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(component))
+	return rand.New(rand.NewPCG(w.seed, h.Sum64()))
+}
+
+// At schedules h.Fire(arg) at virtual time at (never earlier than now).
+func (w *World) At(at time.Duration, h Handler, arg uint64) {
+	if at < w.now {
+		at = w.now
+	}
+	w.seq++
+	w.push(event{at: at, seq: w.seq, h: h, arg: arg})
+}
+
+// After schedules h.Fire(arg) d from now.
+func (w *World) After(d time.Duration, h Handler, arg uint64) {
+	w.At(w.now+d, h, arg)
+}
+
+// Func schedules f d from now.
+func (w *World) Func(d time.Duration, f func()) {
+	w.After(d, funcHandler(f), 0)
+}
+
+type funcHandler func()
+
+func (f funcHandler) Fire(uint64) { f() }
+
+// Timer is a cancellable scheduled function.
+type Timer struct {
+	f       func()
+	stopped bool
+	fired   bool
+}
+
+// NewTimer schedules f d from now and returns a handle that can stop it.
+func (w *World) NewTimer(d time.Duration, f func()) *Timer {
+	t := &Timer{f: f}
+	w.After(d, t, 0)
+	return t
+}
+
+// Fire implements Handler.
+func (t *Timer) Fire(uint64) {
+	if t.stopped || t.fired {
+		return
+	}
+	t.fired = true
+	t.f()
+}
+
+// Stop cancels the timer; false if it already fired or was stopped.
+func (t *Timer) Stop() bool {
+	if t.stopped || t.fired {
+		return false
+	}
+	t.stopped = true
+	return true
+}
+
+// Halt makes Run return after the current event.
+func (w *World) Halt() { w.halted = true }
+
+// Halted reports whether Halt was called.
+func (w *World) Halted() bool { return w.halted }
+
+// Step fires the next event. It reports false when the queue is empty.
+func (w *World) Step() bool {
+	if len(w.queue) == 0 {
+		return false
+	}
+	ev := w.pop()
+	w.now = ev.at
+	w.fired++
+	ev.h.Fire(ev.arg)
+	if w.AfterEvent != nil {
+		w.AfterEvent()
+	}
+	return true
+}
+
+// RunUntil fires events up to and including virtual time end, then sets the
+// clock to end. It stops early on Halt.
+func (w *World) RunUntil(end time.Duration) {
+	for !w.halted && len(w.queue) > 0 && w.queue[0].at <= end {
+		w.Step()
+	}
+	if !w.halted && w.now < end {
+		w.now = end
+	}
+}
+
+func less(a, b *event) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.seq < b.seq
+}
+
+func (w *World) push(ev event) {
+	w.queue = append(w.queue, ev)
+	q := w.queue
+	i := len(q) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !less(&q[i], &q[p]) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (w *World) pop() event {
+	q := w.queue
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q[last] = event{}
+	q = q[:last]
+	w.queue = q
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= len(q) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(q) && less(&q[r], &q[l]) {
+			m = r
+		}
+		if !less(&q[m], &q[i]) {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	return top
+}
