@@ -1,0 +1,610 @@
+// Package election chooses a leader the way EventStoreDB does: a Paxos-like
+// protocol over numbered views with a round-robin coordinator.
+//
+//  1. View change: a node that needs a leader moves to view v+1 and tells
+//     everyone (ViewChange). A node that hears of a higher view joins it.
+//  2. The view's coordinator (the alive electable members sorted by node
+//     endpoint, descending; index v mod count), once a quorum wants view v,
+//     asks for log states (Prepare).
+//  3. Acceptors install the view and answer with their log state
+//     (PrepareOk).
+//  4. With a quorum of answers, the coordinator picks the best candidate and
+//     proposes it under a proposal number above any it has seen, persisted
+//     first (Proposal). That number becomes the new epoch number.
+//  5. Acceptors persist the number, check the candidate is legitimate, and
+//     broadcast Accept. Whoever counts a quorum of Accepts knows the leader.
+//
+// A view that does not decide within the election timeout is abandoned for
+// the next one, whose coordinator is the next member. Safety rests on the
+// persisted proposal numbers: an acceptor never accepts a number at or below
+// one it has persisted, so two quorums can never accept the same number, and
+// no epoch has two leaders.
+package election
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/member"
+)
+
+// Phase is the election service's own state (EventStoreDB's ElectionsState).
+type Phase uint8
+
+const (
+	Idle           Phase = iota // never asked to elect: ignores view changes
+	ElectingLeader              // collecting view changes
+	Coordinator                 // this node coordinates the installed view
+	Acceptor                    // the installed view is someone else's
+	Shutdown
+)
+
+func (p Phase) String() string {
+	return [...]string{"Idle", "ElectingLeader", "Coordinator", "Acceptor", "Shutdown"}[p]
+}
+
+// ProofInterval is how often nodes with an installed view announce it, so
+// that restarted or late nodes can join it.
+const ProofInterval = 5 * time.Second
+
+// Config is the election part of a node's options.
+type Config struct {
+	ClusterSize int           // ClusterSize: quorum = ClusterSize/2 + 1
+	Timeout     time.Duration // LeaderElectionTimeoutMs
+}
+
+// Quorum is the number of distinct nodes that make a majority.
+func (c Config) Quorum() int { return c.ClusterSize/2 + 1 }
+
+// Node is what the service needs from its node.
+type Node interface {
+	// Members is the node's gossip view, its own record included.
+	Members() []member.Info
+	// LogState is the node's own log state now.
+	LogState() LogState
+	// Send delivers an election message to a member (best effort).
+	Send(to env.Endpoint, m Message)
+	// PersistProposal durably records the highest proposal number seen;
+	// done(false) means the disk failed and the node is stopping.
+	PersistProposal(n int32, done func(ok bool))
+	// Elected reports a decided election (EventStoreDB's ElectionsDone):
+	// leader leads epoch number.
+	Elected(view, number int32, leader From)
+	// Resigned reports that a quorum acknowledged this leader's resignation.
+	Resigned()
+}
+
+// Service runs one node's side of elections.
+type Service struct {
+	env  env.Env
+	cfg  Config
+	node Node
+	self From
+
+	phase       Phase
+	attempted   int32 // last view this node attempted
+	installed   int32 // last view this node installed
+	viewChanges []member.ID
+	prepareOks  []PrepareOk
+	votes       []vote    // accepts seen in the attempted view
+	proposal    *Proposal // what this node proposed or accepted in the installed view
+	decided     bool      // the attempted view has elected a leader
+	proposalChk int32
+
+	lastElected member.ID
+	resigning   member.ID
+	resignOks   []member.ID
+
+	timeout    env.Timer
+	proofTimer env.Timer
+
+	// Views counts views attempted; Decisions counts elections decided here.
+	Views, Decisions uint64
+}
+
+// vote is a fact: server persisted number and accepts leader in the
+// attempted view. Facts are recorded whatever this node's own phase, so
+// that a node which saw the proposal late still learns the outcome.
+type vote struct {
+	server member.ID
+	leader From
+	number int32
+}
+
+// New makes the service. proposalChk is the persisted proposal number (-1
+// when none).
+func New(e env.Env, cfg Config, self From, proposalChk int32, node Node) *Service {
+	return &Service{env: e, cfg: cfg, node: node, self: self, attempted: -1, installed: -1, proposalChk: proposalChk}
+}
+
+// Phase reports the service's state.
+func (s *Service) Phase() Phase { return s.phase }
+
+// Installed is the last installed view.
+func (s *Service) Installed() int32 { return s.installed }
+
+// ProposalCheckpoint is the highest proposal number persisted.
+func (s *Service) ProposalCheckpoint() int32 { return s.proposalChk }
+
+// Accepted is the proposal this node persisted and accepted (or made) in
+// the installed view, if any.
+func (s *Service) Accepted() (leader From, number int32, ok bool) {
+	if s.proposal == nil {
+		return From{}, 0, false
+	}
+	return leaderOf(s.proposal), s.proposal.Number, true
+}
+
+// Resigning is the id of the leader being resigned, if any.
+func (s *Service) Resigning() member.ID { return s.resigning }
+
+// Stop ends the service: no more messages, no more timers.
+func (s *Service) Stop() {
+	s.phase = Shutdown
+	stopTimer(&s.timeout)
+	stopTimer(&s.proofTimer)
+}
+
+func stopTimer(t *env.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
+	}
+}
+
+// StartElections begins an election unless one is already running.
+func (s *Service) StartElections() {
+	if s.phase == ElectingLeader || s.phase == Shutdown {
+		return
+	}
+	if s.proofTimer == nil {
+		s.proofTimer = s.env.Clock.AfterFunc(ProofInterval, s.sendProof)
+	}
+	s.shiftToElection(s.attempted + 1)
+}
+
+// Handle processes one election message.
+func (s *Service) Handle(m Message) {
+	if s.phase == Shutdown {
+		return
+	}
+	switch m := m.(type) {
+	case *ViewChange:
+		s.onViewChange(m)
+	case *ViewChangeProof:
+		s.onViewChangeProof(m)
+	case *Prepare:
+		s.onPrepare(m)
+	case *PrepareOk:
+		s.onPrepareOk(m)
+	case *Proposal:
+		s.onProposal(m)
+	case *Accept:
+		s.onAccept(m)
+	case *LeaderIsResigning:
+		s.onLeaderIsResigning(m)
+	case *LeaderIsResigningOk:
+		s.onLeaderIsResigningOk(m)
+	}
+}
+
+// electable lists the members that take part, in coordinator order: alive,
+// not seed placeholders, not read-only replicas, sorted descending by node
+// endpoint (the order the view is kept in).
+func (s *Service) electable() []member.Info {
+	var out []member.Info
+	for _, m := range s.node.Members() {
+		if m.IsAlive && m.State != member.Manager && !m.IsReadOnlyReplica && !m.InstanceID.IsZero() {
+			out = append(out, m)
+		}
+	}
+	member.Sort(out)
+	return out
+}
+
+func (s *Service) isCoordinator(view int32) bool {
+	ms := s.electable()
+	if len(ms) == 0 {
+		return false
+	}
+	return ms[int(view)%len(ms)].InstanceID == s.self.ServerID
+}
+
+func (s *Service) broadcast(m Message) {
+	for _, ep := range s.others() {
+		s.node.Send(ep, m)
+	}
+}
+
+func (s *Service) others() []env.Endpoint {
+	var out []env.Endpoint
+	for _, m := range s.electable() {
+		if m.InstanceID != s.self.ServerID {
+			out = append(out, m.HTTPEndPoint)
+		}
+	}
+	return out
+}
+
+func (s *Service) known(id member.ID) bool {
+	return member.FindID(s.node.Members(), id) >= 0
+}
+
+func (s *Service) shiftToElection(view int32) {
+	s.phase = ElectingLeader
+	s.attempted = view
+	s.Views++
+	s.viewChanges = append(s.viewChanges[:0], s.self.ServerID)
+	s.prepareOks = s.prepareOks[:0]
+	s.votes = s.votes[:0]
+	s.proposal = nil
+	s.decided = false
+	s.log(env.LevelInfo, fmt.Sprintf("election: view change to view %d", view))
+	s.broadcast(&ViewChange{From: s.self, AttemptedView: view})
+	s.armTimeout(view)
+	s.checkViewChangeQuorum()
+}
+
+func (s *Service) armTimeout(view int32) {
+	stopTimer(&s.timeout)
+	s.timeout = s.env.Clock.AfterFunc(s.cfg.Timeout, func() {
+		s.timeout = nil
+		s.onTimeout(view)
+	})
+}
+
+func (s *Service) onTimeout(view int32) {
+	if s.phase == Shutdown || s.phase == Idle || view != s.attempted {
+		return
+	}
+	if s.decided {
+		return
+	}
+	s.log(env.LevelInfo, fmt.Sprintf("election: view %d timed out after %v", view, s.cfg.Timeout))
+	s.shiftToElection(view + 1)
+}
+
+func (s *Service) onViewChange(m *ViewChange) {
+	if s.phase == Idle || m.AttemptedView <= s.installed {
+		return
+	}
+	if m.AttemptedView > s.attempted {
+		s.shiftToElection(m.AttemptedView)
+	}
+	if m.AttemptedView == s.attempted && !slices.Contains(s.viewChanges, m.ServerID) {
+		s.viewChanges = append(s.viewChanges, m.ServerID)
+		s.checkViewChangeQuorum()
+	}
+}
+
+func (s *Service) checkViewChangeQuorum() {
+	if s.phase == ElectingLeader && len(s.viewChanges) >= s.cfg.Quorum() && s.isCoordinator(s.attempted) {
+		s.shiftToPrepare(s.attempted)
+	}
+}
+
+func (s *Service) shiftToPrepare(view int32) {
+	s.phase = Coordinator
+	s.installed = view
+	s.prepareOks = append(s.prepareOks[:0], s.ownPrepareOk(view))
+	s.log(env.LevelInfo, fmt.Sprintf("election: coordinating view %d", view))
+	s.broadcast(&Prepare{From: s.self, View: view})
+	s.checkPrepareQuorum()
+}
+
+func (s *Service) ownPrepareOk(view int32) PrepareOk {
+	return PrepareOk{View: view, State: s.node.LogState(), Cluster: slices.Clone(s.node.Members())}
+}
+
+func (s *Service) onPrepare(m *Prepare) {
+	if s.phase == Idle || m.View != s.attempted || !s.known(m.ServerID) {
+		return
+	}
+	if s.phase == Coordinator && s.installed == m.View {
+		return
+	}
+	s.phase = Acceptor
+	s.installed = m.View
+	ok := s.ownPrepareOk(m.View)
+	s.node.Send(m.HTTP, &ok)
+}
+
+func (s *Service) onPrepareOk(m *PrepareOk) {
+	if s.phase != Coordinator || m.View != s.installed {
+		return
+	}
+	for i := range s.prepareOks {
+		if s.prepareOks[i].State.ServerID == m.State.ServerID {
+			return
+		}
+	}
+	s.prepareOks = append(s.prepareOks, *m)
+	s.checkPrepareQuorum()
+}
+
+func (s *Service) checkPrepareQuorum() {
+	if s.phase != Coordinator || s.proposal != nil || len(s.prepareOks) != s.cfg.Quorum() {
+		return
+	}
+	view := s.installed
+	best := s.bestCandidate()
+	number := max(s.node.LogState().EpochNumber, s.proposalChk) + 1
+	s.log(env.LevelInfo, fmt.Sprintf("election: proposing %s (%v) as leader in view %d, proposal %d",
+		best.ServerID.Short(), best.HTTP, view, number))
+	s.node.PersistProposal(number, func(ok bool) {
+		if !ok || s.phase != Coordinator || s.installed != view || s.proposal != nil {
+			return
+		}
+		s.proposalChk = max(s.proposalChk, number)
+		p := &Proposal{From: s.self, Leader: best, View: view, Number: number}
+		s.proposal = p
+		s.addVote(s.self.ServerID, leaderOf(p), number)
+		s.broadcast(p)
+		s.checkDecision()
+	})
+}
+
+// Compare orders candidates best first, by EventStoreDB's keys: epoch
+// number, writer checkpoint, chaser checkpoint (all highest first), then the
+// resigning leader last, then node priority (highest first), then instance
+// id (highest first).
+func Compare(a, b *LogState, resigning member.ID) int {
+	if a.EpochNumber != b.EpochNumber {
+		return desc(a.EpochNumber, b.EpochNumber)
+	}
+	if a.WriterCheckpoint != b.WriterCheckpoint {
+		return desc(a.WriterCheckpoint, b.WriterCheckpoint)
+	}
+	if a.ChaserCheckpoint != b.ChaserCheckpoint {
+		return desc(a.ChaserCheckpoint, b.ChaserCheckpoint)
+	}
+	ar, br := !resigning.IsZero() && a.ServerID == resigning, !resigning.IsZero() && b.ServerID == resigning
+	if ar != br {
+		if ar {
+			return 1
+		}
+		return -1
+	}
+	if a.NodePriority != b.NodePriority {
+		return desc(a.NodePriority, b.NodePriority)
+	}
+	return -bytes.Compare(a.ServerID[:], b.ServerID[:])
+}
+
+func desc[T int32 | int64](a, b T) int {
+	if a > b {
+		return -1
+	}
+	return 1
+}
+
+// bestCandidate picks among the quorum's log states, then prefers the
+// leader of the best node's last epoch while that leader lives: everything
+// after that epoch came from it, so it holds every quorum-replicated write.
+func (s *Service) bestCandidate() LogState {
+	states := make([]LogState, len(s.prepareOks))
+	for i := range s.prepareOks {
+		states[i] = s.prepareOks[i].State
+	}
+	slices.SortStableFunc(states, func(a, b LogState) int { return Compare(&a, &b, s.resigning) })
+	best := states[0]
+	prev := best.EpochLeaderID
+	if prev.IsZero() || prev == best.ServerID || prev == s.resigning {
+		return best
+	}
+	for _, st := range states {
+		if st.ServerID == prev && st.EpochNumber == best.EpochNumber && st.EpochID == best.EpochID {
+			return st
+		}
+	}
+	for i := range s.prepareOks {
+		for _, m := range s.prepareOks[i].Cluster {
+			if m.InstanceID == prev && m.IsAlive && m.EpochNumber == best.EpochNumber && m.EpochID == best.EpochID {
+				return LogState{
+					ServerID: m.InstanceID, HTTP: m.HTTPEndPoint, EpochNumber: m.EpochNumber,
+					EpochPosition: m.EpochPosition, EpochID: m.EpochID, EpochLeaderID: prev,
+					LastCommitPosition: m.LastCommitPosition, WriterCheckpoint: m.WriterCheckpoint,
+					ChaserCheckpoint: m.ChaserCheckpoint, NodePriority: m.NodePriority,
+				}
+			}
+		}
+	}
+	return best
+}
+
+func leaderOf(p *Proposal) From { return From{ServerID: p.Leader.ServerID, HTTP: p.Leader.HTTP} }
+
+func (s *Service) onProposal(m *Proposal) {
+	if s.phase == Idle || m.View != s.attempted || !s.known(m.ServerID) || !s.known(m.Leader.ServerID) {
+		return
+	}
+	// The proposer persisted its number before proposing: its vote counts
+	// whether or not this node can accept.
+	s.addVote(m.ServerID, leaderOf(m), m.Number)
+	s.checkDecision()
+	if s.phase != Acceptor || m.View != s.installed {
+		return
+	}
+	if m.Number <= s.proposalChk {
+		s.log(env.LevelInfo, fmt.Sprintf("election: outdated proposal %d (have %d) ignored", m.Number, s.proposalChk))
+		return
+	}
+	if s.proposal != nil && s.proposal.Leader.ServerID != m.Leader.ServerID {
+		return
+	}
+	if why := s.illegitimate(&m.Leader); why != "" {
+		s.log(env.LevelInfo, fmt.Sprintf("election: proposal of %s rejected: %s", m.Leader.ServerID.Short(), why))
+		return
+	}
+	view := m.View
+	p := *m
+	s.node.PersistProposal(m.Number, func(ok bool) {
+		if !ok || s.phase != Acceptor || s.installed != view || p.Number <= s.proposalChk {
+			return
+		}
+		s.proposalChk = p.Number
+		s.proposal = &p
+		s.addVote(s.self.ServerID, leaderOf(&p), p.Number)
+		s.broadcast(&Accept{From: s.self, Leader: leaderOf(&p), View: view, Number: p.Number})
+		s.checkDecision()
+	})
+}
+
+// illegitimate returns why an acceptor refuses a candidate, or "".
+func (s *Service) illegitimate(c *LogState) string {
+	members := s.node.Members()
+	if i := member.FindID(members, s.lastElected); i >= 0 && s.lastElected != s.resigning {
+		prev := members[i]
+		if prev.IsAlive && prev.State == member.Leader {
+			if c.ServerID == prev.InstanceID || c.EpochNumber > prev.EpochNumber ||
+				(c.EpochNumber == prev.EpochNumber && c.EpochID != prev.EpochID) {
+				return ""
+			}
+			return fmt.Sprintf("previous leader %s is alive", prev.InstanceID.Short())
+		}
+	}
+	if c.ServerID == s.self.ServerID {
+		return ""
+	}
+	own := s.node.LogState()
+	switch {
+	case c.EpochNumber != own.EpochNumber:
+		if c.EpochNumber < own.EpochNumber {
+			return fmt.Sprintf("its epoch %d is behind ours %d", c.EpochNumber, own.EpochNumber)
+		}
+	case c.LastCommitPosition != own.LastCommitPosition:
+		if c.LastCommitPosition < own.LastCommitPosition {
+			return fmt.Sprintf("its commit position %d is behind ours %d", c.LastCommitPosition, own.LastCommitPosition)
+		}
+	case c.WriterCheckpoint != own.WriterCheckpoint:
+		if c.WriterCheckpoint < own.WriterCheckpoint {
+			return fmt.Sprintf("its writer checkpoint %d is behind ours %d", c.WriterCheckpoint, own.WriterCheckpoint)
+		}
+	case c.ChaserCheckpoint != own.ChaserCheckpoint:
+		if c.ChaserCheckpoint < own.ChaserCheckpoint {
+			return fmt.Sprintf("its chaser checkpoint %d is behind ours %d", c.ChaserCheckpoint, own.ChaserCheckpoint)
+		}
+	}
+	return ""
+}
+
+func (s *Service) onAccept(m *Accept) {
+	if s.phase == Idle || m.View != s.attempted {
+		return
+	}
+	s.addVote(m.ServerID, m.Leader, m.Number)
+	s.checkDecision()
+}
+
+func (s *Service) addVote(server member.ID, leader From, number int32) {
+	for _, v := range s.votes {
+		if v.server == server {
+			return
+		}
+	}
+	s.votes = append(s.votes, vote{server: server, leader: leader, number: number})
+}
+
+// checkDecision decides once a quorum of distinct nodes has persisted the
+// same proposal number for the same leader in the attempted view.
+func (s *Service) checkDecision() {
+	if s.decided {
+		return
+	}
+	for i, v := range s.votes {
+		n := 0
+		for _, w := range s.votes[i:] {
+			if w.leader.ServerID == v.leader.ServerID && w.number == v.number {
+				n++
+			}
+		}
+		if n >= s.cfg.Quorum() && s.known(v.leader.ServerID) {
+			s.decide(v.leader, v.number)
+			return
+		}
+	}
+}
+
+func (s *Service) decide(leader From, number int32) {
+	s.decided = true
+	s.Decisions++
+	if s.phase == ElectingLeader {
+		s.phase = Acceptor
+	}
+	s.installed = s.attempted
+	s.lastElected = leader.ServerID
+	s.resigning = member.ID{}
+	s.resignOks = s.resignOks[:0]
+	stopTimer(&s.timeout)
+	s.log(env.LevelInfo, fmt.Sprintf("election: %s (%v) elected in view %d, epoch %d",
+		leader.ServerID.Short(), leader.HTTP, s.attempted, number))
+	s.node.Elected(s.attempted, number, leader)
+}
+
+func (s *Service) sendProof() {
+	s.proofTimer = nil
+	if s.phase == Shutdown {
+		return
+	}
+	if s.installed >= 0 && s.phase != Idle {
+		s.broadcast(&ViewChangeProof{From: s.self, InstalledView: s.installed})
+	}
+	s.proofTimer = s.env.Clock.AfterFunc(ProofInterval, s.sendProof)
+}
+
+func (s *Service) onViewChangeProof(m *ViewChangeProof) {
+	if s.phase == Idle || m.InstalledView <= s.installed || !s.known(m.ServerID) {
+		return
+	}
+	view := m.InstalledView
+	s.attempted = view
+	s.installed = view
+	s.prepareOks = s.prepareOks[:0]
+	s.votes = s.votes[:0]
+	s.proposal = nil
+	s.decided = false
+	s.armTimeout(view)
+	if s.isCoordinator(view) {
+		s.shiftToPrepare(view)
+	} else {
+		s.phase = Acceptor
+	}
+}
+
+// Resign starts an operator-requested resignation of this node, which must
+// be the leader: once a quorum acknowledges, Resigned is called, and the
+// next election treats this node as the loser of every tie.
+func (s *Service) Resign() {
+	s.resigning = s.self.ServerID
+	s.resignOks = append(s.resignOks[:0], s.self.ServerID)
+	s.broadcast(&LeaderIsResigning{Leader: s.self})
+	s.checkResignQuorum()
+}
+
+func (s *Service) onLeaderIsResigning(m *LeaderIsResigning) {
+	s.resigning = m.Leader.ServerID
+	s.node.Send(m.Leader.HTTP, &LeaderIsResigningOk{From: s.self, Leader: m.Leader})
+}
+
+func (s *Service) onLeaderIsResigningOk(m *LeaderIsResigningOk) {
+	if s.resigning != s.self.ServerID || m.Leader.ServerID != s.self.ServerID || slices.Contains(s.resignOks, m.ServerID) {
+		return
+	}
+	s.resignOks = append(s.resignOks, m.ServerID)
+	s.checkResignQuorum()
+}
+
+func (s *Service) checkResignQuorum() {
+	if len(s.resignOks) == s.cfg.Quorum() {
+		s.node.Resigned()
+	}
+}
+
+func (s *Service) log(level env.Level, msg string) {
+	if s.env.Log != nil {
+		s.env.Log.Log(level, msg)
+	}
+}

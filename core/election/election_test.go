@@ -1,0 +1,230 @@
+package election_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"pgregory.net/rapid"
+
+	"github.com/annal-db/annal/core/election"
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/env/envtest"
+	"github.com/annal-db/annal/core/member"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// cluster is a minimal harness: election services wired by a message
+// network with per-message delay and loss, on one manual clock.
+type cluster struct {
+	t        *rapid.T
+	clock    *envtest.Clock
+	nodes    []*tnode
+	loss     float64
+	maxDelay time.Duration
+	rng      func(label string, n int) int
+	// decided[epoch] = leader id, across all nodes
+	decided map[int32]member.ID
+}
+
+type tnode struct {
+	c        *cluster
+	svc      *election.Service
+	info     member.Info
+	state    election.LogState
+	persist  int32
+	down     bool
+	elected  []int32
+	resigned bool
+}
+
+type nopRand struct{ n uint64 }
+
+func (r *nopRand) Uint64() uint64 { r.n = r.n*6364136223846793005 + 1442695040888963407; return r.n }
+
+func newCluster(t *rapid.T, n int, loss float64) *cluster {
+	c := &cluster{t: t, clock: envtest.NewClock(time.Unix(0, 0)), loss: loss, maxDelay: 5 * time.Millisecond,
+		decided: map[int32]member.ID{}}
+	c.rng = func(label string, n int) int { return rapid.IntRange(0, n-1).Draw(t, label) }
+	for i := 0; i < n; i++ {
+		var id member.ID
+		id[0] = byte(i + 1)
+		tn := &tnode{c: c, persist: -1}
+		tn.info = member.Info{InstanceID: id, IsAlive: true, State: member.Unknown,
+			HTTPEndPoint: env.Endpoint{Host: fmt.Sprintf("10.0.0.%d", i+1), Port: 2113},
+			EpochNumber: -1, NodePriority: int32(rapid.IntRange(0, 3).Draw(t, "priority"))}
+		tn.state = election.LogState{ServerID: id, HTTP: tn.info.HTTPEndPoint, EpochNumber: -1,
+			WriterCheckpoint: int64(rapid.IntRange(0, 3).Draw(t, "writer")), NodePriority: tn.info.NodePriority}
+		e := env.Env{Clock: c.clock, Rand: &nopRand{n: uint64(i)}}
+		tn.svc = election.New(e, election.Config{ClusterSize: n, Timeout: time.Second},
+			election.From{ServerID: id, HTTP: tn.info.HTTPEndPoint}, -1, tn)
+		c.nodes = append(c.nodes, tn)
+	}
+	return c
+}
+
+func (n *tnode) Members() []member.Info {
+	var out []member.Info
+	for _, o := range n.c.nodes {
+		out = append(out, o.info)
+	}
+	member.Sort(out)
+	return out
+}
+
+func (n *tnode) LogState() election.LogState { return n.state }
+
+func (n *tnode) Send(to env.Endpoint, m election.Message) {
+	c := n.c
+	if n.down {
+		return
+	}
+	if c.loss > 0 && c.rng("lost", 100) < int(c.loss*100) {
+		return
+	}
+	delay := time.Duration(c.rng("delay", int(c.maxDelay))) + time.Microsecond
+	c.clock.AfterFunc(delay, func() {
+		for _, o := range c.nodes {
+			if o.info.HTTPEndPoint == to && !o.down {
+				o.svc.Handle(m)
+			}
+		}
+	})
+}
+
+func (n *tnode) PersistProposal(p int32, done func(bool)) {
+	n.c.clock.AfterFunc(time.Duration(n.c.rng("sync", 2000))*time.Microsecond, func() {
+		if n.down {
+			return
+		}
+		if p > n.persist {
+			n.persist = p
+		}
+		done(true)
+	})
+}
+
+func (n *tnode) Elected(view, number int32, leader election.From) {
+	c := n.c
+	if prev, ok := c.decided[number]; ok && prev != leader.ServerID {
+		c.t.Fatalf("two leaders of epoch %d: %s and %s", number, prev.Short(), leader.ServerID.Short())
+	}
+	c.decided[number] = leader.ServerID
+	n.elected = append(n.elected, number)
+	// The elected leader's log is at least as up to date (epoch, then
+	// position) as that of every node that accepted it.
+	var l election.LogState
+	for _, o := range c.nodes {
+		if o.info.InstanceID == leader.ServerID {
+			l = o.state
+		}
+	}
+	for _, o := range c.nodes {
+		al, an, ok := o.svc.Accepted()
+		if !ok || al.ServerID != leader.ServerID || an != number {
+			continue
+		}
+		if l.EpochNumber < o.state.EpochNumber ||
+			(l.EpochNumber == o.state.EpochNumber && l.WriterCheckpoint < o.state.WriterCheckpoint) {
+			c.t.Fatalf("leader %s (epoch %d, writer %d) is behind accepting node %s (epoch %d, writer %d)",
+				leader.ServerID.Short(), l.EpochNumber, l.WriterCheckpoint,
+				o.info.InstanceID.Short(), o.state.EpochNumber, o.state.WriterCheckpoint)
+		}
+	}
+}
+
+func (n *tnode) Resigned() { n.resigned = true }
+
+func TestSingleNodeElectsItself(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := newCluster(t, 1, 0)
+		c.nodes[0].svc.StartElections()
+		c.clock.Advance(time.Second)
+		if len(c.nodes[0].elected) != 1 || c.nodes[0].elected[0] != 0 {
+			t.Fatalf("single node elected %v, want epoch 0 once", c.nodes[0].elected)
+		}
+	})
+}
+
+// On a lossless network every node decides, once, on the same leader, whose
+// log is the best of a quorum.
+func TestQuietClusterDecidesOnce(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 7).Draw(t, "nodes")
+		c := newCluster(t, n, 0)
+		for _, nd := range c.nodes {
+			nd.svc.StartElections()
+		}
+		c.clock.Advance(30 * time.Second)
+		if len(c.decided) != 1 {
+			t.Fatalf("%d epochs decided on a quiet network, want 1: %v", len(c.decided), c.decided)
+		}
+		var leader member.ID
+		for _, l := range c.decided {
+			leader = l
+		}
+		// The coordinator picks the best of the first quorum to answer, so
+		// at most ClusterSize - quorum nodes can have a better log.
+		var ls election.LogState
+		for _, nd := range c.nodes {
+			if nd.info.InstanceID == leader {
+				ls = nd.state
+			}
+		}
+		better := 0
+		for _, nd := range c.nodes {
+			if election.Compare(&nd.state, &ls, member.ID{}) < 0 {
+				better++
+			}
+		}
+		if quorum := n/2 + 1; better > n-quorum {
+			t.Fatalf("elected %s although %d of %d nodes have better logs", leader.Short(), better, n)
+		}
+		for _, nd := range c.nodes {
+			if len(nd.elected) != 1 {
+				t.Fatalf("node %s decided %d times", nd.info.InstanceID.Short(), len(nd.elected))
+			}
+		}
+	})
+}
+
+// With loss, crashes and restarts of election state, no epoch ever gets two
+// leaders; once the network is quiet again a leader emerges.
+func TestNeverTwoLeadersPerEpoch(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(2, 7).Draw(t, "nodes")
+		c := newCluster(t, n, rapid.Float64Range(0, 0.5).Draw(t, "loss"))
+		for _, nd := range c.nodes {
+			nd.svc.StartElections()
+		}
+		steps := rapid.IntRange(0, 20).Draw(t, "steps")
+		for i := 0; i < steps; i++ {
+			c.clock.Advance(time.Duration(rapid.IntRange(0, 3000).Draw(t, "ms")) * time.Millisecond)
+			nd := c.nodes[rapid.IntRange(0, n-1).Draw(t, "node")]
+			switch rapid.IntRange(0, 2).Draw(t, "action") {
+			case 0: // restart: volatile election state lost, the persisted proposal kept
+				nd.svc.Stop()
+				e := env.Env{Clock: c.clock, Rand: &nopRand{n: uint64(i)}}
+				nd.svc = election.New(e, election.Config{ClusterSize: n, Timeout: time.Second},
+					election.From{ServerID: nd.info.InstanceID, HTTP: nd.info.HTTPEndPoint}, nd.persist, nd)
+				nd.svc.StartElections()
+			case 1:
+				nd.svc.StartElections()
+			case 2:
+				nd.down = !nd.down
+			}
+		}
+		before := len(c.decided)
+		c.loss = 0
+		for _, nd := range c.nodes {
+			nd.down = false
+			nd.svc.StartElections()
+		}
+		c.clock.Advance(time.Duration(n+2) * 10 * time.Second)
+		if len(c.decided) == before {
+			t.Fatalf("no leader decided after the network healed")
+		}
+	})
+}

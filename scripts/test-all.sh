@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test annal has, installing what the tests need first. This is
+# what CI runs. For daily work, `go test ./...` is the fast Go-only subset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "go toolchain"
+go version
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "go test (all packages)"
+go test -count=1 ./...
+
+step "go test -race (packages with goroutines)"
+race_pkgs=$(go list ./realnet/... ./cmd/... 2>/dev/null || true)
+if [ -n "$race_pkgs" ]; then
+  go test -count=1 -race $race_pkgs
+fi
+
+step "determinism gate: same seed, same trace hash, across processes and GOMAXPROCS"
+scripts/determinism-gate.sh
+
+echo
+echo "all tests passed"
