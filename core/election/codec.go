@@ -137,7 +137,7 @@ func (m *Accept) Decode(d *wire.Decoder) {
 	m.Number = int32(d.Varint("number"))
 }
 
-func (*LeaderIsResigning) Kind() wire.Kind { return KindLeaderIsResigning }
+func (*LeaderIsResigning) Kind() wire.Kind          { return KindLeaderIsResigning }
 func (m *LeaderIsResigning) Encode(e *wire.Encoder) { m.Leader.encode(e) }
 func (m *LeaderIsResigning) Decode(d *wire.Decoder) { m.Leader.decode(d, "leader") }
 

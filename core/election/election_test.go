@@ -54,7 +54,7 @@ func newCluster(t *rapid.T, n int, loss float64) *cluster {
 		tn := &tnode{c: c, persist: -1}
 		tn.info = member.Info{InstanceID: id, IsAlive: true, State: member.Unknown,
 			HTTPEndPoint: env.Endpoint{Host: fmt.Sprintf("10.0.0.%d", i+1), Port: 2113},
-			EpochNumber: -1, NodePriority: int32(rapid.IntRange(0, 3).Draw(t, "priority"))}
+			EpochNumber:  -1, NodePriority: int32(rapid.IntRange(0, 3).Draw(t, "priority"))}
 		tn.state = election.LogState{ServerID: id, HTTP: tn.info.HTTPEndPoint, EpochNumber: -1,
 			WriterCheckpoint: int64(rapid.IntRange(0, 3).Draw(t, "writer")), NodePriority: tn.info.NodePriority}
 		e := env.Env{Clock: c.clock, Rand: &nopRand{n: uint64(i)}}

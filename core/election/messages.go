@@ -48,8 +48,8 @@ type Prepare struct {
 
 // PrepareOk: an acceptor's log state and its cluster view.
 type PrepareOk struct {
-	View  int32
-	State LogState
+	View    int32
+	State   LogState
 	Cluster []member.Info // the sender's gossip view
 }
 

@@ -51,10 +51,10 @@ const MaxRead = 4 << 20
 
 // Disk errors; drivers wrap them with detail, match with errors.Is.
 var (
-	ErrExist     = errors.New("file exists")
-	ErrNotExist  = errors.New("file does not exist")
-	ErrShortRead = errors.New("read past end of file")
-	ErrNoSpace   = errors.New("no space left on device")
-	ErrIO        = errors.New("input/output error")
+	ErrExist        = errors.New("file exists")
+	ErrNotExist     = errors.New("file does not exist")
+	ErrShortRead    = errors.New("read past end of file")
+	ErrNoSpace      = errors.New("no space left on device")
+	ErrIO           = errors.New("input/output error")
 	ErrReadTooLarge = errors.New("read larger than MaxRead")
 )

@@ -299,7 +299,6 @@ func (s *Service) HandleRead() []byte {
 // CodeBadRequest is the remote error code for an undecodable request.
 const CodeBadRequest = 400
 
-
 func (s *Service) log(level env.Level, msg string) {
 	if s.env.Log != nil {
 		s.env.Log.Log(level, msg)

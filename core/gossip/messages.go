@@ -57,4 +57,3 @@ func (c ClusterInfo) Marshal() []byte { return wire.Marshal(&c) }
 
 // Unmarshal decodes b into c.
 func (c *ClusterInfo) Unmarshal(b []byte) error { return wire.UnmarshalInto(b, c) }
-

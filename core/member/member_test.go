@@ -11,7 +11,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-
 func info(host string, id byte, epoch int32, writer int64, ts time.Duration) Info {
 	m := Info{TimeStamp: t0.Add(ts), State: Follower, IsAlive: true, EpochNumber: epoch, WriterCheckpoint: writer}
 	m.HTTPEndPoint.Host, m.HTTPEndPoint.Port = host, 2113

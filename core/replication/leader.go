@@ -58,9 +58,9 @@ func (s *Server) Accept(c env.Conn) env.ConnHandler {
 
 type serverHandler struct{ p *peer }
 
-func (h serverHandler) Established(env.Conn)             {}
-func (h serverHandler) Received(_ env.Conn, msg []byte)  { h.p.received(msg) }
-func (h serverHandler) Writable(env.Conn)                {}
+func (h serverHandler) Established(env.Conn)            {}
+func (h serverHandler) Received(_ env.Conn, msg []byte) { h.p.received(msg) }
+func (h serverHandler) Writable(env.Conn)               {}
 func (h serverHandler) Closed(_ env.Conn, reason error) { h.p.connClosed(reason) }
 
 func (s *Server) onMessage(p *peer, m wire.Message) {
