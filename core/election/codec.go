@@ -57,14 +57,14 @@ func (s *LogState) encode(e *wire.Encoder) {
 func (s *LogState) decode(d *wire.Decoder) {
 	s.ServerID = member.DecodeID(d, "server_id")
 	s.HTTP = member.DecodeEndpoint(d, "http")
-	s.EpochNumber = int32(d.Varint("epoch_number"))
+	s.EpochNumber = d.Varint32("epoch_number")
 	s.EpochPosition = d.Varint("epoch_position")
 	s.EpochID = member.DecodeID(d, "epoch_id")
 	s.EpochLeaderID = member.DecodeID(d, "epoch_leader_id")
 	s.LastCommitPosition = d.Varint("last_commit_position")
 	s.WriterCheckpoint = d.Varint("writer_checkpoint")
 	s.ChaserCheckpoint = d.Varint("chaser_checkpoint")
-	s.NodePriority = int32(d.Varint("node_priority"))
+	s.NodePriority = d.Varint32("node_priority")
 }
 
 func (*ViewChange) Kind() wire.Kind { return KindViewChange }
@@ -74,7 +74,7 @@ func (m *ViewChange) Encode(e *wire.Encoder) {
 }
 func (m *ViewChange) Decode(d *wire.Decoder) {
 	m.From.decode(d, "from")
-	m.AttemptedView = int32(d.Varint("attempted_view"))
+	m.AttemptedView = d.Varint32("attempted_view")
 }
 
 func (*ViewChangeProof) Kind() wire.Kind { return KindViewChangeProof }
@@ -84,7 +84,7 @@ func (m *ViewChangeProof) Encode(e *wire.Encoder) {
 }
 func (m *ViewChangeProof) Decode(d *wire.Decoder) {
 	m.From.decode(d, "from")
-	m.InstalledView = int32(d.Varint("installed_view"))
+	m.InstalledView = d.Varint32("installed_view")
 }
 
 func (*Prepare) Kind() wire.Kind { return KindPrepare }
@@ -94,7 +94,7 @@ func (m *Prepare) Encode(e *wire.Encoder) {
 }
 func (m *Prepare) Decode(d *wire.Decoder) {
 	m.From.decode(d, "from")
-	m.View = int32(d.Varint("view"))
+	m.View = d.Varint32("view")
 }
 
 func (*PrepareOk) Kind() wire.Kind { return KindPrepareOk }
@@ -104,7 +104,7 @@ func (m *PrepareOk) Encode(e *wire.Encoder) {
 	member.EncodeView(e, m.Cluster)
 }
 func (m *PrepareOk) Decode(d *wire.Decoder) {
-	m.View = int32(d.Varint("view"))
+	m.View = d.Varint32("view")
 	m.State.decode(d)
 	m.Cluster = member.DecodeView(d, "cluster")
 }
@@ -119,8 +119,8 @@ func (m *Proposal) Encode(e *wire.Encoder) {
 func (m *Proposal) Decode(d *wire.Decoder) {
 	m.From.decode(d, "from")
 	m.Leader.decode(d)
-	m.View = int32(d.Varint("view"))
-	m.Number = int32(d.Varint("number"))
+	m.View = d.Varint32("view")
+	m.Number = d.Varint32("number")
 }
 
 func (*Accept) Kind() wire.Kind { return KindAccept }
@@ -133,8 +133,8 @@ func (m *Accept) Encode(e *wire.Encoder) {
 func (m *Accept) Decode(d *wire.Decoder) {
 	m.From.decode(d, "from")
 	m.Leader.decode(d, "leader")
-	m.View = int32(d.Varint("view"))
-	m.Number = int32(d.Varint("number"))
+	m.View = d.Varint32("view")
+	m.Number = d.Varint32("number")
 }
 
 func (*LeaderIsResigning) Kind() wire.Kind          { return KindLeaderIsResigning }

@@ -22,6 +22,9 @@ type Env struct {
 	Rand     Rand
 	Log      Logger
 	Observer Observer
+	// Exit ends the node's process after a fatal error or a completed
+	// shutdown (code 0). The driver stops delivering inputs.
+	Exit func(code int)
 }
 
 // Mono is a reading of the monotonic clock: time since an arbitrary origin

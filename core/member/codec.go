@@ -58,7 +58,7 @@ func (m *Info) Encode(e *wire.Encoder) {
 func (m *Info) Decode(d *wire.Decoder) {
 	m.InstanceID = DecodeID(d, "instance_id")
 	m.TimeStamp = d.Time("time_stamp")
-	m.State = State(d.Varint("state"))
+	m.State = State(d.Varint32("state"))
 	if d.Err() == nil && !m.State.Valid() {
 		d.Invalid("state", "unknown node state "+m.State.String())
 	}
@@ -72,9 +72,9 @@ func (m *Info) Decode(d *wire.Decoder) {
 	m.WriterCheckpoint = d.Varint("writer_checkpoint")
 	m.ChaserCheckpoint = d.Varint("chaser_checkpoint")
 	m.EpochPosition = d.Varint("epoch_position")
-	m.EpochNumber = int32(d.Varint("epoch_number"))
+	m.EpochNumber = d.Varint32("epoch_number")
 	m.EpochID = DecodeID(d, "epoch_id")
-	m.NodePriority = int32(d.Varint("node_priority"))
+	m.NodePriority = d.Varint32("node_priority")
 	m.IsReadOnlyReplica = d.Bool("is_read_only_replica")
 	m.AdvertiseHostToClientAs = d.String("advertise_host_to_client_as")
 	m.AdvertiseHTTPPortToClientAs = d.Uint16("advertise_http_port_to_client_as")

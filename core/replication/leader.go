@@ -17,6 +17,9 @@ type Leader interface {
 	// SubscriptionsChanged runs after a replica subscribed, acknowledged
 	// the epoch, or went away.
 	SubscriptionsChanged()
+	// ReplicaSilent reports a replica connection closed by a heartbeat
+	// timeout.
+	ReplicaSilent(remote env.Endpoint)
 }
 
 // Subscription is one replica served by the leader.
@@ -51,7 +54,10 @@ func (s *Server) Accept(c env.Conn) env.ConnHandler {
 	p := newPeer(s.e, s.hb)
 	p.onMessage = s.onMessage
 	p.onClosed = s.onClosed
-	p.onDead = func(*peer) { s.HeartbeatTimeouts++ }
+	p.onDead = func(p *peer) {
+		s.HeartbeatTimeouts++
+		s.node.ReplicaSilent(p.conn.Remote())
+	}
 	p.start(c)
 	return serverHandler{p}
 }

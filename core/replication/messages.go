@@ -53,7 +53,7 @@ func (e *Epoch) encode(enc *wire.Encoder) {
 }
 
 func (e *Epoch) decode(d *wire.Decoder) {
-	e.Number = int32(d.Varint("epoch.number"))
+	e.Number = d.Varint32("epoch.number")
 	e.ID = member.DecodeID(d, "epoch.id")
 	e.Position = d.Varint("epoch.position")
 	e.LeaderID = member.DecodeID(d, "epoch.leader_id")
@@ -198,7 +198,7 @@ func (m *EpochAck) Encode(e *wire.Encoder) {
 }
 func (m *EpochAck) Decode(d *wire.Decoder) {
 	m.SubscriptionID = member.DecodeID(d, "subscription_id")
-	m.EpochNumber = int32(d.Varint("epoch_number"))
+	m.EpochNumber = d.Varint32("epoch_number")
 }
 
 func (*Drop) Kind() wire.Kind { return KindDrop }

@@ -1,0 +1,59 @@
+// Command annal runs annal: a simulated cluster today (`annal sim run`), a
+// production node as its drivers land.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `annal: a clustered event store.
+
+Usage:
+  annal sim run [flags]     run a simulated cluster (annal sim run -h for flags)
+
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage is a command-line mistake: the message says what to do.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var err error
+	switch args[0] {
+	case "sim":
+		err = simCommand(args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "annal: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var exit exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return int(exit)
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "annal: %v\n", err)
+		return 1
+	}
+}
+
+// exitCode ends the program with a status and no further message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

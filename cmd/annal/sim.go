@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/annal-db/annal/sim/cluster"
+	"github.com/annal-db/annal/sim/network"
+	"github.com/annal-db/annal/sim/scenario"
+)
+
+func simCommand(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "run" {
+		fmt.Fprintln(stderr, "annal sim: say `annal sim run` (flags: annal sim run -h)")
+		return errUsage
+	}
+	return simRun(args[1:], stdout, stderr)
+}
+
+func simRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("annal sim run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seed := fs.Uint64("seed", 0, "master seed (default: drawn at random and printed first)")
+	nodes := fs.Int("nodes", 3, "cluster size")
+	duration := fs.Duration("duration", time.Minute, "simulated time to run")
+	loss := fs.Float64("loss", 0, "probability that one packet transmission is lost, in [0, 1)")
+	latency := fs.Duration("latency", 250*time.Microsecond, "mean one-way network latency")
+	jitter := fs.Duration("jitter", -1, "latency jitter (default: 40% of latency)")
+	tracePath := fs.String("trace", "", "write the human-readable trace to this file")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object on stdout")
+	scenarioPath := fs.String("scenario", "", "replay a scenario file (its nodes, options, network and timeline)")
+	var opts optionFlags
+	fs.Var(&opts, "option", "set a node option for every node, Name=Value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	seedGiven := false
+	fs.Visit(func(f *flag.Flag) { seedGiven = seedGiven || f.Name == "seed" })
+	if !seedGiven {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		*seed = binary.LittleEndian.Uint64(b[:]) >> 1
+		fmt.Fprintf(stderr, "seed %d\n", *seed)
+	}
+	if *jitter < 0 {
+		*jitter = *latency * 2 / 5
+	}
+
+	var cfg cluster.Config
+	var sc *scenario.Scenario
+	if *scenarioPath != "" {
+		var err error
+		if sc, err = scenario.Load(*scenarioPath); err != nil {
+			return err
+		}
+		if !seedGiven && sc.Seed != 0 {
+			*seed = sc.Seed
+		}
+		cfg = cluster.FromScenario(sc, *seed)
+	} else {
+		cfg = cluster.Config{
+			Seed: *seed, Nodes: *nodes, Duration: *duration,
+			Link: network.LinkProfile{Latency: *latency, Jitter: *jitter, Loss: *loss},
+		}
+	}
+	if len(opts) > 0 {
+		if cfg.Options == nil {
+			cfg.Options = map[string]string{}
+		}
+		for k, v := range opts {
+			cfg.Options[k] = v
+		}
+	}
+	if *tracePath != "" {
+		f, err := os.Create(*tracePath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w := bufio.NewWriterSize(f, 1<<20)
+		defer w.Flush()
+		cfg.Trace = w
+	}
+	start := time.Now()
+	lastPrint := start
+	cfg.Progress = func(now time.Duration, events uint64) {
+		if t := time.Now(); t.Sub(lastPrint) >= 3*time.Second {
+			lastPrint = t
+			fmt.Fprintf(stderr, "sim: %v of %v simulated, %d events, %.1fs wall\n",
+				now.Truncate(time.Second), cfg.Duration, events, t.Sub(start).Seconds())
+		}
+	}
+	c, err := cluster.New(cfg)
+	if err != nil {
+		return err
+	}
+	rep := c.Run()
+	rep.WallSeconds = time.Since(start).Seconds()
+	var failed []string
+	if sc != nil {
+		failed = rep.Check(sc.Expect)
+	}
+	if *asJSON {
+		out := struct {
+			*cluster.Report
+			ExpectationsFailed []string `json:"expectations_failed,omitempty"`
+		}{rep, failed}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, rep, failed)
+	}
+	if len(rep.Violations) > 0 || len(failed) > 0 {
+		return exitCode(1)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, r *cluster.Report, failed []string) {
+	fmt.Fprintf(w, "seed %d, %d nodes, %.0f s simulated in %.2f s wall (%.0fx), %d events\n",
+		r.Seed, r.Nodes, r.SimSeconds, r.WallSeconds, r.SimSeconds/max(r.WallSeconds, 1e-9), r.Events)
+	fmt.Fprintf(w, "trace hash %s (%d records)\n", r.TraceHash, r.TraceRecords)
+	fmt.Fprintf(w, "elections %d, leader changes %d, leader at end %q\n", r.Elections, r.LeaderChanges, r.LeaderAtEnd)
+	t := r.TimeToLeader
+	fmt.Fprintf(w, "time to leader: worst %.0f ms, median %.0f ms over %d, bound %.0f ms (worst/bound %.2f)\n",
+		t.WorstMs, t.MedianMs, t.Samples, t.BoundMs, t.WorstOverBound)
+	fmt.Fprintf(w, "failure detections: %d true, %d false; clock skew reports %d\n",
+		r.TrueDetections, r.FalseDetections, r.ClockSkewEvents)
+	if len(r.Violations) == 0 {
+		fmt.Fprintln(w, "violations: none")
+	}
+	for _, v := range r.Violations {
+		fmt.Fprintln(w, "VIOLATION:", v)
+	}
+	for _, f := range failed {
+		fmt.Fprintln(w, "EXPECTATION FAILED:", f)
+	}
+}
+
+// optionFlags collects --option Name=Value.
+type optionFlags map[string]string
+
+func (o *optionFlags) String() string { return "" }
+
+func (o *optionFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("option %q: say Name=Value, e.g. GossipIntervalMs=1000", s)
+	}
+	if *o == nil {
+		*o = optionFlags{}
+	}
+	(*o)[k] = v
+	return nil
+}

@@ -1,0 +1,76 @@
+package node
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/member"
+)
+
+// StateChanged: the node moved to a new state. Epoch is the node's epoch
+// number now; Leader is the leader it follows (itself when leading).
+type StateChanged struct {
+	State  member.State
+	Epoch  int32
+	Leader member.ID
+	ID     member.ID
+}
+
+func (StateChanged) Kind() string { return "state" }
+func (e StateChanged) AppendTrace(b []byte) []byte {
+	b = append(b, "state="...)
+	b = append(b, e.State.String()...)
+	b = append(b, " epoch="...)
+	b = strconv.AppendInt(b, int64(e.Epoch), 10)
+	b = append(b, " leader="...)
+	return append(b, e.Leader.Short()...)
+}
+
+// ElectionDecided: this node learned an election's outcome.
+type ElectionDecided struct {
+	View, Epoch int32
+	Leader      member.ID
+}
+
+func (ElectionDecided) Kind() string { return "elected" }
+func (e ElectionDecided) AppendTrace(b []byte) []byte {
+	b = append(b, "view="...)
+	b = strconv.AppendInt(b, int64(e.View), 10)
+	b = append(b, " epoch="...)
+	b = strconv.AppendInt(b, int64(e.Epoch), 10)
+	b = append(b, " leader="...)
+	return append(b, e.Leader.Short()...)
+}
+
+// PeerDeclaredDead: a replication connection's heartbeats found the peer
+// silent.
+type PeerDeclaredDead struct {
+	Peer env.Endpoint
+}
+
+func (PeerDeclaredDead) Kind() string { return "peer-dead" }
+func (e PeerDeclaredDead) AppendTrace(b []byte) []byte {
+	return append(append(b, "peer="...), e.Peer.String()...)
+}
+
+// ClockSkewDetected: gossip saw a member whose clock is off by more than the
+// allowed difference.
+type ClockSkewDetected struct {
+	Peer env.Endpoint
+	Skew time.Duration
+}
+
+func (ClockSkewDetected) Kind() string { return "clock-skew" }
+func (e ClockSkewDetected) AppendTrace(b []byte) []byte {
+	b = append(append(b, "peer="...), e.Peer.String()...)
+	return append(append(b, " skew="...), e.Skew.String()...)
+}
+
+// Fatal: the node stops because it cannot go on safely.
+type Fatal struct{ Reason string }
+
+func (Fatal) Kind() string { return "fatal" }
+func (e Fatal) AppendTrace(b []byte) []byte {
+	return append(append(b, "reason="...), strconv.Quote(e.Reason)...)
+}

@@ -1,0 +1,710 @@
+// Package node composes a cluster node from its parts (gossip, elections,
+// the replication link, checkpoints) and drives its state machine with
+// EventStoreDB's states and transitions. It is the only thing a driver talks
+// to: the simulator and the production runtime hand it an env.Env, deliver
+// its inputs on one loop, and watch the events it reports.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/annal-db/annal/core/checkpoint"
+	"github.com/annal-db/annal/core/election"
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/gossip"
+	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/core/replication"
+	"github.com/annal-db/annal/core/wire"
+)
+
+// Timings EventStoreDB hard-codes, kept as it has them.
+const (
+	// DiscoverLeaderTimeout: a starting cluster node waits this long for
+	// gossip to show a leader before it calls an election.
+	DiscoverLeaderTimeout = 3 * time.Second
+	// NoQuorumTimeout: a leader that has fewer than a quorum of replicas
+	// connected for this long steps down.
+	NoQuorumTimeout = 3 * time.Second
+	// ReconnectDelay: a replica whose link to the leader broke tries again
+	// after this long.
+	ReconnectDelay = 500 * time.Millisecond
+)
+
+// Version is what the node reports in gossip.
+const Version = "annal-0.1"
+
+// Files in the database directory.
+const (
+	proposalFile = "proposal.chk"
+	epochFile    = "epoch.chk"
+)
+
+// Node is one cluster node.
+type Node struct {
+	e    env.Env
+	opts *options.Values
+	id   member.ID
+
+	state member.State
+
+	bindNode, bindRepl env.Endpoint
+	advNode, advRepl   env.Endpoint
+	clientHost         string
+	clientPort         uint16
+	clusterSize        int
+	readOnly           bool
+	priority           int32
+	heartbeats         replication.Heartbeats
+
+	proposalChk *checkpoint.File
+	epochChk    *checkpoint.File
+	epoch       replication.Epoch
+
+	gossip   *gossip.Service
+	election *election.Service
+	server   *replication.Server
+	link     *replication.Link
+
+	leaderID     member.ID    // who this node follows (or itself when leading)
+	leaderHTTP   env.Endpoint // the followed leader's node endpoint
+	epochWritten bool         // PreLeader: the new epoch is durable
+
+	discoverTimer  env.Timer
+	noQuorumTimer  env.Timer
+	reconnectTimer env.Timer
+	listeners      []env.Listener
+	stopped        bool
+}
+
+// New makes a node from its options. It does nothing until Start.
+func New(e env.Env, opts *options.Values) *Node {
+	n := &Node{e: e, opts: opts, state: member.Initializing}
+	n.id = member.NewID(e.Rand)
+	n.clusterSize = int(opts.Int(options.ClusterSize))
+	n.readOnly = opts.Bool(options.ReadOnlyReplica)
+	n.priority = int32(opts.Int(options.NodePriority))
+	n.heartbeats = replication.Heartbeats{
+		Interval: opts.Duration(options.ReplicationHeartbeatInterval),
+		Timeout:  opts.Duration(options.ReplicationHeartbeatTimeout),
+	}
+	n.epoch = replication.None
+	return n
+}
+
+// ID is the node's instance id (new at every start, as in EventStoreDB).
+func (n *Node) ID() member.ID { return n.id }
+
+// State is the node's current state.
+func (n *Node) State() member.State { return n.state }
+
+// Epoch is the node's last epoch.
+func (n *Node) Epoch() replication.Epoch { return n.epoch }
+
+// Gossip is the node's current cluster view.
+func (n *Node) Gossip() []member.Info { return n.gossip.View() }
+
+// AdvertisedNode is the node endpoint other nodes are told to use.
+func (n *Node) AdvertisedNode() env.Endpoint { return n.advNode }
+
+// Start loads the node's durable state, binds its ports and joins the
+// cluster.
+func (n *Node) Start() {
+	n.resolveEndpoints()
+	checkpoint.Open(n.e.Disk, proposalFile, func(f *checkpoint.File, err error) {
+		if err != nil {
+			n.fatal(err)
+			return
+		}
+		n.proposalChk = f
+		checkpoint.Open(n.e.Disk, epochFile, func(f *checkpoint.File, err error) {
+			if err != nil {
+				n.fatal(err)
+				return
+			}
+			n.epochChk = f
+			if v := f.Value(); v != nil {
+				ep, err := replication.UnmarshalEpoch(v)
+				if err != nil {
+					n.fatal(fmt.Errorf("%s: %w", epochFile, err))
+					return
+				}
+				n.epoch = ep
+			}
+			n.started()
+		})
+	})
+}
+
+func (n *Node) proposalNumber() int32 {
+	v := n.proposalChk.Value()
+	if len(v) != 4 {
+		return -1
+	}
+	return int32(uint32(v[0]) | uint32(v[1])<<8 | uint32(v[2])<<16 | uint32(v[3])<<24)
+}
+
+// resolveEndpoints works out what the node binds and what it advertises.
+// Advertise-as options change only what is gossiped, never what is bound;
+// a port of 0 means "not set".
+func (n *Node) resolveEndpoints() {
+	o := n.opts
+	n.bindNode = env.Endpoint{Host: o.IP(options.NodeIp).String(), Port: o.Port(options.NodePort)}
+	n.bindRepl = env.Endpoint{Host: o.IP(options.ReplicationIp).String(), Port: o.Port(options.ReplicationPort)}
+	n.advNode = n.advertise(n.bindNode, options.NodeHostAdvertiseAs, options.NodePortAdvertiseAs)
+	n.advRepl = n.advertise(n.bindRepl, options.ReplicationHostAdvertiseAs, options.ReplicationTcpPortAdvertiseAs)
+	n.clientHost = o.String(options.AdvertiseHostToClientAs)
+	n.clientPort = o.Port(options.AdvertiseNodePortToClientAs)
+}
+
+func (n *Node) advertise(bound env.Endpoint, hostOpt, portOpt *options.Option) env.Endpoint {
+	ep := bound
+	if h := n.opts.String(hostOpt); h != "" {
+		ep.Host = h
+	} else if a, err := netip.ParseAddr(bound.Host); err == nil && a.IsUnspecified() {
+		ep.Host = firstNonLoopback(n.e.Net.InterfaceAddrs(), bound.Host)
+	}
+	if p := n.opts.Port(portOpt); p != 0 {
+		ep.Port = p
+	}
+	return ep
+}
+
+func firstNonLoopback(addrs []string, fallback string) string {
+	for _, s := range addrs {
+		if a, err := netip.ParseAddr(s); err == nil && !a.IsLoopback() && !a.IsUnspecified() {
+			return s
+		}
+	}
+	return fallback
+}
+
+func (n *Node) started() {
+	if n.stopped {
+		return
+	}
+	n.gossip = gossip.New(n.e, n.gossipConfig(), gossipNode{n})
+	n.election = election.New(n.e,
+		election.Config{ClusterSize: n.clusterSize, Timeout: n.opts.Duration(options.LeaderElectionTimeoutMs)},
+		election.From{ServerID: n.id, HTTP: n.advNode}, n.proposalNumber(), electionNode{n})
+	n.server = replication.NewServer(n.e, n.id, n.heartbeats, leaderNode{n})
+
+	l, err := n.e.Net.Serve(n.bindNode, n)
+	if err != nil {
+		n.fatal(fmt.Errorf("cannot listen on the node port %v: %w", n.bindNode, err))
+		return
+	}
+	n.listeners = append(n.listeners, l)
+	l, err = n.e.Net.Listen(n.bindRepl, n.server.Accept)
+	if err != nil {
+		n.fatal(fmt.Errorf("cannot listen on the replication port %v: %w", n.bindRepl, err))
+		return
+	}
+	n.listeners = append(n.listeners, l)
+	n.logf(env.LevelInfo, "node %s listening: node %v (advertised %v), replication %v (advertised %v); epoch %d",
+		n.id.Short(), n.bindNode, n.advNode, n.bindRepl, n.advRepl, n.epoch.Number)
+
+	n.gossip.Start()
+	switch {
+	case n.readOnly:
+		n.setState(member.ReadOnlyLeaderless)
+	case n.clusterSize == 1:
+		n.setState(member.Unknown)
+		n.election.StartElections()
+	default:
+		n.setState(member.DiscoverLeader)
+		n.discoverTimer = n.e.Clock.AfterFunc(DiscoverLeaderTimeout, func() {
+			n.discoverTimer = nil
+			if n.state == member.DiscoverLeader {
+				n.setState(member.Unknown)
+				n.election.StartElections()
+			}
+		})
+	}
+}
+
+func (n *Node) gossipConfig() gossip.Config {
+	o := n.opts
+	cfg := gossip.Config{
+		Interval:          o.Duration(options.GossipIntervalMs),
+		Timeout:           o.Duration(options.GossipTimeoutMs),
+		AllowedDifference: o.Duration(options.GossipAllowedDifferenceMs),
+		RemovalPeriod:     o.Duration(options.DeadMemberRemovalPeriodSec),
+		ClusterDNS:        o.String(options.ClusterDns),
+		GossipPort:        o.Port(options.ClusterGossipPort),
+	}
+	for _, s := range o.Strings(options.GossipSeed) {
+		if ep, err := env.ParseEndpoint(s); err == nil {
+			cfg.Seeds = append(cfg.Seeds, ep)
+		}
+	}
+	cfg.DiscoverViaDNS = len(cfg.Seeds) == 0 && o.Bool(options.DiscoverViaDns) && n.clusterSize > 1
+	return cfg
+}
+
+func (n *Node) setState(s member.State) {
+	if n.state == s {
+		return
+	}
+	n.state = s
+	n.logf(env.LevelInfo, "state %v (epoch %d)", s, n.epoch.Number)
+	n.observe(StateChanged{State: s, Epoch: n.epoch.Number, Leader: n.leaderID, ID: n.id})
+	if n.gossip != nil {
+		n.gossip.SelfChanged()
+	}
+}
+
+// self is the node's own gossip record.
+func (n *Node) self() member.Info {
+	return member.Info{
+		InstanceID: n.id, TimeStamp: n.e.Clock.Wall(), State: n.state, IsAlive: true,
+		HTTPEndPoint: n.advNode, InternalTCP: n.advRepl,
+		EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position, EpochID: n.epoch.ID,
+		LastCommitPosition: -1, WriterCheckpoint: 0, ChaserCheckpoint: 0,
+		NodePriority: n.priority, IsReadOnlyReplica: n.readOnly,
+		AdvertiseHostToClientAs: n.clientHost, AdvertiseHTTPPortToClientAs: n.clientPort,
+		Version: Version,
+	}
+}
+
+func (n *Node) logState() election.LogState {
+	return election.LogState{
+		ServerID: n.id, HTTP: n.advNode, EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position,
+		EpochID: n.epoch.ID, EpochLeaderID: n.epoch.LeaderID, LastCommitPosition: -1, NodePriority: n.priority,
+	}
+}
+
+// onGossip reacts to a changed cluster view, as EventStoreDB's node
+// controller does.
+func (n *Node) onGossip() {
+	view := n.gossip.View()
+	switch {
+	case n.state == member.DiscoverLeader || n.state == member.ReadOnlyLeaderless:
+		if l, ok := soleAliveLeader(view, n.id); ok {
+			if n.discoverTimer != nil {
+				n.discoverTimer.Stop()
+				n.discoverTimer = nil
+			}
+			n.follow(l.InstanceID, l.HTTPEndPoint)
+		}
+	case n.state.IsReplica() || n.state == member.PreReplica || n.state == member.PreReadOnlyReplica:
+		i := member.FindID(view, n.leaderID)
+		if i < 0 || !view[i].IsAlive || !view[i].State.IsLeaderish() {
+			n.logf(env.LevelInfo, "leader %s is gone from gossip", n.leaderID.Short())
+			n.leaderLost()
+		}
+	case n.state.IsLeaderish():
+		leaders := 0
+		for _, m := range view {
+			if m.IsAlive && m.State == member.Leader {
+				leaders++
+			}
+		}
+		if leaders > 1 {
+			n.logf(env.LevelWarn, "gossip shows %d leaders; calling an election", leaders)
+			n.election.StartElections()
+		}
+	}
+}
+
+func soleAliveLeader(view []member.Info, self member.ID) (member.Info, bool) {
+	var found member.Info
+	count := 0
+	for _, m := range view {
+		if m.IsAlive && m.State == member.Leader && m.InstanceID != self {
+			found = m
+			count++
+		}
+	}
+	return found, count == 1
+}
+
+// leaderLost: a replica no longer has a leader.
+func (n *Node) leaderLost() {
+	n.closeLink()
+	if n.readOnly {
+		n.leaderID, n.leaderHTTP = member.ID{}, env.Endpoint{}
+		n.setState(member.ReadOnlyLeaderless)
+		return
+	}
+	n.election.StartElections()
+}
+
+// follow makes this node a replica of the given leader.
+func (n *Node) follow(leader member.ID, http env.Endpoint) {
+	n.stepDownAsLeader("following another leader")
+	n.leaderID, n.leaderHTTP = leader, http
+	if n.readOnly {
+		n.setState(member.PreReadOnlyReplica)
+	} else {
+		n.setState(member.PreReplica)
+	}
+	n.connectToLeader()
+}
+
+func (n *Node) connectToLeader() {
+	n.closeLink()
+	i := member.FindID(n.gossip.View(), n.leaderID)
+	if i < 0 {
+		// Not in our view yet: gossip will bring it; try again shortly.
+		n.scheduleReconnect(time.Second)
+		return
+	}
+	leader := n.gossip.View()[i]
+	n.link = replication.Dial(n.e, replication.ReplicaConfig{
+		Self: n.id, Promotable: !n.readOnly, Heartbeats: n.heartbeats,
+	}, n.leaderID, leader.InternalTCP, replicaNode{n})
+}
+
+func (n *Node) scheduleReconnect(d time.Duration) {
+	if n.reconnectTimer != nil {
+		n.reconnectTimer.Stop()
+	}
+	leader := n.leaderID
+	n.reconnectTimer = n.e.Clock.AfterFunc(d, func() {
+		n.reconnectTimer = nil
+		if n.stopped || n.leaderID != leader || leader.IsZero() {
+			return
+		}
+		switch n.state {
+		case member.PreReplica, member.CatchingUp, member.Clone, member.Follower:
+			n.setState(member.PreReplica)
+			n.connectToLeader()
+		case member.PreReadOnlyReplica, member.ReadOnlyReplica:
+			n.setState(member.PreReadOnlyReplica)
+			n.connectToLeader()
+		}
+	})
+}
+
+func (n *Node) closeLink() {
+	if n.link != nil {
+		n.link.Close()
+		n.link = nil
+	}
+}
+
+// stepDownAsLeader ends leadership duties (subscriptions, quorum watch).
+func (n *Node) stepDownAsLeader(reason string) {
+	if n.noQuorumTimer != nil {
+		n.noQuorumTimer.Stop()
+		n.noQuorumTimer = nil
+	}
+	n.epochWritten = false
+	if n.server != nil {
+		n.server.DropAll(reason)
+	}
+}
+
+// elected handles a decided election.
+func (n *Node) elected(view, number int32, leader election.From) {
+	n.observe(ElectionDecided{View: view, Epoch: number, Leader: leader.ServerID})
+	for _, m := range n.gossip.View() {
+		if m.InstanceID == leader.ServerID {
+			n.gossip.SetState(m.HTTPEndPoint, member.Leader)
+		} else if m.InstanceID != n.id && m.State != member.Manager {
+			n.gossip.SetState(m.HTTPEndPoint, member.Unknown)
+		}
+	}
+	if leader.ServerID != n.id {
+		n.follow(leader.ServerID, leader.HTTP)
+		return
+	}
+	// Elected (or re-elected): write a new epoch, then wait for a quorum to
+	// have it before serving as leader.
+	n.closeLink()
+	n.leaderID, n.leaderHTTP = n.id, n.advNode
+	if n.state != member.Leader {
+		n.stepDownAsLeader("new election")
+		n.setState(member.PreLeader)
+	}
+	ep := replication.Epoch{Number: number, ID: member.NewID(n.e.Rand), Position: 0, LeaderID: n.id}
+	n.writeEpoch(ep, func() {
+		if n.leaderID != n.id || !n.state.IsLeaderish() {
+			return
+		}
+		n.epochWritten = true
+		n.checkLeadership()
+	})
+}
+
+func (n *Node) writeEpoch(ep replication.Epoch, then func()) {
+	if ep.Number <= n.epoch.Number && ep.ID == n.epoch.ID {
+		then()
+		return
+	}
+	if ep.Number < n.epoch.Number {
+		n.fatal(fmt.Errorf("epoch would go backwards: have %d, asked to write %d", n.epoch.Number, ep.Number))
+		return
+	}
+	n.epochChk.Write(ep.MarshalBinary(), func(err error) {
+		if err != nil {
+			n.fatal(err)
+			return
+		}
+		n.epoch = ep
+		n.gossip.SelfChanged()
+		then()
+	})
+}
+
+// checkLeadership promotes a PreLeader once a quorum has its epoch, and
+// watches a leader's quorum.
+func (n *Node) checkLeadership() {
+	if !n.state.IsLeaderish() || !n.epochWritten {
+		return
+	}
+	quorum := n.clusterSize/2 + 1
+	if n.state == member.PreLeader && 1+n.server.AckedEpoch(n.epoch.Number) >= quorum {
+		n.setState(member.Leader)
+	}
+	if 1+n.server.Promotable() >= quorum {
+		if n.noQuorumTimer != nil {
+			n.noQuorumTimer.Stop()
+			n.noQuorumTimer = nil
+		}
+		return
+	}
+	if n.noQuorumTimer == nil {
+		n.noQuorumTimer = n.e.Clock.AfterFunc(NoQuorumTimeout, func() {
+			n.noQuorumTimer = nil
+			if n.state.IsLeaderish() && 1+n.server.Promotable() < quorum {
+				n.logf(env.LevelWarn, "no quorum for %v: %d of %d nodes connected; stepping down",
+					NoQuorumTimeout, 1+n.server.Promotable(), n.clusterSize)
+				n.stepDownAsLeader("no quorum")
+				n.leaderID, n.leaderHTTP = member.ID{}, env.Endpoint{}
+				n.setState(member.Unknown)
+				n.election.StartElections()
+			}
+		})
+	}
+}
+
+// Resign is the operator's request that this leader hand over leadership.
+// Ignored on a node that is not the leader, as in EventStoreDB.
+func (n *Node) Resign() {
+	if n.state != member.Leader {
+		n.logf(env.LevelInfo, "resign request ignored: not the leader (%v)", n.state)
+		return
+	}
+	n.logf(env.LevelInfo, "resigning leadership")
+	n.election.Resign()
+}
+
+func (n *Node) resigned() {
+	if n.state != member.Leader {
+		return
+	}
+	n.setState(member.ResigningLeader)
+	// Nothing is in flight in a node without client requests: the queue
+	// is drained at once.
+	n.stepDownAsLeader("leader resigned")
+	n.leaderID, n.leaderHTTP = member.ID{}, env.Endpoint{}
+	n.setState(member.Unknown)
+	n.election.StartElections()
+}
+
+// Stop shuts the node down cleanly: ShuttingDown, then Shutdown.
+func (n *Node) Stop() {
+	if n.stopped {
+		return
+	}
+	n.setState(member.ShuttingDown)
+	n.shutdown()
+	n.setState(member.Shutdown)
+}
+
+func (n *Node) shutdown() {
+	n.stopped = true
+	for _, t := range []*env.Timer{&n.discoverTimer, &n.noQuorumTimer, &n.reconnectTimer} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
+	}
+	n.closeLink()
+	if n.server != nil {
+		n.server.DropAll("shutting down")
+	}
+	if n.election != nil {
+		n.election.Stop()
+	}
+	if n.gossip != nil {
+		n.gossip.Stop()
+	}
+	for _, l := range n.listeners {
+		l.Close()
+	}
+	n.listeners = nil
+}
+
+// fatal stops a node that cannot go on safely (a failed sync, a corrupt
+// checkpoint, a port it cannot bind).
+func (n *Node) fatal(err error) {
+	if n.stopped {
+		return
+	}
+	n.logf(env.LevelError, "fatal: %v; stopping", err)
+	n.observe(Fatal{Reason: err.Error()})
+	n.setState(member.ShuttingDown)
+	n.shutdown()
+	n.setState(member.Shutdown)
+	if n.e.Exit != nil {
+		n.e.Exit(1)
+	}
+}
+
+// HandleRequest serves the node port's cluster RPCs.
+func (n *Node) HandleRequest(from env.Endpoint, method string, req []byte, reply func([]byte, error)) {
+	if n.stopped || n.gossip == nil {
+		reply(nil, &env.RemoteError{Code: 503, Message: "node is " + n.state.String()})
+		return
+	}
+	switch method {
+	case gossip.MethodUpdate:
+		reply(n.gossip.HandleUpdate(req))
+	case gossip.MethodRead:
+		reply(n.gossip.HandleRead(), nil)
+	case election.MethodElection:
+		m, err := election.Decode(req)
+		if err != nil {
+			reply(nil, &env.RemoteError{Code: 400, Message: err.Error()})
+			return
+		}
+		reply(nil, nil)
+		n.election.Handle(m)
+	default:
+		reply(nil, &env.RemoteError{Code: 404, Message: "unknown method " + method})
+	}
+}
+
+func (n *Node) sendElection(to env.Endpoint, m election.Message) {
+	timeout := n.opts.Duration(options.LeaderElectionTimeoutMs)
+	n.e.Net.Call(to, election.MethodElection, wire.Marshal(m), timeout, func([]byte, error) {})
+}
+
+func (n *Node) observe(ev env.Event) {
+	if n.e.Observer != nil {
+		n.e.Observer.Observe(ev)
+	}
+}
+
+func (n *Node) logf(level env.Level, format string, args ...any) {
+	if n.e.Log != nil {
+		n.e.Log.Log(level, fmt.Sprintf(format, args...))
+	}
+}
+
+// gossipNode adapts the node to what gossip needs.
+type gossipNode struct{ n *Node }
+
+func (g gossipNode) Self() member.Info { return g.n.self() }
+func (g gossipNode) Leader() env.Endpoint {
+	if g.n.leaderID == g.n.id {
+		return env.Endpoint{}
+	}
+	return g.n.leaderHTTP
+}
+func (g gossipNode) CanPrune() bool {
+	s := g.n.state
+	return s != member.Initializing && s != member.DiscoverLeader && s != member.Unknown && s != member.ReadOnlyLeaderless
+}
+func (g gossipNode) ViewChanged(bool) {
+	if !g.n.stopped {
+		g.n.onGossip()
+	}
+}
+func (g gossipNode) ClockSkew(peer env.Endpoint, skew time.Duration) {
+	g.n.observe(ClockSkewDetected{Peer: peer, Skew: skew})
+}
+
+// electionNode adapts the node to what elections need.
+type electionNode struct{ n *Node }
+
+func (e electionNode) Members() []member.Info                   { return e.n.gossip.View() }
+func (e electionNode) LogState() election.LogState              { return e.n.logState() }
+func (e electionNode) Send(to env.Endpoint, m election.Message) { e.n.sendElection(to, m) }
+func (e electionNode) PersistProposal(p int32, done func(bool)) {
+	v := []byte{byte(p), byte(p >> 8), byte(p >> 16), byte(p >> 24)}
+	e.n.proposalChk.Write(v, func(err error) {
+		if err != nil {
+			e.n.fatal(err)
+			done(false)
+			return
+		}
+		done(true)
+	})
+}
+func (e electionNode) Elected(view, number int32, leader election.From) {
+	if !e.n.stopped {
+		e.n.elected(view, number, leader)
+	}
+}
+func (e electionNode) Resigned() { e.n.resigned() }
+
+// leaderNode adapts the node to the leader side of replication.
+type leaderNode struct{ n *Node }
+
+func (l leaderNode) Accepting() (replication.Epoch, bool) {
+	n := l.n
+	ok := n.leaderID == n.id && n.epochWritten && (n.state == member.PreLeader || n.state == member.Leader)
+	return n.epoch, ok
+}
+func (l leaderNode) SubscriptionsChanged() { l.n.checkLeadership() }
+func (l leaderNode) ReplicaSilent(remote env.Endpoint) {
+	l.n.observe(PeerDeclaredDead{Peer: remote})
+}
+
+// replicaNode adapts the node to the replica side of replication.
+type replicaNode struct{ n *Node }
+
+func (r replicaNode) LastEpoch() replication.Epoch { return r.n.epoch }
+func (r replicaNode) Writer() int64                { return 0 }
+func (r replicaNode) Subscribed(ep replication.Epoch, ack func()) {
+	n := r.n
+	if n.readOnly {
+		n.setState(member.ReadOnlyReplica)
+	} else {
+		n.setState(member.CatchingUp)
+	}
+	if ep.Number < n.epoch.Number {
+		n.logf(env.LevelWarn, "leader %s offers epoch %d, older than ours %d; leaving it", n.leaderID.Short(), ep.Number, n.epoch.Number)
+		n.closeLink()
+		n.leaderLost()
+		return
+	}
+	n.writeEpoch(ep, ack)
+}
+func (r replicaNode) Assigned(role replication.Role) {
+	n := r.n
+	if n.readOnly || !(n.state == member.CatchingUp || n.state == member.Clone || n.state == member.Follower) {
+		return
+	}
+	if role == replication.RoleFollower {
+		n.setState(member.Follower)
+	} else {
+		n.setState(member.Clone)
+	}
+}
+func (r replicaNode) Lost(reason error) {
+	n := r.n
+	n.link = nil
+	if n.stopped {
+		return
+	}
+	if replication.IsHeartbeatTimeout(reason) {
+		n.observe(PeerDeclaredDead{Peer: n.leaderHTTP})
+	}
+	n.logf(env.LevelInfo, "replication link to leader %s lost: %v", n.leaderID.Short(), reason)
+	if !n.leaderHTTP.IsZero() {
+		n.gossip.Confirm(n.leaderHTTP)
+	}
+	delay := ReconnectDelay
+	if errors.Is(reason, env.ErrRefused) || errors.Is(reason, env.ErrTimeout) && !replication.IsHeartbeatTimeout(reason) {
+		delay = time.Second
+	}
+	n.scheduleReconnect(delay)
+}

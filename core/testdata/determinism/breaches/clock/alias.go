@@ -1,0 +1,7 @@
+package clock
+
+import t "time"
+
+func stamp() t.Time {
+	return t.Now() // want "wall-clock"
+}

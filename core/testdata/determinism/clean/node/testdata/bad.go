@@ -1,0 +1,5 @@
+package bad
+
+import "os"
+
+func f() { go os.Exit(1) }

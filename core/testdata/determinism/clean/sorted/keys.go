@@ -1,0 +1,30 @@
+// Package sorted is the sorted-keys helper, the one file allowed to range
+// over a map.
+package sorted
+
+import (
+	"cmp"
+	"iter"
+	"slices"
+)
+
+// Keys returns m's keys in ascending order.
+func Keys[M ~map[K]V, K cmp.Ordered, V any](m M) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Range yields m's entries in key order.
+func Range[M ~map[K]V, K cmp.Ordered, V any](m M) iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		for _, k := range Keys(m) {
+			if !yield(k, m[k]) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package cluster
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/sim/host"
+	"github.com/annal-db/annal/sim/network"
+	"github.com/annal-db/annal/sim/scenario"
+)
+
+// apply plays one timeline step.
+func (c *Cluster) apply(st scenario.Step) {
+	rec := c.W.Trace.Rec(c.W.Now(), "", "fault").Str("do", st.Do)
+	target := c.resolve(st.Target)
+	if target != nil {
+		rec = rec.Str("target", target.Name)
+		if st.As != "" {
+			c.bound[st.As] = target
+		}
+	} else if st.Target != "" {
+		rec.Str("target", st.Target+"(none)").End()
+		return
+	}
+	with := make([]*host.Host, 0, len(st.With))
+	for _, w := range st.With {
+		if h := c.resolve(w); h != nil && h != target {
+			with = append(with, h)
+		}
+	}
+	rec.End()
+	switch st.Do {
+	case "kill":
+		target.Kill()
+	case "restart":
+		switch target.State() {
+		case host.Stopped:
+			target.Start()
+		case host.Powered:
+			target.PowerOn()
+		case host.Frozen:
+			target.Thaw()
+		}
+	case "freeze":
+		target.Freeze()
+	case "thaw":
+		target.Thaw()
+	case "power-off":
+		target.PowerOff()
+	case "power-on":
+		target.PowerOn()
+	case "pause":
+		target.Pause(st.For.D())
+	case "partition":
+		for _, w := range with {
+			c.block(target, w)
+			c.block(w, target)
+		}
+	case "one-way":
+		for _, w := range with {
+			c.block(target, w)
+		}
+	case "bridge":
+		// target and with cannot talk; everyone else reaches both.
+		for _, w := range with {
+			c.block(target, w)
+			c.block(w, target)
+		}
+	case "isolate":
+		for _, h := range c.Hosts {
+			if h != target {
+				c.block(target, h)
+				c.block(h, target)
+			}
+		}
+	case "heal":
+		c.Fabric.Heal()
+		c.checker.healed()
+	case "clock-jump":
+		target.Clock.Jump(st.By.D())
+	case "clock-drift":
+		target.Clock.SetDrift(st.PPM)
+	case "resign":
+		if n := c.Node(c.index(target)); n != nil {
+			n.Resign()
+		}
+	case "loss", "latency":
+		p := c.Fabric.Config().Link
+		if st.Do == "loss" {
+			v, err := strconv.ParseFloat(st.Value, 64)
+			if err != nil {
+				panic(fmt.Sprintf("scenario: loss %q is not a number", st.Value))
+			}
+			p.Loss = v
+		} else {
+			d, err := time.ParseDuration(st.Value)
+			if err != nil {
+				panic(fmt.Sprintf("scenario: latency %q is not a duration", st.Value))
+			}
+			p.Latency = d
+		}
+		for _, a := range c.Hosts {
+			for _, b := range c.Hosts {
+				if a != b {
+					c.Fabric.SetLink(a.Net, b.Net, p)
+				}
+			}
+		}
+	}
+	c.checker.faultApplied()
+}
+
+func (c *Cluster) block(from, to *host.Host) {
+	c.Fabric.Block(from.Net, to.Net)
+	c.checker.blocked(from, to)
+}
+
+// resolve finds a step's target: a node name, a name bound by as:, the
+// current leader, or some running non-leader.
+func (c *Cluster) resolve(name string) *host.Host {
+	switch name {
+	case "":
+		return nil
+	case "leader":
+		if i := c.checker.leaderIndex(); i >= 0 {
+			return c.Hosts[i]
+		}
+		return nil
+	case "follower":
+		for i, h := range c.Hosts {
+			if n := c.Node(i); n != nil && h.State() == host.Running && n.State() != member.Leader {
+				return h
+			}
+		}
+		return nil
+	}
+	return c.bound[name]
+}
+
+func (c *Cluster) index(h *host.Host) int {
+	for i, o := range c.Hosts {
+		if o == h {
+			return i
+		}
+	}
+	return -1
+}
+
+// LinkProfile is the default link of the run.
+func (c *Cluster) LinkProfile() network.LinkProfile { return c.Fabric.Config().Link }

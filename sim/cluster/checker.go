@@ -1,0 +1,409 @@
+package cluster
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/core/node"
+	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/sim/host"
+)
+
+// maxViolations bounds what one run reports: past that, the first ones say
+// enough.
+const maxViolations = 100
+
+// Checker watches a run and reports every broken invariant at the event
+// that broke it:
+//   - at most one leader per epoch, ever;
+//   - a node's epoch never goes backwards (across restarts too);
+//   - a leader that cannot reach a quorum steps down within StepDownBound;
+//   - with a healed network and a majority up, a leader appears within
+//     LivenessBound.
+//
+// It also measures time-to-leader, elections, and failure detections, true
+// and false.
+type Checker struct {
+	c      *Cluster
+	n      int
+	quorum int
+
+	violations []string
+	dirty      bool
+
+	leaderOfEpoch map[int32]string
+	lastEpoch     []int32
+	state         []member.State
+	incarnation   []int
+
+	cut            [][]bool // cut[a][b]: a cannot send to b
+	pairChanged    [][]time.Duration
+	lastNotRunning []time.Duration
+
+	decided       map[int32]bool
+	leaderChanges int
+	lastLeader    int
+
+	// Leaderless episodes.
+	hasLeader       bool
+	leaderlessSince time.Duration
+	healthy         bool
+	healthySince    time.Duration
+	livenessFlagged bool
+	ttl             []time.Duration
+
+	noQuorumSince []time.Duration // per host; -1 when leading with a quorum or not leading
+	stepDownFlag  []bool
+
+	falseDetections, trueDetections int
+	skewEvents                      int
+	marks                           []mark
+
+	StepDownBound, LivenessBound, DetectionWindow time.Duration
+}
+
+type mark struct {
+	at    time.Duration
+	node  string
+	kind  string
+	state string
+}
+
+func newChecker(c *Cluster) *Checker {
+	n := len(c.Hosts)
+	k := &Checker{
+		c: c, n: n, quorum: n/2 + 1, leaderOfEpoch: map[int32]string{}, decided: map[int32]bool{},
+		lastEpoch: make([]int32, n), state: make([]member.State, n), incarnation: make([]int, n),
+		lastNotRunning: make([]time.Duration, n), noQuorumSince: make([]time.Duration, n),
+		stepDownFlag: make([]bool, n), lastLeader: -1, dirty: true,
+	}
+	k.cut = make([][]bool, n)
+	k.pairChanged = make([][]time.Duration, n)
+	for i := range n {
+		k.lastEpoch[i] = -1
+		k.noQuorumSince[i] = -1
+		k.cut[i] = make([]bool, n)
+		k.pairChanged[i] = make([]time.Duration, n)
+	}
+	k.bounds(c.opts[0])
+	return k
+}
+
+// bounds derives the invariant bounds from the options (the first node's;
+// scenarios that vary timings per node get the first node's bound).
+//
+// Step-down: a leader's replicas are lost within heartbeat interval +
+// timeout (+ a timer tick), then NoQuorumTimeout passes:
+//
+//	StepDownBound = ReplicationHeartbeatInterval + ReplicationHeartbeatTimeout + NoQuorumTimeout + 1s
+//
+// Liveness, from the moment the cluster is healthy (no partition, a majority
+// running) without a leader: detection of the old leader's loss (heartbeats,
+// then a confirming gossip read), or the start-up discovery wait; then up to
+// one election view per node, each abandoned after the election timeout;
+// then gossip spreading the outcome and the new leader's inauguration:
+//
+//	LivenessBound = max(DiscoverLeaderTimeout, HBInterval + HBTimeout + GossipTimeout)
+//	              + ClusterSize * LeaderElectionTimeout + GossipInterval + 1s
+func (k *Checker) bounds(o *options.Values) {
+	hb := o.Duration(options.ReplicationHeartbeatInterval) + o.Duration(options.ReplicationHeartbeatTimeout)
+	k.StepDownBound = hb + node.NoQuorumTimeout + time.Second
+	detect := max(node.DiscoverLeaderTimeout, hb+o.Duration(options.GossipTimeoutMs))
+	k.LivenessBound = detect + time.Duration(k.n)*o.Duration(options.LeaderElectionTimeoutMs) +
+		o.Duration(options.GossipIntervalMs) + time.Second
+	k.DetectionWindow = hb + time.Second
+}
+
+func (k *Checker) violate(format string, args ...any) {
+	msg := fmt.Sprintf("at %v: ", k.c.W.Now()) + fmt.Sprintf(format, args...)
+	k.c.W.Trace.Rec(k.c.W.Now(), "", "violation").Str("what", msg).End()
+	if len(k.violations) < maxViolations {
+		k.violations = append(k.violations, msg)
+	}
+}
+
+func (k *Checker) mark(i int, kind, state string) {
+	name := ""
+	if i >= 0 {
+		name = k.c.Hosts[i].Name
+	}
+	if len(k.marks) < 1<<16 {
+		k.marks = append(k.marks, mark{at: k.c.W.Now(), node: name, kind: kind, state: state})
+	}
+}
+
+func (k *Checker) observe(h *host.Host, e env.Event) {
+	i := k.c.index(h)
+	k.dirty = true
+	switch e := e.(type) {
+	case node.StateChanged:
+		k.state[i] = e.State
+		k.incarnation[i] = h.Incarnation
+		k.mark(i, "state", e.State.String())
+		if e.Epoch < k.lastEpoch[i] {
+			k.violate("%s: epoch went backwards from %d to %d", h.Name, k.lastEpoch[i], e.Epoch)
+		}
+		k.lastEpoch[i] = max(k.lastEpoch[i], e.Epoch)
+		if e.State == member.Leader {
+			if prev, ok := k.leaderOfEpoch[e.Epoch]; ok && prev != h.Name {
+				k.violate("two leaders of epoch %d: %s and %s", e.Epoch, prev, h.Name)
+			}
+			k.leaderOfEpoch[e.Epoch] = h.Name
+			if k.lastLeader != i {
+				k.leaderChanges++
+				k.mark(i, "leader-change", "")
+			}
+			k.lastLeader = i
+		}
+	case node.ElectionDecided:
+		if !k.decided[e.Epoch] {
+			k.decided[e.Epoch] = true
+			k.mark(i, "elected", "")
+		}
+	case node.PeerDeclaredDead:
+		if k.falseDetection(i, e.Peer) {
+			k.falseDetections++
+			k.mark(i, "false-detection", "")
+		} else {
+			k.trueDetections++
+		}
+		k.mark(i, "peer-dead", "")
+	case node.ClockSkewDetected:
+		k.skewEvents++
+		k.mark(i, "clock-skew", "")
+	case node.Fatal:
+		k.mark(i, "fatal", "")
+	}
+}
+
+// falseDetection decides whether a peer declared dead was in fact alive and
+// reachable throughout the detection window.
+func (k *Checker) falseDetection(i int, peer env.Endpoint) bool {
+	j := k.hostOf(peer)
+	if j < 0 {
+		return false
+	}
+	now := k.c.W.Now()
+	from := now - k.DetectionWindow
+	h := k.c.Hosts[j]
+	if h.State() != host.Running || h.Paused() || k.lastNotRunning[j] >= from ||
+		k.c.Hosts[i].State() != host.Running {
+		return false
+	}
+	if k.cut[i][j] || k.cut[j][i] || k.pairChanged[i][j] >= from || k.pairChanged[j][i] >= from {
+		return false
+	}
+	return true
+}
+
+func (k *Checker) hostOf(ep env.Endpoint) int {
+	a, err := netip.ParseAddr(ep.Host)
+	if err != nil {
+		return -1
+	}
+	if h, ok := k.c.public[a]; ok {
+		return k.c.index(h)
+	}
+	return -1
+}
+
+
+func (k *Checker) blocked(from, to *host.Host) {
+	a, b := k.c.index(from), k.c.index(to)
+	k.cut[a][b] = true
+	k.pairChanged[a][b] = k.c.W.Now()
+	k.dirty = true
+}
+
+func (k *Checker) healed() {
+	now := k.c.W.Now()
+	for a := range k.n {
+		for b := range k.n {
+			if k.cut[a][b] {
+				k.cut[a][b] = false
+				k.pairChanged[a][b] = now
+			}
+		}
+	}
+	k.dirty = true
+}
+
+func (k *Checker) faultApplied() {
+	now := k.c.W.Now()
+	for i, h := range k.c.Hosts {
+		if h.State() != host.Running {
+			k.lastNotRunning[i] = now
+		}
+		if h.Paused() {
+			k.lastNotRunning[i] = max(k.lastNotRunning[i], now+k.pauseLeft(h))
+		}
+	}
+	k.dirty = true
+}
+
+func (k *Checker) pauseLeft(h *host.Host) time.Duration { return h.PauseLeft() }
+
+// up reports whether host i runs a node that can act now.
+func (k *Checker) up(i int) bool {
+	h := k.c.Hosts[i]
+	return h.State() == host.Running && k.incarnation[i] == h.Incarnation
+}
+
+// reachable counts the nodes host i can talk to both ways, itself included.
+func (k *Checker) reachable(i int) int {
+	n := 1
+	for j := range k.n {
+		if j != i && k.c.Hosts[j].State() == host.Running && !k.cut[i][j] && !k.cut[j][i] {
+			n++
+		}
+	}
+	return n
+}
+
+func (k *Checker) leaderIndex() int {
+	for i := range k.n {
+		if k.up(i) && k.state[i] == member.Leader {
+			return i
+		}
+	}
+	return -1
+}
+
+func (k *Checker) afterEvent() {
+	now := k.c.W.Now()
+	if k.dirty {
+		k.dirty = false
+		k.recompute(now)
+	}
+	for i := range k.n {
+		if s := k.noQuorumSince[i]; s >= 0 && !k.stepDownFlag[i] && now-s > k.StepDownBound {
+			k.stepDownFlag[i] = true
+			k.violate("%s still %v %v after losing its quorum (bound %v)", k.c.Hosts[i].Name, k.state[i], now-s, k.StepDownBound)
+		}
+	}
+	if !k.hasLeader && k.healthy && !k.livenessFlagged {
+		if from := max(k.leaderlessSince, k.healthySince); now-from > k.LivenessBound {
+			k.livenessFlagged = true
+			k.violate("no leader %v after the cluster became healthy (bound %v)", now-from, k.LivenessBound)
+		}
+	}
+}
+
+func (k *Checker) recompute(now time.Duration) {
+	running := 0
+	anyBlock := false
+	for i := range k.n {
+		if k.c.Hosts[i].State() == host.Running {
+			running++
+		} else {
+			k.lastNotRunning[i] = now
+		}
+		for j := range k.n {
+			anyBlock = anyBlock || k.cut[i][j]
+		}
+	}
+	healthy := running >= k.quorum && !anyBlock
+	if healthy && !k.healthy {
+		k.healthySince = now
+	}
+	k.healthy = healthy
+
+	has := false
+	for i := range k.n {
+		leaderish := k.up(i) && k.state[i].IsLeaderish() && k.state[i] != member.ResigningLeader
+		if leaderish && k.reachable(i) < k.quorum {
+			if k.noQuorumSince[i] < 0 {
+				k.noQuorumSince[i] = max(now, k.lastNotRunning[i])
+			}
+		} else {
+			k.noQuorumSince[i] = -1
+			k.stepDownFlag[i] = false
+		}
+		if k.up(i) && k.state[i] == member.Leader && k.reachable(i) >= k.quorum {
+			has = true
+		}
+	}
+	if has && !k.hasLeader {
+		from := max(k.leaderlessSince, k.healthySince)
+		if k.healthy || from <= now {
+			k.ttl = append(k.ttl, now-from)
+		}
+	}
+	if !has && k.hasLeader {
+		k.leaderlessSince = now
+		k.livenessFlagged = false
+	}
+	k.hasLeader = has
+}
+
+// Report is what a run found.
+type Report struct {
+	Seed         uint64   `json:"seed"`
+	Nodes        int      `json:"nodes"`
+	SimSeconds   float64  `json:"sim_seconds"`
+	WallSeconds  float64  `json:"wall_seconds"`
+	Events       uint64   `json:"events"`
+	TraceRecords uint64   `json:"trace_records"`
+	TraceHash    string   `json:"trace_hash"`
+	Violations   []string `json:"violations"`
+
+	Elections       int          `json:"elections"`
+	LeaderChanges   int          `json:"leader_changes"`
+	LeaderAtEnd     string       `json:"leader_at_end"`
+	TimeToLeader    TimeToLeader `json:"time_to_leader"`
+	StepDownBoundMs int64        `json:"step_down_bound_ms"`
+	FalseDetections int          `json:"false_failure_detections"`
+	TrueDetections  int          `json:"true_failure_detections"`
+	ClockSkewEvents int          `json:"clock_skew_events"`
+	ConnectTimeouts uint64       `json:"connect_timeouts"`
+	Messages        uint64       `json:"messages_delivered"`
+	DiskSyncs       uint64       `json:"disk_syncs"`
+
+	marks []mark
+}
+
+// TimeToLeader summarises how long healthy clusters went without a leader.
+type TimeToLeader struct {
+	Samples        int     `json:"samples"`
+	WorstMs        float64 `json:"worst_ms"`
+	MedianMs       float64 `json:"median_ms"`
+	BoundMs        float64 `json:"bound_ms"`
+	WorstOverBound float64 `json:"worst_over_bound"`
+}
+
+func (k *Checker) report() *Report {
+	c := k.c
+	r := &Report{
+		Seed: c.cfg.Seed, Nodes: k.n, SimSeconds: c.W.Now().Seconds(), Events: c.W.Fired(),
+		TraceRecords: c.W.Trace.Records(), TraceHash: c.W.Trace.Hash(), Violations: k.violations,
+		Elections: len(k.decided), LeaderChanges: k.leaderChanges,
+		StepDownBoundMs: k.StepDownBound.Milliseconds(),
+		FalseDetections: k.falseDetections, TrueDetections: k.trueDetections, ClockSkewEvents: k.skewEvents,
+		ConnectTimeouts: c.Fabric.Stats().Timeouts, Messages: c.Fabric.Stats().Delivered, marks: k.marks,
+	}
+	if r.Violations == nil {
+		r.Violations = []string{}
+	}
+	for _, h := range c.Hosts {
+		r.DiskSyncs += h.Disk.Stats().Syncs
+	}
+	if i := k.leaderIndex(); i >= 0 {
+		r.LeaderAtEnd = c.Hosts[i].Name
+	}
+	t := TimeToLeader{Samples: len(k.ttl), BoundMs: ms(k.LivenessBound)}
+	if len(k.ttl) > 0 {
+		s := slices.Clone(k.ttl)
+		slices.Sort(s)
+		t.WorstMs = ms(s[len(s)-1])
+		t.MedianMs = ms(s[len(s)/2])
+		t.WorstOverBound = t.WorstMs / t.BoundMs
+	}
+	r.TimeToLeader = t
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,241 @@
+// Package cluster runs a simulated annal cluster: real core nodes on
+// simulated hosts, a fault timeline, and the invariant checker watching
+// every event. It is what `annal sim run` and the scenario tests drive.
+package cluster
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/node"
+	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/sim/disk"
+	"github.com/annal-db/annal/sim/host"
+	"github.com/annal-db/annal/sim/network"
+	"github.com/annal-db/annal/sim/scenario"
+	"github.com/annal-db/annal/sim/trace"
+	"github.com/annal-db/annal/sim/world"
+)
+
+// Config describes one run.
+type Config struct {
+	Seed     uint64
+	Nodes    int
+	Duration time.Duration
+	Link     network.LinkProfile
+	// Options apply to every node; NodeOptions to one (by name n1..nN).
+	// Keys are option names in any spelling the schema accepts.
+	Options     map[string]string
+	NodeOptions map[string]map[string]string
+	NAT         *scenario.NAT
+	Timeline    []scenario.Step
+	// Trace receives the text trace when set.
+	Trace io.Writer
+	// Progress, when set, is called every few hundred thousand events.
+	Progress func(now time.Duration, events uint64)
+}
+
+// FromScenario turns a scenario into a run configuration.
+func FromScenario(s *scenario.Scenario, seed uint64) Config {
+	return Config{
+		Seed: seed, Nodes: s.Nodes, Duration: s.Duration.D(),
+		Link:    network.LinkProfile{Latency: s.Network.Latency.D(), Jitter: s.Network.Jitter.D(), Loss: s.Network.Loss},
+		Options: s.Options, NodeOptions: s.NodeOptions, NAT: s.NAT, Timeline: s.Timeline,
+	}
+}
+
+// Cluster is a running simulation.
+type Cluster struct {
+	cfg     Config
+	W       *world.World
+	Fabric  *network.Fabric
+	Hosts   []*host.Host
+	nodes   []*node.Node
+	opts    []*options.Values
+	checker *Checker
+	bound   map[string]*host.Host
+	// public maps every address a node can be reached at to its host.
+	public map[netip.Addr]*host.Host
+}
+
+// Ports every simulated node uses.
+const (
+	NodePort        = 2113
+	ReplicationPort = 1112
+)
+
+// New builds the cluster; Run starts it.
+func New(cfg Config) (*Cluster, error) {
+	if cfg.Nodes < 1 {
+		return nil, fmt.Errorf("cluster: %d nodes; need at least 1", cfg.Nodes)
+	}
+	if cfg.Duration <= 0 {
+		return nil, fmt.Errorf("cluster: duration %v; need a positive duration", cfg.Duration)
+	}
+	w := world.New(cfg.Seed, trace.New(cfg.Trace))
+	ncfg := network.DefaultConfig()
+	if cfg.Link.Latency > 0 || cfg.Link.Jitter > 0 || cfg.Link.Loss > 0 {
+		ncfg.Link = cfg.Link
+	}
+	fabric := network.New(w, ncfg)
+	c := &Cluster{cfg: cfg, W: w, Fabric: fabric, bound: map[string]*host.Host{}, public: map[netip.Addr]*host.Host{}}
+	c.nodes = make([]*node.Node, cfg.Nodes)
+
+	addrs := make([]netip.Addr, cfg.Nodes)  // what the node binds
+	publics := make([]netip.Addr, cfg.Nodes) // what others dial
+	for i := range cfg.Nodes {
+		publics[i] = netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})
+		addrs[i] = publics[i]
+		if cfg.NAT != nil {
+			// Each node in its own private network; all share one private
+			// address range, as cloud VPCs often do.
+			addrs[i] = netip.AddrFrom4([4]byte{192, 168, 0, 10})
+		}
+	}
+	var errs []string
+	for i := range cfg.Nodes {
+		name := fmt.Sprintf("n%d", i+1)
+		realm := ""
+		if cfg.NAT != nil {
+			realm = "vpc-" + name
+			fabric.AddRealm(realm)
+			nat := fabric.AddNAT(realm, publics[i])
+			nat.Forward(NodePort, addrs[i], NodePort)
+			nat.Forward(ReplicationPort, addrs[i], ReplicationPort)
+		}
+		o, err := c.nodeOptions(i, addrs, publics)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		c.opts = append(c.opts, o)
+		idx := i
+		h := host.New(w, fabric, host.Config{
+			Name: name, Realm: realm, Addrs: []netip.Addr{addrs[i]},
+			Disk: disk.DefaultConfig(), TimerCPU: 5 * time.Microsecond, LogLevel: env.LevelInfo,
+		}, func(e env.Env) func() {
+			n := node.New(e, o.Clone())
+			c.nodes[idx] = n
+			n.Start()
+			return n.Stop
+		}, nil)
+		c.Hosts = append(c.Hosts, h)
+		c.public[publics[i]] = h
+		c.bound[name] = h
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("cluster options: %s", strings.Join(errs, "; "))
+	}
+	c.checker = newChecker(c)
+	for _, h := range c.Hosts {
+		h.SetObserver(c.checker.observe)
+	}
+	w.AfterEvent = c.checker.afterEvent
+	return c, nil
+}
+
+func (c *Cluster) nodeOptions(i int, addrs, publics []netip.Addr) (*options.Values, error) {
+	o := options.Defaults()
+	var seeds []string
+	for j := range c.cfg.Nodes {
+		if j != i {
+			seeds = append(seeds, netip.AddrPortFrom(publics[j], NodePort).String())
+		}
+	}
+	set := map[*options.Option]string{
+		options.NodeIp:          addrs[i].String(),
+		options.ReplicationIp:   addrs[i].String(),
+		options.NodePort:        fmt.Sprint(NodePort),
+		options.ReplicationPort: fmt.Sprint(ReplicationPort),
+		options.ClusterSize:     fmt.Sprint(c.cfg.Nodes),
+		options.DiscoverViaDns:  "false",
+		options.Insecure:        "true",
+		options.MemDb:           "false",
+	}
+	if len(seeds) > 0 {
+		set[options.GossipSeed] = strings.Join(seeds, ",")
+	}
+	if c.cfg.NAT != nil && c.cfg.NAT.Advertise {
+		set[options.NodeHostAdvertiseAs] = publics[i].String()
+		set[options.ReplicationHostAdvertiseAs] = publics[i].String()
+	}
+	keys := make([]*options.Option, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool { return keys[a].Name < keys[b].Name })
+	for _, k := range keys {
+		if err := o.Set(k, set[k], options.SourceScenario); err != nil {
+			return nil, err
+		}
+	}
+	name := fmt.Sprintf("n%d", i+1)
+	for _, m := range []map[string]string{c.cfg.Options, c.cfg.NodeOptions[name]} {
+		names := make([]string, 0, len(m))
+		for k := range m {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			opt, old, ok := options.Lookup(k)
+			if !ok || opt == nil {
+				if old != nil {
+					return nil, fmt.Errorf("%s: %s", k, old.Message())
+				}
+				return nil, fmt.Errorf("unknown option %q%s", k, suggest(k))
+			}
+			if err := o.Set(opt, m[k], options.SourceScenario); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return o, nil
+}
+
+func suggest(k string) string {
+	if s := options.Suggest(k); s != "" {
+		return "; did you mean " + s + "?"
+	}
+	return ""
+}
+
+// Options is node i's option set.
+func (c *Cluster) Options(i int) *options.Values { return c.opts[i] }
+
+// Node is the node running on host i now (nil if none).
+func (c *Cluster) Node(i int) *node.Node {
+	if c.Hosts[i].State() == host.Stopped || c.Hosts[i].State() == host.Powered {
+		return nil
+	}
+	return c.nodes[i]
+}
+
+// Run starts every host, plays the timeline, and runs to the end.
+func (c *Cluster) Run() *Report {
+	for _, h := range c.Hosts {
+		h.Start()
+	}
+	for i := range c.cfg.Timeline {
+		st := c.cfg.Timeline[i]
+		c.W.Func(st.At.D(), func() { c.apply(st) })
+	}
+	end := c.cfg.Duration
+	if c.cfg.Progress == nil {
+		c.W.RunUntil(end)
+	} else {
+		for !c.W.Halted() && c.W.Pending() > 0 {
+			c.W.RunUntil(min(end, c.W.Now()+10*time.Second))
+			c.cfg.Progress(c.W.Now(), c.W.Fired())
+			if c.W.Now() >= end {
+				break
+			}
+		}
+	}
+	return c.checker.report()
+}

@@ -1,0 +1,217 @@
+// Package scenario reads scenario files: a cluster, its options, a network
+// profile, a timeline of faults and the outcomes the run must show. A
+// scenario is a fault schedule, not a seed: it keeps reproducing what it is
+// about even after the code changes how it draws random numbers.
+//
+// Format (YAML):
+//
+//	name: leader-process-kill
+//	description: The leader's process is killed; the others elect a new one.
+//	nodes: 3
+//	duration: 60s
+//	seed: 1                      # optional; the run's random draws
+//	network: {latency: 1ms, jitter: 200us, loss: 0.01}
+//	options: {ReplicationHeartbeatInterval: 700}   # every node
+//	node_options: {n2: {NodePriority: 5}}          # one node
+//	timeline:
+//	  - {at: 20s, do: kill, target: leader, as: old}
+//	  - {at: 30s, do: restart, target: old}
+//	expect:
+//	  violations: 0
+//	  leader_at_end: true
+//	  max_elections: 3
+//	  must_happen:
+//	    - {event: leader-change, after: 20s}
+//
+// Actions: kill, restart, freeze, thaw, power-off, power-on, pause (with
+// for), partition (target and with: lists; symmetric), one-way (target
+// cannot send to with), bridge (target and with are cut, everyone else
+// reaches both), heal, isolate (target from everyone), clock-jump (by),
+// clock-drift (ppm), resign, loss (value), latency (value).
+// Targets: a node name (n1, n2, ...), "leader" (the leader at that moment),
+// "follower" (some non-leader that runs), or a name bound earlier with as.
+package scenario
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Scenario is one parsed file.
+type Scenario struct {
+	Name        string                       `yaml:"name"`
+	Description string                       `yaml:"description"`
+	Nodes       int                          `yaml:"nodes"`
+	Duration    Duration                     `yaml:"duration"`
+	Seed        uint64                       `yaml:"seed"`
+	Network     Network                      `yaml:"network"`
+	Options     map[string]string            `yaml:"options"`
+	NodeOptions map[string]map[string]string `yaml:"node_options"`
+	NAT         *NAT                         `yaml:"nat"`
+	Timeline    []Step                       `yaml:"timeline"`
+	Expect      Expect                       `yaml:"expect"`
+}
+
+// Network is the default link profile.
+type Network struct {
+	Latency Duration `yaml:"latency"`
+	Jitter  Duration `yaml:"jitter"`
+	Loss    float64  `yaml:"loss"`
+}
+
+// NAT puts every node in its own private network behind its own public
+// address, with port forwards for the node and replication ports.
+type NAT struct {
+	// Advertise sets the advertise-as options to the public addresses;
+	// without it the nodes gossip their private addresses.
+	Advertise bool `yaml:"advertise"`
+}
+
+// Step is one action of the timeline.
+type Step struct {
+	At     Duration `yaml:"at"`
+	Do     string   `yaml:"do"`
+	Target string   `yaml:"target"`
+	With   []string `yaml:"with"`
+	As     string   `yaml:"as"`
+	For    Duration `yaml:"for"`
+	By     Duration `yaml:"by"`
+	PPM    float64  `yaml:"ppm"`
+	Value  string   `yaml:"value"`
+}
+
+// Expect is what the run must show.
+type Expect struct {
+	Violations   *int `yaml:"violations"`
+	LeaderAtEnd  bool `yaml:"leader_at_end"`
+	MaxElections *int `yaml:"max_elections"`
+	MinElections *int `yaml:"min_elections"`
+	// MaxFalseDetections bounds live, reachable peers declared dead.
+	MaxFalseDetections *int `yaml:"max_false_detections"`
+	MinFalseDetections *int `yaml:"min_false_detections"`
+	// MustHappen lists events that must occur at least once: a scenario
+	// that never reaches the state it is about fails.
+	MustHappen []Mark `yaml:"must_happen"`
+	// MustNotHappen lists events that must never occur.
+	MustNotHappen []Mark `yaml:"must_not_happen"`
+	// LeaderIn names the nodes one of which must lead at the end.
+	LeaderIn []string `yaml:"leader_in"`
+}
+
+// Mark matches trace events: a kind (state, leader-change, elected,
+// peer-dead, clock-skew, connect-timeout, ...), optionally a node, a state
+// and a time window.
+type Mark struct {
+	Event  string   `yaml:"event"`
+	Node   string   `yaml:"node"`
+	State  string   `yaml:"state"`
+	After  Duration `yaml:"after"`
+	Before Duration `yaml:"before"`
+}
+
+// Duration reads Go duration strings ("1.5s", "700ms").
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (say 1.5s, 700ms, 2m): %w", n.Line, n.Value, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D is the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+var actions = []string{
+	"kill", "restart", "freeze", "thaw", "power-off", "power-on", "pause", "partition", "one-way", "bridge",
+	"heal", "isolate", "clock-jump", "clock-drift", "resign", "loss", "latency",
+}
+
+// Load reads and checks a scenario file.
+func Load(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Parse reads and checks a scenario.
+func Parse(b []byte) (*Scenario, error) {
+	var s Scenario
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	return &s, s.Validate()
+}
+
+// Validate checks what a scenario says before anything runs.
+func (s *Scenario) Validate() error {
+	var errs []string
+	if s.Nodes < 1 || s.Nodes > 15 {
+		errs = append(errs, fmt.Sprintf("nodes: %d is outside 1..15", s.Nodes))
+	}
+	if s.Duration <= 0 {
+		errs = append(errs, "duration: must be positive (e.g. 60s)")
+	}
+	if s.Network.Loss < 0 || s.Network.Loss >= 1 {
+		errs = append(errs, fmt.Sprintf("network.loss: %v is outside [0, 1)", s.Network.Loss))
+	}
+	bound := map[string]bool{"leader": true, "follower": true}
+	for i := 1; i <= s.Nodes; i++ {
+		bound[fmt.Sprintf("n%d", i)] = true
+	}
+	for name := range s.NodeOptions {
+		if !bound[name] || name == "leader" || name == "follower" {
+			errs = append(errs, fmt.Sprintf("node_options: no node %q (nodes are n1..n%d)", name, s.Nodes))
+		}
+	}
+	last := time.Duration(0)
+	for i, st := range s.Timeline {
+		where := fmt.Sprintf("timeline[%d] (%s at %v)", i, st.Do, st.At.D())
+		if !slices.Contains(actions, st.Do) {
+			errs = append(errs, fmt.Sprintf("%s: unknown action; use one of %s", where, strings.Join(actions, ", ")))
+		}
+		if st.At.D() < last {
+			errs = append(errs, where+": steps must be in time order")
+		}
+		last = st.At.D()
+		needsTarget := st.Do != "heal" && st.Do != "loss" && st.Do != "latency"
+		if needsTarget && !bound[st.Target] {
+			errs = append(errs, fmt.Sprintf("%s: target %q is not a node, \"leader\", \"follower\" or a name bound by an earlier as:", where, st.Target))
+		}
+		for _, w := range st.With {
+			if !bound[w] {
+				errs = append(errs, fmt.Sprintf("%s: with %q is not a node or bound name", where, w))
+			}
+		}
+		if (st.Do == "partition" || st.Do == "one-way" || st.Do == "bridge") && len(st.With) == 0 {
+			errs = append(errs, where+": needs with: (the other side)")
+		}
+		if st.Do == "pause" && st.For <= 0 {
+			errs = append(errs, where+": pause needs for: (how long)")
+		}
+		if st.As != "" {
+			bound[st.As] = true
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("scenario %q: %s", s.Name, strings.Join(errs, "; "))
+	}
+	return nil
+}
