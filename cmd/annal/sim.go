@@ -44,7 +44,7 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	}
 	seedGiven := false
 	fs.Visit(func(f *flag.Flag) { seedGiven = seedGiven || f.Name == "seed" })
-	if !seedGiven {
+	if !seedGiven && *scenarioPath == "" {
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return err
@@ -63,8 +63,12 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 		if sc, err = scenario.Load(*scenarioPath); err != nil {
 			return err
 		}
-		if !seedGiven && sc.Seed != 0 {
-			*seed = sc.Seed
+		switch {
+		case seedGiven:
+		case sc.Seed != nil:
+			*seed = *sc.Seed
+		default:
+			*seed = 1
 		}
 		cfg = cluster.FromScenario(sc, *seed)
 	} else {

@@ -11,8 +11,8 @@ import (
 	"github.com/annal-db/annal/sim/scenario"
 )
 
-// apply plays one timeline step.
-func (c *Cluster) apply(st scenario.Step) {
+// Apply plays one timeline step now.
+func (c *Cluster) Apply(st scenario.Step) {
 	rec := c.W.Trace.Rec(c.W.Now(), "", "fault").Str("do", st.Do)
 	target := c.resolve(st.Target)
 	if target != nil {

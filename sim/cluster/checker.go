@@ -211,7 +211,6 @@ func (k *Checker) hostOf(ep env.Endpoint) int {
 	return -1
 }
 
-
 func (k *Checker) blocked(from, to *host.Host) {
 	a, b := k.c.index(from), k.c.index(to)
 	k.cut[a][b] = true

@@ -87,7 +87,7 @@ func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, W: w, Fabric: fabric, bound: map[string]*host.Host{}, public: map[netip.Addr]*host.Host{}}
 	c.nodes = make([]*node.Node, cfg.Nodes)
 
-	addrs := make([]netip.Addr, cfg.Nodes)  // what the node binds
+	addrs := make([]netip.Addr, cfg.Nodes)   // what the node binds
 	publics := make([]netip.Addr, cfg.Nodes) // what others dial
 	for i := range cfg.Nodes {
 		publics[i] = netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})
@@ -218,24 +218,36 @@ func (c *Cluster) Node(i int) *node.Node {
 
 // Run starts every host, plays the timeline, and runs to the end.
 func (c *Cluster) Run() *Report {
+	c.Start()
+	end := c.cfg.Duration
+	for c.W.Now() < end && !c.W.Halted() {
+		c.RunUntil(min(end, c.W.Now()+10*time.Second))
+		if c.cfg.Progress != nil {
+			c.cfg.Progress(c.W.Now(), c.W.Fired())
+		}
+	}
+	return c.Report()
+}
+
+// Start boots every host and schedules the configured timeline.
+func (c *Cluster) Start() {
 	for _, h := range c.Hosts {
 		h.Start()
 	}
 	for i := range c.cfg.Timeline {
 		st := c.cfg.Timeline[i]
-		c.W.Func(st.At.D(), func() { c.apply(st) })
+		c.W.Func(st.At.D()-c.W.Now(), func() { c.Apply(st) })
 	}
-	end := c.cfg.Duration
-	if c.cfg.Progress == nil {
-		c.W.RunUntil(end)
-	} else {
-		for !c.W.Halted() && c.W.Pending() > 0 {
-			c.W.RunUntil(min(end, c.W.Now()+10*time.Second))
-			c.cfg.Progress(c.W.Now(), c.W.Fired())
-			if c.W.Now() >= end {
-				break
-			}
-		}
-	}
-	return c.checker.report()
 }
+
+// RunUntil runs the simulation up to virtual time t.
+func (c *Cluster) RunUntil(t time.Duration) { c.W.RunUntil(t) }
+
+// Violations so far.
+func (c *Cluster) Violations() []string { return c.checker.violations }
+
+// Report summarises the run so far.
+func (c *Cluster) Report() *Report { return c.checker.report() }
+
+// Checker is the run's invariant checker.
+func (c *Cluster) Checker() *Checker { return c.checker }

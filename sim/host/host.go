@@ -203,6 +203,8 @@ func (h *Host) PowerOn() {
 		return
 	}
 	h.trace("power-on").End()
+	// A host frozen when it lost power boots unfrozen.
+	h.Net.Thaw()
 	h.Net.PowerOn()
 	h.state = Stopped
 	h.Start()

@@ -56,6 +56,7 @@ type channel struct {
 	failures     int // consecutive failed connects
 	backoffUntil time.Duration
 	lastErr      error
+	lastRecv     time.Duration // when a reply last arrived on the connection
 }
 
 // call is one request awaiting its reply.
@@ -67,6 +68,7 @@ type call struct {
 	done     func(resp []byte, err error)
 	finished bool
 	timeout  time.Duration
+	issued   time.Duration
 }
 
 func (s *Stack) channel(to env.Endpoint) *channel {
@@ -125,7 +127,7 @@ func (s *Stack) Call(to env.Endpoint, method string, req []byte, timeout time.Du
 		}
 		ch.state = chIdle
 	}
-	c := &call{ch: ch, id: id, method: method, done: done, timeout: timeout, frame: encodeRequest(id, method, req)}
+	c := &call{ch: ch, id: id, method: method, done: done, timeout: timeout, frame: encodeRequest(id, method, req), issued: f.w.Now()}
 	ch.inflight[id] = c
 	f.w.After(max(timeout, 0), c, 0)
 	switch ch.state {
@@ -183,7 +185,18 @@ func (c *call) Fire(uint64) {
 		}
 		s.f.stats.CallTimeouts++
 		s.f.rec(s.host, "call-timeout").Uint("id", c.id).Str("method", c.method).End()
-		c.finish(nil, fmt.Errorf("network: call %s to %s: no reply within %v: %w", c.method, c.ch.toStr, c.timeout, env.ErrTimeout))
+		err := fmt.Errorf("network: call %s to %s: no reply within %v: %w", c.method, c.ch.toStr, c.timeout, env.ErrTimeout)
+		c.finish(nil, err)
+		// A connection that has carried nothing back for a whole call
+		// deadline is presumed dead (its segments may sit in a long
+		// retransmission backoff after the peer came back): drop it, so
+		// that the next call dials afresh. Production does the same.
+		if ch := c.ch; ch.state == chReady && ch.conn != nil && ch.lastRecv < c.issued {
+			s.f.rec(s.host, "channel-abandoned").Str("to", ch.toStr).End()
+			conn := ch.conn
+			ch.Closed(conn, err)
+			conn.Close()
+		}
 	})
 }
 
@@ -205,6 +218,7 @@ func (ch *channel) Established(c env.Conn) {
 
 // Received implements env.ConnHandler: a reply.
 func (ch *channel) Received(c env.Conn, msg []byte) {
+	ch.lastRecv = ch.st.f.w.Now()
 	id, resp, err, ok := decodeReply(msg)
 	if !ok {
 		panic(fmt.Sprintf("network: malformed reply frame of %d bytes on channel to %s", len(msg), ch.toStr))

@@ -324,3 +324,80 @@ func TestListenRulesAndInterfaceAddrs(t *testing.T) {
 		t.Fatal("listen on port 0 did not pick a port")
 	}
 }
+
+func TestSendQueueByteLimit(t *testing.T) {
+	cfg := quietConfig()
+	cfg.SendQueueBytes = 1000
+	fx := newFixture(t, cfg)
+	a := fx.host("a", "", "10.0.0.1")
+	b := fx.host("b", "", "10.0.0.2")
+	sa, _ := fx.stack(a)
+	sb, _ := fx.stack(b)
+	fx.listen(sb, "10.0.0.2:1112")
+	c, _ := fx.dial(sa, "10.0.0.2:1112")
+	fx.run(10 * time.Millisecond)
+	if err := c.Send(make([]byte, 1500)); err != nil {
+		t.Fatalf("one message above the byte limit into an empty queue: %v, want accepted", err)
+	}
+	if err := c.Send(make([]byte, 10)); !errors.Is(err, env.ErrSendQueueFull) {
+		t.Fatalf("send with 1500 of 1000 bytes queued: %v, want ErrSendQueueFull", err)
+	}
+	if err := c.Send(make([]byte, env.MaxMessageSize+1)); !errors.Is(err, env.ErrMessageTooLarge) {
+		t.Fatalf("send above MaxMessageSize: %v, want ErrMessageTooLarge", err)
+	}
+}
+
+func TestBandwidthSerialisesSegments(t *testing.T) {
+	cfg := quietConfig()
+	cfg.SendQueueLimit = 1000
+	fx := newFixture(t, cfg)
+	a := fx.host("a", "", "10.0.0.1")
+	b := fx.host("b", "", "10.0.0.2")
+	// 8 Mbit/s: a 960-byte payload plus 40 bytes of header takes 1ms.
+	fx.f.SetLink(a, b, LinkProfile{Latency: time.Millisecond, BandwidthBps: 8_000_000})
+	sa, _ := fx.stack(a)
+	sb, _ := fx.stack(b)
+	srv := fx.listen(sb, "10.0.0.2:1112")
+	c, _ := fx.dial(sa, "10.0.0.2:1112")
+	fx.run(10 * time.Millisecond)
+	start := fx.now()
+	for i := range 100 {
+		if err := c.Send(make([]byte, 960)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	fx.run(time.Second)
+	rl := srv.logs[0]
+	if len(rl.msgs) != 100 {
+		t.Fatalf("received %d of 100", len(rl.msgs))
+	}
+	if d := rl.at[0] - start; d != 2*time.Millisecond {
+		t.Errorf("first message after %v, want 1ms serialisation + 1ms latency", d)
+	}
+	if d := rl.at[99] - start; d != 101*time.Millisecond {
+		t.Errorf("last of 100 after %v, want 100ms serialisation + 1ms latency", d)
+	}
+}
+
+func TestAcceptRefusalResetsAndClosedListenerRefuses(t *testing.T) {
+	fx := newFixture(t, quietConfig())
+	a := fx.host("a", "", "10.0.0.1")
+	b := fx.host("b", "", "10.0.0.2")
+	sa, _ := fx.stack(a)
+	sb, _ := fx.stack(b)
+	l, err := sb.Listen(env.Endpoint{Host: "10.0.0.2", Port: 1112}, func(env.Conn) env.ConnHandler { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cl := fx.dial(sa, "10.0.0.2:1112")
+	fx.run(100 * time.Millisecond)
+	if !cl.established || !errors.Is(cl.err, env.ErrReset) {
+		t.Fatalf("dial to a listener whose accept returns nil: established=%v err=%v; want established, then ErrReset", cl.established, cl.err)
+	}
+	l.Close()
+	_, cl2 := fx.dial(sa, "10.0.0.2:1112")
+	fx.run(100 * time.Millisecond)
+	if cl2.established || !errors.Is(cl2.err, env.ErrRefused) {
+		t.Fatalf("dial to a closed listener: established=%v err=%v; want ErrRefused", cl2.established, cl2.err)
+	}
+}

@@ -14,10 +14,17 @@
 //     that prompted it, as TCP timestamps do). The receiver holds segments that
 //     arrive after a gap and hands them over in order, so loss shows as delay
 //     and head-of-line blocking, never as a missing or repeated message.
-//   - ACKs, RSTs and window updates are never lost at random (cumulative
-//     ACKs make a single lost ACK invisible in practice), but partitions,
-//     frozen and powered-off hosts drop them like anything else. An ACK's
-//     fate is decided when it is sent.
+//   - ACKs and RSTs are never lost at random (cumulative ACKs make a single
+//     lost ACK invisible in practice), but partitions, frozen and
+//     powered-off hosts drop them like anything else. An ACK's fate is
+//     decided when it is sent; a vanished ACK makes the sender retransmit.
+//   - Flow control: a sender has at most RecvWindow bytes transmitted but not
+//     yet handled by the receiving process. When half the window frees up,
+//     a window update reaches the sender one latency later; it stands in
+//     for TCP's persist probes too, so partitions do not drop it (the
+//     segments it releases then meet the partition).
+//   - Writable comes after ErrSendQueueFull once the queue is at most half
+//     full, and whenever the queue drains (every message acknowledged).
 //   - Within one connection's direction nothing overtakes: jitter never
 //     reorders. Across connections anything goes.
 //   - A frozen host is a pulled cable: nothing in or out, but its kernel's

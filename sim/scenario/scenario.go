@@ -46,23 +46,23 @@ import (
 // Scenario is one parsed file.
 type Scenario struct {
 	Name        string                       `yaml:"name"`
-	Description string                       `yaml:"description"`
+	Description string                       `yaml:"description,omitempty"`
 	Nodes       int                          `yaml:"nodes"`
 	Duration    Duration                     `yaml:"duration"`
-	Seed        uint64                       `yaml:"seed"`
-	Network     Network                      `yaml:"network"`
-	Options     map[string]string            `yaml:"options"`
-	NodeOptions map[string]map[string]string `yaml:"node_options"`
-	NAT         *NAT                         `yaml:"nat"`
-	Timeline    []Step                       `yaml:"timeline"`
-	Expect      Expect                       `yaml:"expect"`
+	Seed        *uint64                      `yaml:"seed,omitempty"`
+	Network     Network                      `yaml:"network,omitempty"`
+	Options     map[string]string            `yaml:"options,omitempty"`
+	NodeOptions map[string]map[string]string `yaml:"node_options,omitempty"`
+	NAT         *NAT                         `yaml:"nat,omitempty"`
+	Timeline    []Step                       `yaml:"timeline,omitempty"`
+	Expect      Expect                       `yaml:"expect,omitempty"`
 }
 
 // Network is the default link profile.
 type Network struct {
-	Latency Duration `yaml:"latency"`
-	Jitter  Duration `yaml:"jitter"`
-	Loss    float64  `yaml:"loss"`
+	Latency Duration `yaml:"latency,omitempty"`
+	Jitter  Duration `yaml:"jitter,omitempty"`
+	Loss    float64  `yaml:"loss,omitempty"`
 }
 
 // NAT puts every node in its own private network behind its own public
@@ -70,38 +70,38 @@ type Network struct {
 type NAT struct {
 	// Advertise sets the advertise-as options to the public addresses;
 	// without it the nodes gossip their private addresses.
-	Advertise bool `yaml:"advertise"`
+	Advertise bool `yaml:"advertise,omitempty"`
 }
 
 // Step is one action of the timeline.
 type Step struct {
 	At     Duration `yaml:"at"`
 	Do     string   `yaml:"do"`
-	Target string   `yaml:"target"`
-	With   []string `yaml:"with"`
-	As     string   `yaml:"as"`
-	For    Duration `yaml:"for"`
-	By     Duration `yaml:"by"`
-	PPM    float64  `yaml:"ppm"`
-	Value  string   `yaml:"value"`
+	Target string   `yaml:"target,omitempty"`
+	With   []string `yaml:"with,omitempty"`
+	As     string   `yaml:"as,omitempty"`
+	For    Duration `yaml:"for,omitempty"`
+	By     Duration `yaml:"by,omitempty"`
+	PPM    float64  `yaml:"ppm,omitempty"`
+	Value  string   `yaml:"value,omitempty"`
 }
 
 // Expect is what the run must show.
 type Expect struct {
-	Violations   *int `yaml:"violations"`
-	LeaderAtEnd  bool `yaml:"leader_at_end"`
-	MaxElections *int `yaml:"max_elections"`
-	MinElections *int `yaml:"min_elections"`
+	Violations   *int `yaml:"violations,omitempty"`
+	LeaderAtEnd  bool `yaml:"leader_at_end,omitempty"`
+	MaxElections *int `yaml:"max_elections,omitempty"`
+	MinElections *int `yaml:"min_elections,omitempty"`
 	// MaxFalseDetections bounds live, reachable peers declared dead.
-	MaxFalseDetections *int `yaml:"max_false_detections"`
-	MinFalseDetections *int `yaml:"min_false_detections"`
+	MaxFalseDetections *int `yaml:"max_false_detections,omitempty"`
+	MinFalseDetections *int `yaml:"min_false_detections,omitempty"`
 	// MustHappen lists events that must occur at least once: a scenario
 	// that never reaches the state it is about fails.
-	MustHappen []Mark `yaml:"must_happen"`
+	MustHappen []Mark `yaml:"must_happen,omitempty"`
 	// MustNotHappen lists events that must never occur.
-	MustNotHappen []Mark `yaml:"must_not_happen"`
+	MustNotHappen []Mark `yaml:"must_not_happen,omitempty"`
 	// LeaderIn names the nodes one of which must lead at the end.
-	LeaderIn []string `yaml:"leader_in"`
+	LeaderIn []string `yaml:"leader_in,omitempty"`
 }
 
 // Mark matches trace events: a kind (state, leader-change, elected,
@@ -109,10 +109,10 @@ type Expect struct {
 // and a time window.
 type Mark struct {
 	Event  string   `yaml:"event"`
-	Node   string   `yaml:"node"`
-	State  string   `yaml:"state"`
-	After  Duration `yaml:"after"`
-	Before Duration `yaml:"before"`
+	Node   string   `yaml:"node,omitempty"`
+	State  string   `yaml:"state,omitempty"`
+	After  Duration `yaml:"after,omitempty"`
+	Before Duration `yaml:"before,omitempty"`
 }
 
 // Duration reads Go duration strings ("1.5s", "700ms").
@@ -127,6 +127,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	*d = Duration(v)
 	return nil
 }
+
+// MarshalYAML writes the duration as Go prints it ("1m30s").
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // D is the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }

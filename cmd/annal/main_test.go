@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type simReport struct {
+	Seed       uint64   `json:"seed"`
+	Nodes      int      `json:"nodes"`
+	SimSeconds float64  `json:"sim_seconds"`
+	Events     uint64   `json:"events"`
+	TraceHash  string   `json:"trace_hash"`
+	Violations []string `json:"violations"`
+}
+
+// buildBinary compiles annal once per test run into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "annal")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func simRunProcess(t *testing.T, bin string, procs string, args ...string) simReport {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"sim", "run", "--json"}, args...)...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("annal sim run %v: %v\nstderr: %s", args, err, stderr.String())
+	}
+	var r simReport
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("report is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	return r
+}
+
+// One seed replays one run exactly: in separate processes, and whatever
+// the number of OS threads Go may use.
+func TestSameSeedSameTraceAcrossProcessesAndGOMAXPROCS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	args := []string{"--seed", "7", "--nodes", "5", "--duration", "3m", "--loss", "0.02"}
+	a := simRunProcess(t, bin, "1", args...)
+	b := simRunProcess(t, bin, "1", args...)
+	c := simRunProcess(t, bin, "2", args...)
+	if a.TraceHash == "" || a.TraceHash != b.TraceHash || a.TraceHash != c.TraceHash {
+		t.Fatalf("trace hashes differ: GOMAXPROCS=1 %s, again %s, GOMAXPROCS=2 %s", a.TraceHash, b.TraceHash, c.TraceHash)
+	}
+	if a.Events != c.Events {
+		t.Fatalf("event counts differ: %d vs %d", a.Events, c.Events)
+	}
+	d := simRunProcess(t, bin, "2", "--seed", "8", "--nodes", "5", "--duration", "3m", "--loss", "0.02")
+	if d.TraceHash == a.TraceHash {
+		t.Fatalf("seeds 7 and 8 gave the same trace hash %s", a.TraceHash)
+	}
+	// Changing a single latency parameter changes the run.
+	e := simRunProcess(t, bin, "1", append(args, "--latency", "251us")...)
+	if e.TraceHash == a.TraceHash {
+		t.Fatal("a different latency gave the same trace hash")
+	}
+}
+
+func TestReportShapeAndExitStatus(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"sim", "run", "--seed", "3", "--nodes", "3", "--duration", "30s", "--json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, stderr.String())
+	}
+	var m map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v", err)
+	}
+	for _, k := range []string{"seed", "nodes", "sim_seconds", "wall_seconds", "events", "trace_hash", "violations", "time_to_leader", "elections", "false_failure_detections"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("report lacks %q", k)
+		}
+	}
+	if m["sim_seconds"].(float64) != 30 || m["nodes"].(float64) != 3 {
+		t.Errorf("report says %v s and %v nodes, want 30 and 3", m["sim_seconds"], m["nodes"])
+	}
+}
+
+func TestSeedIsDrawnAndPrintedWhenNotGiven(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"sim", "run", "--nodes", "1", "--duration", "5s"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.HasPrefix(stderr.String(), "seed ") {
+		t.Fatalf("stderr does not start with the drawn seed: %q", stderr.String())
+	}
+}
+
+func TestBadFlagsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"sim", "run", "--nodes", "x"},
+		{"sim", "walk"},
+		{"fly"},
+		{"sim", "run", "--option", "NoSuchOption=1", "--duration", "1s"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code == 0 {
+			t.Errorf("%v: exit 0, want failure", args)
+		} else if stderr.Len() == 0 {
+			t.Errorf("%v: failed without saying why", args)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/core/node"
+	"github.com/annal-db/annal/sim/scenario"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The checker must be able to fail: feed it the events of a broken cluster.
+func TestCheckerCatchesBrokenInvariants(t *testing.T) {
+	c, err := New(Config{Seed: 1, Nodes: 3, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.checker
+	k.observe(c.Hosts[0], node.StateChanged{State: member.Leader, Epoch: 5})
+	k.observe(c.Hosts[1], node.StateChanged{State: member.Leader, Epoch: 5})
+	if v := k.violations; len(v) != 1 || !strings.Contains(v[0], "two leaders of epoch 5: n1 and n2") {
+		t.Fatalf("violations %v, want one about two leaders of epoch 5", v)
+	}
+	k.observe(c.Hosts[1], node.StateChanged{State: member.Follower, Epoch: 4})
+	if v := k.violations; len(v) != 2 || !strings.Contains(v[1], "n2: epoch went backwards from 5 to 4") {
+		t.Fatalf("violations %v, want a second about the epoch going backwards", v)
+	}
+}
+
+func TestCheckerCatchesLeaderThatKeepsLeadingWithoutQuorum(t *testing.T) {
+	c, err := New(Config{Seed: 1, Nodes: 3, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only n1 runs: alone in a three-node cluster it can never lead, and
+	// after its discovery wait it reports no further state changes.
+	c.Hosts[0].Start()
+	c.RunUntil(5 * time.Second)
+	k := c.checker
+	// Pretend n1 leads and is cut off: nothing will make it step down.
+	k.observe(c.Hosts[0], node.StateChanged{State: member.Leader, Epoch: -1})
+	c.Apply(scenario.Step{Do: "isolate", Target: "n1"})
+	c.RunUntil(5*time.Second + k.StepDownBound + time.Second)
+	found := false
+	for _, v := range k.violations {
+		found = found || strings.Contains(v, "after losing its quorum")
+	}
+	if !found {
+		t.Fatalf("no step-down violation for a leader cut off for %v: %v", k.StepDownBound+time.Second, k.violations)
+	}
+}
+
+func TestSameSeedSameTraceInOneProcess(t *testing.T) {
+	run := func(seed uint64) *Report {
+		c, err := New(Config{Seed: seed, Nodes: 5, Duration: 2 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Run()
+	}
+	a, b, other := run(11), run(11), run(12)
+	if a.TraceHash != b.TraceHash || a.Events != b.Events {
+		t.Fatalf("same seed, different runs: %s/%d vs %s/%d", a.TraceHash, a.Events, b.TraceHash, b.Events)
+	}
+	if a.TraceHash == other.TraceHash {
+		t.Fatal("different seeds, same trace hash")
+	}
+	if a.LeaderAtEnd == "" || len(a.Violations) > 0 {
+		t.Fatalf("quiet run: leader %q, violations %v", a.LeaderAtEnd, a.Violations)
+	}
+}
