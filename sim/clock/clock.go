@@ -6,6 +6,7 @@
 package clock
 
 import (
+	"math"
 	"time"
 
 	"github.com/annal-db/annal/core/env"
@@ -74,16 +75,50 @@ func (c *Clock) SetDrift(ppm float64) {
 }
 
 // TrueDuration converts a duration measured on this host's clock into true
-// (simulated) time: a fast clock's timers fire early.
+// (simulated) time at the current rate: a fast clock's timers fire early. It
+// rounds up, so that the host clock has moved at least d by then.
 func (c *Clock) TrueDuration(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
-	t := time.Duration(float64(d) / c.rate)
-	if t <= 0 {
-		t = 1
+	return max(1, saturate(math.Ceil(float64(d)/c.rate)))
+}
+
+// monoAt is the monotonic reading at true time at, at the current rate.
+func (c *Clock) monoAt(at time.Duration) env.Mono {
+	return c.anchorMono + env.Mono(float64(at-c.anchorTrue)*c.rate)
+}
+
+// trueAt is the earliest true time, now or later, at which the monotonic
+// clock reads m or more at the current rate. The float division can land a
+// nanosecond short of m, which the final steps make up.
+func (c *Clock) trueAt(m env.Mono) time.Duration {
+	now := c.w.Now()
+	if m <= c.Mono() {
+		return now
 	}
-	return t
+	ns := math.Ceil(float64(m-c.anchorMono) / c.rate)
+	if ns >= farFuture {
+		return farFuture
+	}
+	at := max(now, c.anchorTrue+time.Duration(ns))
+	for c.monoAt(at) < m {
+		at++
+	}
+	return at
+}
+
+// farFuture caps converted durations: beyond any run (146 years), and far
+// enough from overflow that adding a run's time to it cannot wrap.
+const farFuture = 1 << 62
+
+// saturate converts a non-negative float count of nanoseconds, capping it at
+// farFuture rather than letting it wrap to a negative duration.
+func saturate(ns float64) time.Duration {
+	if ns >= farFuture {
+		return farFuture
+	}
+	return time.Duration(ns)
 }
 
 // ForProcess gives one process incarnation its env.Clock: timers go through
@@ -102,19 +137,43 @@ func (p *processClock) Now() env.Mono   { return p.c.Mono() }
 func (p *processClock) Wall() time.Time { return p.c.Wall() }
 
 func (p *processClock) AfterFunc(d time.Duration, f func()) env.Timer {
-	t := &timer{f: f}
-	t.wt = p.c.w.NewTimer(p.c.TrueDuration(d), func() {
-		p.exec.Exec(p.cost, t.run)
-	})
+	now := p.c.Mono()
+	deadline := now
+	if d > 0 {
+		deadline = now + env.Mono(min(d, farFuture))
+	}
+	t := &timer{p: p, f: f, deadline: deadline}
+	t.arm()
 	return t
 }
 
-// timer guards against the window between the world firing the timer and
-// the process's loop running it: a Stop in that window still wins.
+// timer is one AfterFunc. It fires when the host's monotonic clock reaches
+// its deadline, never before, and it guards against the window between the
+// world firing it and the process's loop running it: a Stop in that window
+// still wins.
 type timer struct {
-	wt   *world.Timer
-	f    func()
-	done bool
+	p        *processClock
+	wt       *world.Timer
+	f        func()
+	deadline env.Mono
+	done     bool
+}
+
+func (t *timer) arm() {
+	w := t.p.c.w
+	t.wt = w.NewTimer(t.p.c.trueAt(t.deadline)-w.Now(), t.due)
+}
+
+// due runs when the world fires the timer. If the oscillator slowed down
+// since the timer was armed (SetDrift), the host clock is still short of the
+// deadline, and the timer waits on. (One that sped up fires a little late,
+// which a timer may.)
+func (t *timer) due() {
+	if t.p.c.Mono() < t.deadline {
+		t.arm()
+		return
+	}
+	t.p.exec.Exec(t.p.cost, t.run)
 }
 
 func (t *timer) run() {

@@ -28,9 +28,10 @@ const maxViolations = 100
 // It also measures time-to-leader, elections, and failure detections, true
 // and false.
 type Checker struct {
-	c      *Cluster
-	n      int
-	quorum int
+	c        *Cluster
+	n        int
+	quorum   int
+	readOnly []bool // read-only replicas never vote and never count
 
 	violations []string
 	dirty      bool
@@ -76,7 +77,7 @@ type mark struct {
 func newChecker(c *Cluster) *Checker {
 	n := len(c.Hosts)
 	k := &Checker{
-		c: c, n: n, quorum: n/2 + 1, leaderOfEpoch: map[int32]string{}, decided: map[int32]bool{},
+		c: c, n: n, leaderOfEpoch: map[int32]string{}, decided: map[int32]bool{},
 		lastEpoch: make([]int32, n), state: make([]member.State, n), incarnation: make([]int, n),
 		lastNotRunning: make([]time.Duration, n), noQuorumSince: make([]time.Duration, n),
 		stepDownFlag: make([]bool, n), lastLeader: -1, dirty: true,
@@ -89,7 +90,16 @@ func newChecker(c *Cluster) *Checker {
 		k.cut[i] = make([]bool, n)
 		k.pairChanged[i] = make([]time.Duration, n)
 	}
-	k.bounds(c.opts[0])
+	k.readOnly = make([]bool, n)
+	voters := 0
+	for i, o := range c.opts {
+		k.readOnly[i] = o.Bool(options.ReadOnlyReplica)
+		if !k.readOnly[i] {
+			voters++
+		}
+	}
+	k.quorum = int(c.opts[0].Int(options.ClusterSize))/2 + 1
+	k.bounds(c.opts[0], voters)
 	return k
 }
 
@@ -109,11 +119,11 @@ func newChecker(c *Cluster) *Checker {
 //
 //	LivenessBound = max(DiscoverLeaderTimeout, HBInterval + HBTimeout + GossipTimeout)
 //	              + ClusterSize * LeaderElectionTimeout + GossipInterval + 1s
-func (k *Checker) bounds(o *options.Values) {
+func (k *Checker) bounds(o *options.Values, voters int) {
 	hb := o.Duration(options.ReplicationHeartbeatInterval) + o.Duration(options.ReplicationHeartbeatTimeout)
 	k.StepDownBound = hb + node.NoQuorumTimeout + time.Second
 	detect := max(node.DiscoverLeaderTimeout, hb+o.Duration(options.GossipTimeoutMs))
-	k.LivenessBound = detect + time.Duration(k.n)*o.Duration(options.LeaderElectionTimeoutMs) +
+	k.LivenessBound = detect + time.Duration(voters)*o.Duration(options.LeaderElectionTimeoutMs) +
 		o.Duration(options.GossipIntervalMs) + time.Second
 	k.DetectionWindow = hb + time.Second
 }
@@ -148,6 +158,9 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 			k.violate("%s: epoch went backwards from %d to %d", h.Name, k.lastEpoch[i], e.Epoch)
 		}
 		k.lastEpoch[i] = max(k.lastEpoch[i], e.Epoch)
+		if e.State == member.Leader && k.readOnly[i] {
+			k.violate("%s is a read-only replica and became Leader", h.Name)
+		}
 		if e.State == member.Leader {
 			if prev, ok := k.leaderOfEpoch[e.Epoch]; ok && prev != h.Name {
 				k.violate("two leaders of epoch %d: %s and %s", e.Epoch, prev, h.Name)
@@ -256,7 +269,7 @@ func (k *Checker) up(i int) bool {
 func (k *Checker) reachable(i int) int {
 	n := 1
 	for j := range k.n {
-		if j != i && k.c.Hosts[j].State() == host.Running && !k.cut[i][j] && !k.cut[j][i] {
+		if j != i && !k.readOnly[j] && k.c.Hosts[j].State() == host.Running && !k.cut[i][j] && !k.cut[j][i] {
 			n++
 		}
 	}
@@ -297,7 +310,9 @@ func (k *Checker) recompute(now time.Duration) {
 	anyBlock := false
 	for i := range k.n {
 		if k.c.Hosts[i].State() == host.Running {
-			running++
+			if !k.readOnly[i] {
+				running++
+			}
 		} else {
 			k.lastNotRunning[i] = now
 		}
@@ -315,9 +330,12 @@ func (k *Checker) recompute(now time.Duration) {
 	for i := range k.n {
 		leaderish := k.up(i) && k.state[i].IsLeaderish() && k.state[i] != member.ResigningLeader
 		if leaderish && k.reachable(i) < k.quorum {
+			// The clock starts when the leader could first act on the
+			// loss: not while it was paused or frozen.
 			if k.noQuorumSince[i] < 0 {
-				k.noQuorumSince[i] = max(now, k.lastNotRunning[i])
+				k.noQuorumSince[i] = now
 			}
+			k.noQuorumSince[i] = max(k.noQuorumSince[i], k.lastNotRunning[i])
 		} else {
 			k.noQuorumSince[i] = -1
 			k.stepDownFlag[i] = false

@@ -34,7 +34,10 @@ type Config struct {
 	Options     map[string]string
 	NodeOptions map[string]map[string]string
 	NAT         *scenario.NAT
-	Timeline    []scenario.Step
+	// DiscoverViaDNS makes nodes find each other through ClusterDNS instead
+	// of gossip seeds.
+	DiscoverViaDNS bool
+	Timeline       []scenario.Step
 	// Trace receives the text trace when set.
 	Trace io.Writer
 	// Progress, when set, is called every few hundred thousand events.
@@ -47,6 +50,7 @@ func FromScenario(s *scenario.Scenario, seed uint64) Config {
 		Seed: seed, Nodes: s.Nodes, Duration: s.Duration.D(),
 		Link:    network.LinkProfile{Latency: s.Network.Latency.D(), Jitter: s.Network.Jitter.D(), Loss: s.Network.Loss},
 		Options: s.Options, NodeOptions: s.NodeOptions, NAT: s.NAT, Timeline: s.Timeline,
+		DiscoverViaDNS: s.Discovery == "dns",
 	}
 }
 
@@ -63,6 +67,10 @@ type Cluster struct {
 	// public maps every address a node can be reached at to its host.
 	public map[netip.Addr]*host.Host
 }
+
+// ClusterDNS is the name the simulated DNS answers with every node's
+// address when the cluster discovers itself through DNS.
+const ClusterDNS = "cluster.annal.test"
 
 // Ports every simulated node uses.
 const (
@@ -97,6 +105,13 @@ func New(cfg Config) (*Cluster, error) {
 			// address range, as cloud VPCs often do.
 			addrs[i] = netip.AddrFrom4([4]byte{192, 168, 0, 10})
 		}
+	}
+	if cfg.DiscoverViaDNS {
+		names := make([]string, len(publics))
+		for i, a := range publics {
+			names[i] = a.String()
+		}
+		fabric.SetDNS(ClusterDNS, names...)
 	}
 	var errs []string
 	for i := range cfg.Nodes {
@@ -158,7 +173,12 @@ func (c *Cluster) nodeOptions(i int, addrs, publics []netip.Addr) (*options.Valu
 		options.Insecure:        "true",
 		options.MemDb:           "false",
 	}
-	if len(seeds) > 0 {
+	switch {
+	case c.cfg.DiscoverViaDNS:
+		set[options.DiscoverViaDns] = "true"
+		set[options.ClusterDns] = ClusterDNS
+		set[options.ClusterGossipPort] = fmt.Sprint(NodePort)
+	case len(seeds) > 0:
 		set[options.GossipSeed] = strings.Join(seeds, ",")
 	}
 	if c.cfg.NAT != nil && c.cfg.NAT.Advertise {

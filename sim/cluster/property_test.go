@@ -56,7 +56,7 @@ func asScenario(name string, cfg cluster.Config) string {
 		Name: name, Description: "Found by a property test; replays the shrunk fault schedule.",
 		Nodes: cfg.Nodes, Duration: scenario.Duration(cfg.Duration), Seed: &cfg.Seed,
 		Network:  scenario.Network{Latency: scenario.Duration(cfg.Link.Latency), Jitter: scenario.Duration(cfg.Link.Jitter), Loss: cfg.Link.Loss},
-		Timeline: cfg.Timeline, Expect: scenario.Expect{Violations: &zero, LeaderAtEnd: true},
+		NodeOptions: cfg.NodeOptions, Timeline: cfg.Timeline, Expect: scenario.Expect{Violations: &zero, LeaderAtEnd: true},
 	}
 	b, err := yaml.Marshal(&s)
 	if err != nil {
@@ -79,8 +79,12 @@ func TestElectionsUnderAnyFaultSchedule(t *testing.T) {
 		}
 		at += time.Second
 		steps = append(steps, recovery(nodes, at)...)
+		prio := map[string]map[string]string{}
+		for i := 1; i <= nodes; i++ {
+			prio[fmt.Sprintf("n%d", i)] = map[string]string{"NodePriority": fmt.Sprint(rapid.IntRange(0, 3).Draw(t, "priority"))}
+		}
 		cfg := cluster.Config{
-			Seed: rapid.Uint64().Draw(t, "seed"), Nodes: nodes, Timeline: steps,
+			Seed: rapid.Uint64().Draw(t, "seed"), Nodes: nodes, Timeline: steps, NodeOptions: prio,
 			Link: network.LinkProfile{Latency: time.Millisecond, Jitter: 500 * time.Microsecond,
 				Loss: rapid.SampledFrom([]float64{0, 0.01, 0.05}).Draw(t, "loss")},
 		}

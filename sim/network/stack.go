@@ -104,6 +104,7 @@ func (s *Stack) Resolve(name string, done func(addrs []string, err error)) {
 			err = fmt.Errorf("network: resolve %q: no DNS entry (the scenario sets them with SetDNS): %w", name, env.ErrNoSuchHost)
 		}
 	}
+	s.f.rec(s.host, "resolve").Str("name", name).Int("addrs", int64(len(addrs))).End()
 	s.later(func() { done(addrs, err) })
 }
 

@@ -11,6 +11,7 @@
 //	duration: 60s
 //	seed: 1                      # optional; the run's random draws
 //	network: {latency: 1ms, jitter: 200us, loss: 0.01}
+//	discovery: dns               # or seeds (the default)
 //	options: {ReplicationHeartbeatInterval: 700}   # every node
 //	node_options: {n2: {NodePriority: 5}}          # one node
 //	timeline:
@@ -54,6 +55,10 @@ type Scenario struct {
 	Options     map[string]string            `yaml:"options,omitempty"`
 	NodeOptions map[string]map[string]string `yaml:"node_options,omitempty"`
 	NAT         *NAT                         `yaml:"nat,omitempty"`
+	// Discovery is how nodes find each other: "seeds" (GossipSeed, the
+	// default) or "dns" (DiscoverViaDns through a name the simulated DNS
+	// answers with every node's address).
+	Discovery string `yaml:"discovery,omitempty"`
 	Timeline    []Step                       `yaml:"timeline,omitempty"`
 	Expect      Expect                       `yaml:"expect,omitempty"`
 }
@@ -171,6 +176,9 @@ func (s *Scenario) Validate() error {
 	}
 	if s.Duration <= 0 {
 		errs = append(errs, "duration: must be positive (e.g. 60s)")
+	}
+	if s.Discovery != "" && s.Discovery != "seeds" && s.Discovery != "dns" {
+		errs = append(errs, fmt.Sprintf("discovery: %q; use seeds or dns", s.Discovery))
 	}
 	if s.Network.Loss < 0 || s.Network.Loss >= 1 {
 		errs = append(errs, fmt.Sprintf("network.loss: %v is outside [0, 1)", s.Network.Loss))

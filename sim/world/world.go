@@ -6,6 +6,7 @@ package world
 
 import (
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -111,9 +112,14 @@ func (w *World) At(at time.Duration, h Handler, arg uint64) {
 	w.push(entry{at: at, seq: w.seq, slot: slot})
 }
 
-// After schedules h.Fire(arg) d from now.
+// After schedules h.Fire(arg) d from now. A delay past the end of time
+// saturates instead of wrapping around to the past.
 func (w *World) After(d time.Duration, h Handler, arg uint64) {
-	w.At(w.now+d, h, arg)
+	at := w.now + d
+	if d > 0 && at < w.now {
+		at = math.MaxInt64
+	}
+	w.At(at, h, arg)
 }
 
 // Func schedules f d from now.

@@ -2,6 +2,7 @@ package world
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -331,5 +332,16 @@ func TestHeapStaysOrderedUnderChurn(t *testing.T) {
 			}
 		}
 		t.Fatalf("%d events fired; want %d", len(got), len(model))
+	}
+}
+
+func TestHugeDelayDoesNotWrapToNow(t *testing.T) {
+	w := New(1, nil)
+	w.RunUntil(time.Second)
+	fired := false
+	w.Func(math.MaxInt64, func() { fired = true })
+	w.RunUntil(1000 * time.Hour)
+	if fired {
+		t.Fatal("an event scheduled math.MaxInt64 ahead fired within 1000h; the delay wrapped around")
 	}
 }
