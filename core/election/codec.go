@@ -101,11 +101,13 @@ func (*PrepareOk) Kind() wire.Kind { return KindPrepareOk }
 func (m *PrepareOk) Encode(e *wire.Encoder) {
 	e.Varint(int64(m.View))
 	m.State.encode(e)
+	e.Varint32(m.Proposal)
 	member.EncodeView(e, m.Cluster)
 }
 func (m *PrepareOk) Decode(d *wire.Decoder) {
 	m.View = d.Varint32("view")
 	m.State.decode(d)
+	m.Proposal = d.Varint32("proposal")
 	m.Cluster = member.DecodeView(d, "cluster")
 }
 

@@ -233,6 +233,17 @@ func (s *Service) known(id member.ID) bool {
 	return member.FindID(s.node.Members(), id) >= 0
 }
 
+// electableID reports whether this node sees the instance alive and able to
+// lead.
+func (s *Service) electableID(id member.ID) bool {
+	for _, m := range s.electable() {
+		if m.InstanceID == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Service) shiftToElection(view int32) {
 	s.phase = ElectingLeader
 	s.attempted = view
@@ -296,7 +307,7 @@ func (s *Service) shiftToPrepare(view int32) {
 }
 
 func (s *Service) ownPrepareOk(view int32) PrepareOk {
-	return PrepareOk{View: view, State: s.node.LogState(), Cluster: slices.Clone(s.node.Members())}
+	return PrepareOk{View: view, State: s.node.LogState(), Proposal: s.proposalChk, Cluster: slices.Clone(s.node.Members())}
 }
 
 func (s *Service) onPrepare(m *Prepare) {
@@ -331,7 +342,13 @@ func (s *Service) checkPrepareQuorum() {
 	}
 	view := s.installed
 	best := s.bestCandidate()
-	number := max(s.node.LogState().EpochNumber, s.proposalChk) + 1
+	// Above every number the quorum has persisted: an acceptor refuses a
+	// number at or below its own, which would waste the view.
+	number := max(s.node.LogState().EpochNumber, s.proposalChk)
+	for i := range s.prepareOks {
+		number = max(number, s.prepareOks[i].Proposal, s.prepareOks[i].State.EpochNumber)
+	}
+	number++
 	s.log(env.LevelInfo, fmt.Sprintf("election: proposing %s (%v) as leader in view %d, proposal %d",
 		best.ServerID.Short(), best.HTTP, view, number))
 	s.node.PersistProposal(number, func(ok bool) {
@@ -392,7 +409,10 @@ func (s *Service) bestCandidate() LogState {
 	slices.SortStableFunc(states, func(a, b LogState) int { return Compare(&a, &b, s.resigning) })
 	best := states[0]
 	prev := best.EpochLeaderID
-	if prev.IsZero() || prev == best.ServerID || prev == s.resigning {
+	// Prefer the previous leader only while this node itself sees that
+	// very instance alive: third-party views can be stale, and a restarted
+	// node comes back with a new instance id.
+	if prev.IsZero() || prev == best.ServerID || prev == s.resigning || !s.electableID(prev) {
 		return best
 	}
 	for _, st := range states {
@@ -418,7 +438,7 @@ func (s *Service) bestCandidate() LogState {
 func leaderOf(p *Proposal) From { return From{ServerID: p.Leader.ServerID, HTTP: p.Leader.HTTP} }
 
 func (s *Service) onProposal(m *Proposal) {
-	if s.phase == Idle || m.View != s.attempted || !s.known(m.ServerID) || !s.known(m.Leader.ServerID) {
+	if s.phase == Idle || m.View != s.attempted || !s.known(m.ServerID) || !s.electableID(m.Leader.ServerID) {
 		return
 	}
 	// The proposer persisted its number before proposing: its vote counts

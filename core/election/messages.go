@@ -46,11 +46,15 @@ type Prepare struct {
 	View int32
 }
 
-// PrepareOk: an acceptor's log state and its cluster view.
+// PrepareOk: an acceptor's log state, its cluster view, and the highest
+// proposal number it has persisted (EventStoreDB's has no such field; with
+// it the coordinator never proposes a number the quorum would refuse as
+// outdated).
 type PrepareOk struct {
-	View    int32
-	State   LogState
-	Cluster []member.Info // the sender's gossip view
+	View     int32
+	State    LogState
+	Proposal int32
+	Cluster  []member.Info // the sender's gossip view
 }
 
 // Proposal: the coordinator proposes Leader under proposal number Number

@@ -132,12 +132,23 @@ func (h *Host) Start() {
 		Log:      logger{h: h, p: p},
 		Observer: observer{h: h, p: p},
 		Exit: func(code int) {
-			// The process ends after the current input, as os.Exit would.
+			if h.proc != p || c.dead {
+				return
+			}
+			// As after os.Exit, the process runs nothing more: not even
+			// inputs already queued for this same instant.
+			c.kill()
+			// Its kernel side (sockets, files) goes once the current input
+			// has returned, so that the code still on the stack finds its
+			// handles intact, if dead. A freeze in between does not keep
+			// the process alive: the host thaws with no process.
 			h.w.Func(0, func() {
-				if h.proc == p && h.state == Running {
+				if h.proc == p {
 					h.trace("exit").Int("code", int64(code)).End()
 					h.endProcess()
-					h.state = Stopped
+					if h.state == Running {
+						h.state = Stopped
+					}
 				}
 			})
 		},
@@ -176,6 +187,10 @@ func (h *Host) Thaw() {
 	}
 	h.trace("thaw").End()
 	h.Net.Thaw()
+	if h.proc == nil { // the process exited as the host froze
+		h.state = Stopped
+		return
+	}
 	h.proc.cpu.thaw()
 	h.state = Running
 }

@@ -1,6 +1,7 @@
 package world
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -39,7 +40,7 @@ func population(w *World, n int) []*ticker {
 // fixed population of pending events.
 func BenchmarkEventLoop(b *testing.B) {
 	for _, n := range []int{100, 10_000} {
-		b.Run(itoa(n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("pending=%d", n), func(b *testing.B) {
 			w := New(1, nil)
 			population(w, n)
 			for range 4 * n { // warm up: the queue reaches its steady shape
@@ -53,14 +54,4 @@ func BenchmarkEventLoop(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
-}
-
-func itoa(n int) string {
-	switch n {
-	case 100:
-		return "pending=100"
-	case 10_000:
-		return "pending=10000"
-	}
-	return "pending=other"
 }

@@ -6,7 +6,6 @@ package world
 
 import (
 	"hash/fnv"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -24,18 +23,9 @@ type HandlerFunc func(arg uint64)
 
 func (f HandlerFunc) Fire(arg uint64) { f(arg) }
 
-// entry is one queued event's place in the heap: its ordering key and the
-// slot holding what to fire. Entries hold no pointers, so moving them costs
-// no write barrier, and they are small, so four siblings share a cache line
-// or two.
-type entry struct {
-	at   time.Duration
-	seq  uint64
-	slot uint32
-}
-
-// payload is what a queued event fires.
-type payload struct {
+type event struct {
+	at  time.Duration
+	seq uint64
 	h   Handler
 	arg uint64
 }
@@ -45,9 +35,7 @@ type World struct {
 	seed   uint64
 	now    time.Duration
 	seq    uint64
-	queue  []entry   // 4-ary min-heap on (at, seq)
-	slots  []payload // by entry.slot
-	free   []uint32  // unused slots
+	queue  []event // binary min-heap on (at, seq)
 	fired  uint64
 	halted bool
 
@@ -64,13 +52,7 @@ func New(seed uint64, tr *trace.Trace) *World {
 	if tr == nil {
 		tr = trace.New(nil)
 	}
-	return &World{
-		seed:  seed,
-		Trace: tr,
-		queue: make([]entry, 0, 1024),
-		slots: make([]payload, 0, 1024),
-		free:  make([]uint32, 0, 1024),
-	}
+	return &World{seed: seed, Trace: tr, queue: make([]event, 0, 1024)}
 }
 
 // Seed is the run's master seed.
@@ -100,26 +82,12 @@ func (w *World) At(at time.Duration, h Handler, arg uint64) {
 		at = w.now
 	}
 	w.seq++
-	var slot uint32
-	if n := len(w.free); n > 0 {
-		slot = w.free[n-1]
-		w.free = w.free[:n-1]
-		w.slots[slot] = payload{h: h, arg: arg}
-	} else {
-		slot = uint32(len(w.slots))
-		w.slots = append(w.slots, payload{h: h, arg: arg})
-	}
-	w.push(entry{at: at, seq: w.seq, slot: slot})
+	w.push(event{at: at, seq: w.seq, h: h, arg: arg})
 }
 
-// After schedules h.Fire(arg) d from now. A delay past the end of time
-// saturates instead of wrapping around to the past.
+// After schedules h.Fire(arg) d from now.
 func (w *World) After(d time.Duration, h Handler, arg uint64) {
-	at := w.now + d
-	if d > 0 && at < w.now {
-		at = math.MaxInt64
-	}
-	w.At(at, h, arg)
+	w.At(w.now+d, h, arg)
 }
 
 // Func schedules f d from now.
@@ -174,13 +142,10 @@ func (w *World) Step() bool {
 	if len(w.queue) == 0 {
 		return false
 	}
-	top := w.pop()
-	p := w.slots[top.slot]
-	w.slots[top.slot] = payload{} // let the handler be collected
-	w.free = append(w.free, top.slot)
-	w.now = top.at
+	ev := w.pop()
+	w.now = ev.at
 	w.fired++
-	p.h.Fire(p.arg)
+	ev.h.Fire(ev.arg)
 	if w.AfterEvent != nil {
 		w.AfterEvent()
 	}
@@ -198,63 +163,50 @@ func (w *World) RunUntil(end time.Duration) {
 	}
 }
 
-// The queue is a 4-ary heap: half the depth of a binary one, and the
-// children of a node sit next to each other in memory. Sifting moves a hole
-// instead of swapping, so each level costs one copy.
-
-func less(a, b *entry) bool {
+func less(a, b *event) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
 	return a.seq < b.seq
 }
 
-func (w *World) push(e entry) {
-	w.queue = append(w.queue, e)
+func (w *World) push(ev event) {
+	w.queue = append(w.queue, ev)
 	q := w.queue
 	i := len(q) - 1
 	for i > 0 {
-		p := (i - 1) / 4
-		if !less(&e, &q[p]) {
+		p := (i - 1) / 2
+		if !less(&q[i], &q[p]) {
 			break
 		}
-		q[i] = q[p]
+		q[i], q[p] = q[p], q[i]
 		i = p
 	}
-	q[i] = e
 }
 
-func (w *World) pop() entry {
+func (w *World) pop() event {
 	q := w.queue
 	top := q[0]
 	last := len(q) - 1
-	e := q[last]
+	q[0] = q[last]
+	q[last] = event{}
 	q = q[:last]
 	w.queue = q
-	n := len(q)
-	if n == 0 {
-		return top
-	}
 	i := 0
 	for {
-		c := 4*i + 1
-		if c >= n {
+		l := 2*i + 1
+		if l >= len(q) {
 			break
 		}
-		// The least of up to four children.
-		m := c
-		end := min(c+4, n)
-		for j := c + 1; j < end; j++ {
-			if less(&q[j], &q[m]) {
-				m = j
-			}
+		m := l
+		if r := l + 1; r < len(q) && less(&q[r], &q[l]) {
+			m = r
 		}
-		if !less(&q[m], &e) {
+		if !less(&q[m], &q[i]) {
 			break
 		}
-		q[i] = q[m]
+		q[i], q[m] = q[m], q[i]
 		i = m
 	}
-	q[i] = e
 	return top
 }
