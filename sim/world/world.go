@@ -6,6 +6,7 @@ package world
 
 import (
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -23,9 +24,18 @@ type HandlerFunc func(arg uint64)
 
 func (f HandlerFunc) Fire(arg uint64) { f(arg) }
 
-type event struct {
-	at  time.Duration
-	seq uint64
+// entry is one queued event's place in the heap: its ordering key and the
+// slot holding what to fire. Entries hold no pointers, so moving them costs
+// no write barrier, and they are small, so four siblings share a cache line
+// or two.
+type entry struct {
+	at   time.Duration
+	seq  uint64
+	slot uint32
+}
+
+// payload is what a queued event fires.
+type payload struct {
 	h   Handler
 	arg uint64
 }
@@ -35,7 +45,9 @@ type World struct {
 	seed   uint64
 	now    time.Duration
 	seq    uint64
-	queue  []event // binary min-heap on (at, seq)
+	queue  []entry   // 4-ary min-heap on (at, seq)
+	slots  []payload // by entry.slot
+	free   []uint32  // unused slots
 	fired  uint64
 	halted bool
 
@@ -52,7 +64,13 @@ func New(seed uint64, tr *trace.Trace) *World {
 	if tr == nil {
 		tr = trace.New(nil)
 	}
-	return &World{seed: seed, Trace: tr, queue: make([]event, 0, 1024)}
+	return &World{
+		seed:  seed,
+		Trace: tr,
+		queue: make([]entry, 0, 1024),
+		slots: make([]payload, 0, 1024),
+		free:  make([]uint32, 0, 1024),
+	}
 }
 
 // Seed is the run's master seed.
@@ -82,12 +100,26 @@ func (w *World) At(at time.Duration, h Handler, arg uint64) {
 		at = w.now
 	}
 	w.seq++
-	w.push(event{at: at, seq: w.seq, h: h, arg: arg})
+	var slot uint32
+	if n := len(w.free); n > 0 {
+		slot = w.free[n-1]
+		w.free = w.free[:n-1]
+		w.slots[slot] = payload{h: h, arg: arg}
+	} else {
+		slot = uint32(len(w.slots))
+		w.slots = append(w.slots, payload{h: h, arg: arg})
+	}
+	w.push(entry{at: at, seq: w.seq, slot: slot})
 }
 
-// After schedules h.Fire(arg) d from now.
+// After schedules h.Fire(arg) d from now. A delay past the end of time
+// saturates instead of wrapping around to the past.
 func (w *World) After(d time.Duration, h Handler, arg uint64) {
-	w.At(w.now+d, h, arg)
+	at := w.now + d
+	if d > 0 && at < w.now {
+		at = math.MaxInt64
+	}
+	w.At(at, h, arg)
 }
 
 // Func schedules f d from now.
@@ -142,10 +174,13 @@ func (w *World) Step() bool {
 	if len(w.queue) == 0 {
 		return false
 	}
-	ev := w.pop()
-	w.now = ev.at
+	top := w.pop()
+	p := w.slots[top.slot]
+	w.slots[top.slot] = payload{} // let the handler be collected
+	w.free = append(w.free, top.slot)
+	w.now = top.at
 	w.fired++
-	ev.h.Fire(ev.arg)
+	p.h.Fire(p.arg)
 	if w.AfterEvent != nil {
 		w.AfterEvent()
 	}
@@ -163,50 +198,63 @@ func (w *World) RunUntil(end time.Duration) {
 	}
 }
 
-func less(a, b *event) bool {
+// The queue is a 4-ary heap: half the depth of a binary one, and the
+// children of a node sit next to each other in memory. Sifting moves a hole
+// instead of swapping, so each level costs one copy.
+
+func less(a, b *entry) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
 	return a.seq < b.seq
 }
 
-func (w *World) push(ev event) {
-	w.queue = append(w.queue, ev)
+func (w *World) push(e entry) {
+	w.queue = append(w.queue, e)
 	q := w.queue
 	i := len(q) - 1
 	for i > 0 {
-		p := (i - 1) / 2
-		if !less(&q[i], &q[p]) {
+		p := (i - 1) / 4
+		if !less(&e, &q[p]) {
 			break
 		}
-		q[i], q[p] = q[p], q[i]
+		q[i] = q[p]
 		i = p
 	}
+	q[i] = e
 }
 
-func (w *World) pop() event {
+func (w *World) pop() entry {
 	q := w.queue
 	top := q[0]
 	last := len(q) - 1
-	q[0] = q[last]
-	q[last] = event{}
+	e := q[last]
 	q = q[:last]
 	w.queue = q
+	n := len(q)
+	if n == 0 {
+		return top
+	}
 	i := 0
 	for {
-		l := 2*i + 1
-		if l >= len(q) {
+		c := 4*i + 1
+		if c >= n {
 			break
 		}
-		m := l
-		if r := l + 1; r < len(q) && less(&q[r], &q[l]) {
-			m = r
+		// The least of up to four children.
+		m := c
+		end := min(c+4, n)
+		for j := c + 1; j < end; j++ {
+			if less(&q[j], &q[m]) {
+				m = j
+			}
 		}
-		if !less(&q[m], &q[i]) {
+		if !less(&q[m], &e) {
 			break
 		}
-		q[i], q[m] = q[m], q[i]
+		q[i] = q[m]
 		i = m
 	}
+	q[i] = e
 	return top
 }
