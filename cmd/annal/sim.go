@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/sim/cluster"
 	"github.com/annal-db/annal/sim/network"
 	"github.com/annal-db/annal/sim/scenario"
@@ -37,6 +38,7 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	tracePath := fs.String("trace", "", "write the human-readable trace to this file")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object on stdout")
 	scenarioPath := fs.String("scenario", "", "replay a scenario file (its nodes, options, network and timeline)")
+	debug := fs.Bool("debug", false, "trace the nodes' debug log lines too")
 	var opts optionFlags
 	fs.Var(&opts, "option", "set a node option for every node, Name=Value (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +86,11 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 		for k, v := range opts {
 			cfg.Options[k] = v
 		}
+	}
+	if *debug {
+		cfg.LogLevel = env.LevelDebug
+	} else {
+		cfg.LogLevel = env.LevelInfo
 	}
 	if *tracePath != "" {
 		f, err := os.Create(*tracePath)

@@ -219,10 +219,14 @@ func (s *Service) broadcast(m Message) {
 	}
 }
 
+// others lists every voting member but this node, dead ones included: a
+// member this node believes dead may only have been out of reach, and
+// hearing from us directly is how it learns we live (and we, from its
+// answers, that it does).
 func (s *Service) others() []env.Endpoint {
 	var out []env.Endpoint
-	for _, m := range s.electable() {
-		if m.InstanceID != s.self.ServerID {
+	for _, m := range s.node.Members() {
+		if m.InstanceID != s.self.ServerID && !m.InstanceID.IsZero() && m.State != member.Manager && !m.IsReadOnlyReplica {
 			out = append(out, m.HTTPEndPoint)
 		}
 	}
@@ -312,6 +316,8 @@ func (s *Service) ownPrepareOk(view int32) PrepareOk {
 
 func (s *Service) onPrepare(m *Prepare) {
 	if s.phase == Idle || m.View != s.attempted || !s.known(m.ServerID) {
+		s.log(env.LevelDebug, fmt.Sprintf("election: prepare for view %d from %s ignored (phase %v, attempted view %d)",
+			m.View, m.ServerID.Short(), s.phase, s.attempted))
 		return
 	}
 	if s.phase == Coordinator && s.installed == m.View {
@@ -439,6 +445,8 @@ func leaderOf(p *Proposal) From { return From{ServerID: p.Leader.ServerID, HTTP:
 
 func (s *Service) onProposal(m *Proposal) {
 	if s.phase == Idle || m.View != s.attempted || !s.known(m.ServerID) || !s.electableID(m.Leader.ServerID) {
+		s.log(env.LevelDebug, fmt.Sprintf("election: proposal of %s in view %d ignored (phase %v, attempted view %d, proposer known %v, candidate electable %v)",
+			m.Leader.ServerID.Short(), m.View, s.phase, s.attempted, s.known(m.ServerID), s.electableID(m.Leader.ServerID)))
 		return
 	}
 	// The proposer persisted its number before proposing: its vote counts

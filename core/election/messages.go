@@ -101,3 +101,26 @@ func (*Proposal) electionMessage()            {}
 func (*Accept) electionMessage()              {}
 func (*LeaderIsResigning) electionMessage()   {}
 func (*LeaderIsResigningOk) electionMessage() {}
+
+// Sender is the node endpoint of the member that sent m.
+func Sender(m Message) env.Endpoint {
+	switch m := m.(type) {
+	case *ViewChange:
+		return m.HTTP
+	case *ViewChangeProof:
+		return m.HTTP
+	case *Prepare:
+		return m.HTTP
+	case *PrepareOk:
+		return m.State.HTTP
+	case *Proposal:
+		return m.HTTP
+	case *Accept:
+		return m.HTTP
+	case *LeaderIsResigning:
+		return m.Leader.HTTP
+	case *LeaderIsResigningOk:
+		return m.HTTP
+	}
+	return env.Endpoint{}
+}

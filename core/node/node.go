@@ -575,6 +575,10 @@ func (n *Node) HandleRequest(from env.Endpoint, method string, req []byte, reply
 			return
 		}
 		reply(nil, nil)
+		// A message straight from a member is proof that it lives.
+		if ep := election.Sender(m); !ep.IsZero() {
+			n.gossip.MarkAlive(ep)
+		}
 		n.election.Handle(m)
 	default:
 		reply(nil, &env.RemoteError{Code: 404, Message: "unknown method " + method})

@@ -40,6 +40,8 @@ type Config struct {
 	Timeline       []scenario.Step
 	// Trace receives the text trace when set.
 	Trace io.Writer
+	// LogLevel is the least important node log level traced (default Info).
+	LogLevel env.Level
 	// Progress, when set, is called every few hundred thousand events.
 	Progress func(now time.Duration, events uint64)
 }
@@ -120,9 +122,6 @@ func New(cfg Config) (*Cluster, error) {
 		if cfg.NAT != nil {
 			realm = "vpc-" + name
 			fabric.AddRealm(realm)
-			nat := fabric.AddNAT(realm, publics[i])
-			nat.Forward(NodePort, addrs[i], NodePort)
-			nat.Forward(ReplicationPort, addrs[i], ReplicationPort)
 		}
 		o, err := c.nodeOptions(i, addrs, publics)
 		if err != nil {
@@ -133,13 +132,18 @@ func New(cfg Config) (*Cluster, error) {
 		idx := i
 		h := host.New(w, fabric, host.Config{
 			Name: name, Realm: realm, Addrs: []netip.Addr{addrs[i]},
-			Disk: disk.DefaultConfig(), TimerCPU: 5 * time.Microsecond, LogLevel: env.LevelInfo,
+			Disk: disk.DefaultConfig(), TimerCPU: 5 * time.Microsecond, LogLevel: cfg.LogLevel,
 		}, func(e env.Env) func() {
 			n := node.New(e, o.Clone())
 			c.nodes[idx] = n
 			n.Start()
 			return n.Stop
 		}, nil)
+		if cfg.NAT != nil {
+			nat := fabric.AddNAT(realm, publics[i])
+			nat.Forward(NodePort, addrs[i], NodePort)
+			nat.Forward(ReplicationPort, addrs[i], ReplicationPort)
+		}
 		c.Hosts = append(c.Hosts, h)
 		c.public[publics[i]] = h
 		c.bound[name] = h
