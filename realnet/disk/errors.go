@@ -59,10 +59,13 @@ func (e *OpError) Unwrap() []error {
 
 // classify maps an OS error to the env error a node matches on. Anything
 // without a closer match is ErrIO: the operation failed and the node must
-// not assume it happened.
+// not assume it happened. Directories are implicit in the env model, so a
+// name that is a directory (or something else that is not a regular file)
+// names no file.
 func classify(err error) error {
 	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR),
+		errors.Is(err, syscall.EISDIR), errors.Is(err, errNotRegular):
 		return env.ErrNotExist
 	case errors.Is(err, fs.ErrExist):
 		return env.ErrExist

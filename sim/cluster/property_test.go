@@ -55,7 +55,7 @@ func asScenario(name string, cfg cluster.Config) string {
 	s := scenario.Scenario{
 		Name: name, Description: "Found by a property test; replays the shrunk fault schedule.",
 		Nodes: cfg.Nodes, Duration: scenario.Duration(cfg.Duration), Seed: &cfg.Seed,
-		Network:  scenario.Network{Latency: scenario.Duration(cfg.Link.Latency), Jitter: scenario.Duration(cfg.Link.Jitter), Loss: cfg.Link.Loss},
+		Network:     scenario.Network{Latency: scenario.Duration(cfg.Link.Latency), Jitter: scenario.Duration(cfg.Link.Jitter), Loss: cfg.Link.Loss},
 		NodeOptions: cfg.NodeOptions, Timeline: cfg.Timeline, Expect: scenario.Expect{Violations: &zero, LeaderAtEnd: true},
 	}
 	b, err := yaml.Marshal(&s)
@@ -152,4 +152,3 @@ func TestClusterStateMachine(t *testing.T) {
 		}
 	})
 }
-

@@ -59,8 +59,8 @@ type Scenario struct {
 	// default) or "dns" (DiscoverViaDns through a name the simulated DNS
 	// answers with every node's address).
 	Discovery string `yaml:"discovery,omitempty"`
-	Timeline    []Step                       `yaml:"timeline,omitempty"`
-	Expect      Expect                       `yaml:"expect,omitempty"`
+	Timeline  []Step `yaml:"timeline,omitempty"`
+	Expect    Expect `yaml:"expect,omitempty"`
 }
 
 // Network is the default link profile.
