@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -139,8 +140,14 @@ func TestLoopPostingToItselfNeverDeadlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errs; err != nil {
-		t.Fatalf("self-post failed: %v", err)
+	select {
+	case err := <-errs:
+		if err != nil {
+			t.Fatalf("self-post failed: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		// Guard against a hang, not a timing assertion.
+		t.Fatal("the loop deadlocked posting to itself past its capacity")
 	}
 	l.WaitIdle()
 	wantSeq(t, r.snapshot(), 50)
