@@ -322,14 +322,18 @@ func soleAliveLeader(view []member.Info, self member.ID) (member.Info, bool) {
 	return found, count == 1
 }
 
-// leaderLost: a replica no longer has a leader.
+// leaderLost: a replica no longer has a leader. It stops following it, so
+// that gossip judges the old leader like any other member (its liveness
+// then comes from gossip, not from a replication link that no longer
+// exists), and calls an election.
 func (n *Node) leaderLost() {
 	n.closeLink()
+	n.leaderID, n.leaderHTTP = member.ID{}, env.Endpoint{}
 	if n.readOnly {
-		n.leaderID, n.leaderHTTP = member.ID{}, env.Endpoint{}
 		n.setState(member.ReadOnlyLeaderless)
 		return
 	}
+	n.setState(member.Unknown)
 	n.election.StartElections()
 }
 
