@@ -7,11 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 const usage = `annal: a clustered event store.
 
 Usage:
+  annal [options]           run a node with EventStoreDB's options: --config FILE (default
+                            /etc/eventstore/eventstore.conf), --insecure, --node-port 2113, ...;
+                            also EVENTSTORE_* / KURRENTDB_* variables and the YAML file
+  annal --what-if [options] print the effective configuration, where each value came from, and exit
+  annal --help              list every node option, grouped, with its flag, variables, YAML key and default
+  annal --version           print the version and exit
   annal sim run [flags]     run a simulated cluster (annal sim run -h for flags)
 
 `
@@ -24,7 +31,7 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
 			return 2
@@ -32,9 +39,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var err error
-	switch args[0] {
-	case "sim":
+	switch {
+	case args[0] == "sim":
 		err = simCommand(args[1:], stdout, stderr)
+	case strings.HasPrefix(args[0], "-"):
+		err = nodeCommand(args, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "annal: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -94,6 +94,11 @@ type Service struct {
 	decided     bool      // the attempted view has elected a leader
 	proposalChk int32
 
+	// early holds view changes heard while Idle (still starting up): the
+	// node counts them when it starts electing, so that a node whose
+	// start-up wait ends last does not miss the first view.
+	early []earlyViewChange
+
 	lastElected member.ID
 	resigning   member.ID
 	resignOks   []member.ID
@@ -108,6 +113,11 @@ type Service struct {
 // vote is a fact: server persisted number and accepts leader in the
 // attempted view. Facts are recorded whatever this node's own phase, so
 // that a node which saw the proposal late still learns the outcome.
+type earlyViewChange struct {
+	server member.ID
+	view   int32
+}
+
 type vote struct {
 	server member.ID
 	leader From
@@ -163,7 +173,19 @@ func (s *Service) StartElections() {
 	if s.proofTimer == nil {
 		s.proofTimer = s.env.Clock.AfterFunc(ProofInterval, s.sendProof)
 	}
-	s.shiftToElection(s.attempted + 1)
+	view := s.attempted + 1
+	early := s.early
+	s.early = nil
+	for _, e := range early {
+		view = max(view, e.view)
+	}
+	s.shiftToElection(view)
+	for _, e := range early {
+		if e.view == view && !slices.Contains(s.viewChanges, e.server) {
+			s.viewChanges = append(s.viewChanges, e.server)
+		}
+	}
+	s.checkViewChangeQuorum()
 }
 
 // Handle processes one election message.
@@ -283,7 +305,11 @@ func (s *Service) onTimeout(view int32) {
 }
 
 func (s *Service) onViewChange(m *ViewChange) {
-	if s.phase == Idle || m.AttemptedView <= s.installed {
+	if s.phase == Idle {
+		s.rememberEarly(m.ServerID, m.AttemptedView)
+		return
+	}
+	if m.AttemptedView <= s.installed {
 		return
 	}
 	if m.AttemptedView > s.attempted {
@@ -292,6 +318,20 @@ func (s *Service) onViewChange(m *ViewChange) {
 	if m.AttemptedView == s.attempted && !slices.Contains(s.viewChanges, m.ServerID) {
 		s.viewChanges = append(s.viewChanges, m.ServerID)
 		s.checkViewChangeQuorum()
+	}
+}
+
+// rememberEarly keeps the latest view change of each sender heard while
+// Idle; bounded by the number of members that can send one.
+func (s *Service) rememberEarly(server member.ID, view int32) {
+	for i := range s.early {
+		if s.early[i].server == server {
+			s.early[i].view = max(s.early[i].view, view)
+			return
+		}
+	}
+	if len(s.early) < member.MaxViewSize {
+		s.early = append(s.early, earlyViewChange{server: server, view: view})
 	}
 }
 
@@ -426,9 +466,12 @@ func (s *Service) bestCandidate() LogState {
 			return st
 		}
 	}
+	// As EventStoreDB: any alive record of that leader will do, except one
+	// of the same epoch number with another epoch id (a different history).
+	// Gossip lags fast re-elections, so the epoch need not match exactly.
 	for i := range s.prepareOks {
 		for _, m := range s.prepareOks[i].Cluster {
-			if m.InstanceID == prev && m.IsAlive && m.EpochNumber == best.EpochNumber && m.EpochID == best.EpochID {
+			if m.InstanceID == prev && m.IsAlive && !(m.EpochNumber == best.EpochNumber && m.EpochID != best.EpochID) {
 				return LogState{
 					ServerID: m.InstanceID, HTTP: m.HTTPEndPoint, EpochNumber: m.EpochNumber,
 					EpochPosition: m.EpochPosition, EpochID: m.EpochID, EpochLeaderID: prev,
@@ -569,6 +612,14 @@ func (s *Service) decide(leader From, number int32) {
 	stopTimer(&s.timeout)
 	s.log(env.LevelInfo, fmt.Sprintf("election: %s (%v) elected in view %d, epoch %d",
 		leader.ServerID.Short(), leader.HTTP, s.attempted, number))
+	// Announce our own vote once more: a member that joined the view late
+	// (it was still starting when the proposal went out) learns the
+	// outcome from these instead of timing out into a new view.
+	for _, v := range s.votes {
+		if v.server == s.self.ServerID && v.leader.ServerID == leader.ServerID && v.number == number {
+			s.broadcast(&Accept{From: s.self, Leader: leader, View: s.attempted, Number: number})
+		}
+	}
 	s.node.Elected(s.attempted, number, leader)
 }
 

@@ -213,6 +213,16 @@ func (s *Service) Confirm(target env.Endpoint) {
 	})
 }
 
+// Unreachable records that a direct call to a member failed (an election
+// message, say): like a failed gossip exchange, it marks the member dead,
+// except the leader this node follows, whose replication link decides.
+func (s *Service) Unreachable(target env.Endpoint, cause error) {
+	if s.closed || target == s.node.Leader() {
+		return
+	}
+	s.markDead(target, cause)
+}
+
 // MarkAlive records direct evidence that a member lives (a replication
 // connection was established with it).
 func (s *Service) MarkAlive(target env.Endpoint) {

@@ -591,7 +591,17 @@ func (n *Node) HandleRequest(from env.Endpoint, method string, req []byte, reply
 
 func (n *Node) sendElection(to env.Endpoint, m election.Message) {
 	timeout := n.opts.Duration(options.LeaderElectionTimeoutMs)
-	n.e.Net.Call(to, election.MethodElection, wire.Marshal(m), timeout, func([]byte, error) {})
+	n.e.Net.Call(to, election.MethodElection, wire.Marshal(m), timeout, func(_ []byte, err error) {
+		// A member that cannot take an election message cannot coordinate
+		// or vote either: marking it dead at once keeps every node's list
+		// of electable members, and so its choice of coordinator, in step.
+		if err != nil && !n.stopped {
+			var remote *env.RemoteError
+			if !errors.As(err, &remote) {
+				n.gossip.Unreachable(to, err)
+			}
+		}
+	})
 }
 
 func (n *Node) observe(ev env.Event) {

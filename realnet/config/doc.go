@@ -49,8 +49,8 @@
 // networking documentation shows a few names without the prefix
 // (KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT, ENABLE_ATOM_PUB_OVER_HTTP); those
 // are slips in that documentation, never names EventStoreDB read. An
-// unprefixed variable spelled exactly like an option gets a notice naming
-// the prefixed spelling, and has no effect. Variables Kubernetes adds for a
+// unprefixed variable spelled exactly like an option of more than one word
+// gets a notice naming the prefixed spelling, and has no effect. Variables Kubernetes adds for a
 // Service whose name starts with eventstore or kurrentdb
 // (EVENTSTORE_SERVICE_HOST, EVENTSTORE_PORT_2113_TCP, ...) are ignored with a
 // notice rather than refused as unknown options.
@@ -97,6 +97,10 @@
 // non-loopback address (as EventStoreDB does; FirstNonLoopback picks it);
 // loopback NodeIp or ReplicationIp with ClusterSize above 1 cannot form a
 // cluster across hosts.
+//
+// A file that is not a configuration at all is cut short: more than 1000
+// keys (aliases expanded) or sections nested deeper than 8 levels are
+// refused, and at most 50 unknown names are listed.
 //
 // CheckNodeStart holds what a node needs beyond a valid configuration:
 // certificates or --insecure, and no legacy TCP client API (EnableExternalTcp),

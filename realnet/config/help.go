@@ -37,12 +37,12 @@ func WriteHelp(w io.Writer) error {
 	for _, o := range options.All() {
 		for i := range o.OldNames {
 			if n := &o.OldNames[i]; n.Status != options.Renamed {
-				wrap(b, "  ", n.Message())
+				hang(b, "  - ", "    ", n.Message())
 			}
 		}
 	}
 	for _, n := range options.RemovedNames() {
-		wrap(b, "  ", n.Message())
+		hang(b, "  - ", "    ", n.Message())
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -75,7 +75,7 @@ func helpOption(b *strings.Builder, o *options.Option) {
 		details += "; " + r
 	}
 	if o.Secret {
-		details += "; secret: never shown"
+		details += "; secret: redacted in --what-if and in messages"
 	}
 	wrap(b, "      ", details)
 	wrap(b, "      ", o.Help)

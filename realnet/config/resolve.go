@@ -119,11 +119,24 @@ func (l *loader) renamed(old *options.OldName, s setting) {
 	l.deprecated = append(l.deprecated, renamedUse{old: old, places: []string{s.origin()}})
 }
 
+// maxUnknownReported bounds the list of unknown names: past it, a file is
+// not a configuration at all and more lines would bury the other problems.
+const maxUnknownReported = 50
+
 // reportNames turns unknown, retired and renamed names into errors and
 // warnings, now that AllowUnknownOptions is known.
 func (l *loader) reportNames() {
 	allow := l.cfg.Values.Bool(options.AllowUnknownOptions)
-	for _, s := range l.unknown {
+	for i, s := range l.unknown {
+		if i == maxUnknownReported {
+			more := fmt.Sprintf("%d more unknown options (not listed)", len(l.unknown)-i)
+			if allow {
+				l.note(Warning, "%s; ignored because AllowUnknownOptions is set", more)
+			} else {
+				l.fail("%s", more)
+			}
+			break
+		}
 		msg := fmt.Sprintf("unknown option %q (from %s)", s.key, describePlace(s))
 		if hint := suggestFor(s); hint != "" {
 			msg += ": did you mean " + hint + "?"

@@ -204,7 +204,7 @@ func isKubernetesLink(key, value string) (service string, ok bool) {
 // Bounds on what a configuration file may make the loader do.
 const (
 	maxDepth    = 8
-	maxSettings = 10000
+	maxSettings = 1000
 )
 
 // configFile reads the YAML configuration file: a mapping of option names

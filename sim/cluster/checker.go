@@ -65,7 +65,13 @@ type Checker struct {
 	marks                           []mark
 
 	StepDownBound, LivenessBound, DetectionWindow time.Duration
+
+	// nextWake is when a pause ends and availability must be looked at
+	// again, though no event says so.
+	nextWake time.Duration
 }
+
+const maxDuration = time.Duration(1<<63 - 1)
 
 type mark struct {
 	at    time.Duration
@@ -80,7 +86,7 @@ func newChecker(c *Cluster) *Checker {
 		c: c, n: n, leaderOfEpoch: map[int32]string{}, decided: map[int32]bool{},
 		lastEpoch: make([]int32, n), state: make([]member.State, n), incarnation: make([]int, n),
 		lastNotRunning: make([]time.Duration, n), noQuorumSince: make([]time.Duration, n),
-		stepDownFlag: make([]bool, n), lastLeader: -1, dirty: true,
+		stepDownFlag: make([]bool, n), lastLeader: -1, dirty: true, nextWake: maxDuration,
 	}
 	k.cut = make([][]bool, n)
 	k.pairChanged = make([][]time.Duration, n)
@@ -118,12 +124,17 @@ func newChecker(c *Cluster) *Checker {
 // then gossip spreading the outcome and the new leader's inauguration:
 //
 //	LivenessBound = max(DiscoverLeaderTimeout, HBInterval + HBTimeout + GossipTimeout)
-//	              + ClusterSize * LeaderElectionTimeout + GossipInterval + 1s
+//	              + (ClusterSize + 1) * LeaderElectionTimeout + GossipInterval + 1s
+//
+// (ClusterSize + 1 views: one in which election messages to members that are
+// gone time out and mark them dead everywhere, then at most one view per
+// remaining coordinator.) A paused process counts as not running until its
+// pause ends.
 func (k *Checker) bounds(o *options.Values, voters int) {
 	hb := o.Duration(options.ReplicationHeartbeatInterval) + o.Duration(options.ReplicationHeartbeatTimeout)
 	k.StepDownBound = hb + node.NoQuorumTimeout + time.Second
 	detect := max(node.DiscoverLeaderTimeout, hb+o.Duration(options.GossipTimeoutMs))
-	k.LivenessBound = detect + time.Duration(voters)*o.Duration(options.LeaderElectionTimeoutMs) +
+	k.LivenessBound = detect + time.Duration(voters+1)*o.Duration(options.LeaderElectionTimeoutMs) +
 		o.Duration(options.GossipIntervalMs) + time.Second
 	k.DetectionWindow = hb + time.Second
 }
@@ -287,8 +298,9 @@ func (k *Checker) leaderIndex() int {
 
 func (k *Checker) afterEvent() {
 	now := k.c.W.Now()
-	if k.dirty {
+	if k.dirty || now >= k.nextWake {
 		k.dirty = false
+		k.nextWake = maxDuration
 		k.recompute(now)
 	}
 	for i := range k.n {
@@ -310,8 +322,11 @@ func (k *Checker) recompute(now time.Duration) {
 	anyBlock := false
 	for i := range k.n {
 		if k.c.Hosts[i].State() == host.Running {
-			if !k.readOnly[i] {
+			if !k.readOnly[i] && k.lastNotRunning[i] <= now {
 				running++
+			}
+			if k.lastNotRunning[i] > now {
+				k.nextWake = min(k.nextWake, k.lastNotRunning[i])
 			}
 		} else {
 			k.lastNotRunning[i] = now

@@ -103,9 +103,9 @@ func New(cfg Config) (*Cluster, error) {
 		publics[i] = netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})
 		addrs[i] = publics[i]
 		if cfg.NAT != nil {
-			// Each node in its own private network; all share one private
-			// address range, as cloud VPCs often do.
-			addrs[i] = netip.AddrFrom4([4]byte{192, 168, 0, 10})
+			// Each node in its own private network, reachable from the
+			// others only through its NAT's public address.
+			addrs[i] = netip.AddrFrom4([4]byte{192, 168, byte(i + 1), 10})
 		}
 	}
 	if cfg.DiscoverViaDNS {

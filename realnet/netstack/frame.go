@@ -1,0 +1,72 @@
+package netstack
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+
+	"github.com/annal-db/annal/core/env"
+)
+
+// frameHeader is the length and the CRC-32C of the payload, both 4 bytes
+// little-endian.
+const frameHeader = 8
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// appendFrameHeader appends the header for payload.
+func appendFrameHeader(b, payload []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, castagnoli))
+}
+
+// frameReader reads frames from a buffered stream.
+type frameReader struct {
+	br  *bufio.Reader
+	hdr [frameHeader]byte
+}
+
+// read returns the next payload, freshly allocated (it is handed to the
+// node, which keeps it). A clean end of stream between frames is io.EOF;
+// inside one, io.ErrUnexpectedEOF. A frame the stack would never send is an
+// error wrapping ErrMalformedFrame.
+func (r *frameReader) read() ([]byte, error) {
+	if _, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(r.hdr[0:4])
+	sum := binary.LittleEndian.Uint32(r.hdr[4:8])
+	if n > env.MaxMessageSize {
+		return nil, fmt.Errorf("frame header announces %d bytes, above the limit of %d (header bytes % x; is something other than an annal node writing to this port?): %w",
+			n, env.MaxMessageSize, r.hdr[:], ErrMalformedFrame)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r.br, msg); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if got := crc32.Checksum(msg, castagnoli); got != sum {
+		return nil, fmt.Errorf("frame of %d bytes has CRC-32C %08x, its header says %08x (corrupted in transit, or not an annal node): %w",
+			n, got, sum, ErrMalformedFrame)
+	}
+	return msg, nil
+}
+
+// buffered reports whether a whole next frame (or a malformed header) is
+// already buffered, so reading it will not wait for the network.
+func (r *frameReader) buffered() bool {
+	avail := r.br.Buffered()
+	if avail < frameHeader {
+		return false
+	}
+	hdr, err := r.br.Peek(frameHeader)
+	if err != nil {
+		return false
+	}
+	n := binary.LittleEndian.Uint32(hdr)
+	return n > env.MaxMessageSize || uint64(avail) >= frameHeader+uint64(n)
+}

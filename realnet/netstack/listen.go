@@ -1,0 +1,162 @@
+package netstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/annal-db/annal/core/env"
+)
+
+// bind opens a TCP listener on ep; an empty host means every address.
+// TCP keepalive is off on every connection it accepts.
+func (s *Stack) bind(ep env.Endpoint) (*net.TCPListener, env.Endpoint, error) {
+	host := ep.Host
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	want := env.Endpoint{Host: host, Port: ep.Port}
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(s.ctx, "tcp", want.String())
+	if err != nil {
+		return nil, want, &NetError{Op: "listen", Local: want.String(), Err: classifyListen(err), Cause: err}
+	}
+	tl := ln.(*net.TCPListener)
+	want.Port = uint16(tl.Addr().(*net.TCPAddr).Port)
+	return tl, want, nil
+}
+
+// Listen implements env.Network: a replication-port listener. ep.Host may
+// be an address of this host, 0.0.0.0 (or empty) for all of them; port 0
+// picks a free one, which Addr reports.
+func (s *Stack) Listen(ep env.Endpoint, accept func(c env.Conn) env.ConnHandler) (env.Listener, error) {
+	if accept == nil {
+		panic("netstack: Listen needs an accept function; got nil")
+	}
+	ln, bound, err := s.bind(ep)
+	if err != nil {
+		return nil, err
+	}
+	l := &streamListener{s: s, ln: ln, ep: bound, accept: accept}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.listeners[l] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closed || !s.spawn(l.run) {
+		_ = ln.Close()
+		return nil, &NetError{Op: "listen", Local: bound.String(), Err: env.ErrClosed, Cause: errors.New("the node's network is closed")}
+	}
+	return l, nil
+}
+
+// streamListener accepts replication connections.
+type streamListener struct {
+	s      *Stack
+	ln     *net.TCPListener
+	ep     env.Endpoint
+	accept func(env.Conn) env.ConnHandler
+	closed atomic.Bool
+}
+
+// Addr implements env.Listener.
+func (l *streamListener) Addr() env.Endpoint { return l.ep }
+
+// Close implements env.Listener: no more connections are accepted (dials
+// are refused); those accepted already stay.
+func (l *streamListener) Close() {
+	if l.closed.Swap(true) {
+		return
+	}
+	_ = l.ln.Close()
+	l.s.mu.Lock()
+	delete(l.s.listeners, l)
+	l.s.mu.Unlock()
+}
+
+func (l *streamListener) run() {
+	var backoff time.Duration
+	for {
+		nc, err := l.ln.AcceptTCP()
+		if err != nil {
+			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait and retry rather
+			// than spin or give up the port.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.s.logf(env.LevelWarn, "netstack: accept on %s: %v; retrying in %v", l.ep, err, backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		_ = nc.SetNoDelay(true)
+		c, ok := l.s.newConn(nc, env.Endpoint{})
+		if !ok {
+			_ = nc.Close()
+			return
+		}
+		if err := l.s.post(func() { l.admit(c) }); err != nil {
+			c.abort(fmt.Errorf("netstack: accept on %s: the node's loop stopped: %w", l.ep, env.ErrClosed), true)
+			l.s.forget(c)
+		}
+	}
+}
+
+// admit hands an accepted connection to the node, on the loop.
+func (l *streamListener) admit(c *conn) {
+	refuse := func(why string) {
+		c.abort(&NetError{Op: "accept", Local: l.ep.String(), Err: env.ErrReset, Cause: errors.New(why)}, true)
+		l.s.forget(c)
+	}
+	if l.closed.Load() {
+		refuse("the listener was closed")
+		return
+	}
+	h := l.accept(c)
+	if h == nil {
+		refuse("the node refused the connection")
+		return
+	}
+	c.h = h
+	c.mu.Lock()
+	nc := c.nc
+	c.mu.Unlock()
+	if !l.s.spawn(func() { c.start(nc) }) {
+		c.abort(errStackClosed, false)
+		l.s.forget(c)
+	}
+}
+
+// Connect implements env.Network. to.Host may be a DNS name (dialed as
+// the Go resolver orders its addresses).
+func (s *Stack) Connect(to env.Endpoint, h env.ConnHandler) env.Conn {
+	if h == nil {
+		panic("netstack: Connect needs a handler; got nil")
+	}
+	c, ok := s.newConn(nil, to)
+	c.h = h
+	ctx, cancel := context.WithCancel(s.ctx)
+	c.dialCancel = cancel
+	if to.Port == 0 {
+		c.broken = &NetError{Op: "connect", Remote: to.String(), Err: env.ErrUnreachable, Cause: errors.New("port 0 cannot be dialed")}
+		cancel()
+		s.forget(c)
+		reason := c.broken
+		s.deliver(func() { c.reportClosed(reason) })
+		return c
+	}
+	if !ok || !s.spawn(func() {
+		defer cancel()
+		c.dial(ctx, to)
+	}) {
+		cancel()
+		c.broken = errStackClosed
+		s.forget(c)
+	}
+	return c
+}

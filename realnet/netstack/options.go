@@ -1,0 +1,124 @@
+package netstack
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/annal-db/annal/core/env"
+	"google.golang.org/grpc"
+)
+
+// Options configures a Stack. Zero fields take the defaults below.
+type Options struct {
+	// Log receives the stack's own log lines (a malformed frame, a refused
+	// node-port connection). It is called from the stack's goroutines, so
+	// it must be safe for concurrent use. Nil discards them.
+	Log env.Logger
+
+	// SendQueueLimit and SendQueueBytes bound one stream connection's send
+	// queue, in messages and in bytes (defaults 1024 and 4 MiB, as the
+	// simulator's). One message larger than SendQueueBytes is still
+	// accepted into an empty queue.
+	SendQueueLimit int
+	SendQueueBytes int
+	// ConnectTimeout bounds a stream connect and a call channel's connect
+	// (default 2 s).
+	ConnectTimeout time.Duration
+	// CloseLinger bounds how long a closed connection keeps flushing its
+	// queue to a peer that does not read (default 5 s).
+	CloseLinger time.Duration
+
+	// ResolveTimeout bounds one DNS lookup (default 5 s).
+	ResolveTimeout time.Duration
+
+	// SniffTimeout is how long a new node-port connection may take to send
+	// the bytes that tell gRPC from HTTP/1.1 (default 10 s).
+	SniffTimeout time.Duration
+	// KeepAliveInterval is the idle time after which the gRPC server pings a
+	// client; KeepAliveTimeout how long it waits for the answer before
+	// closing the connection (both default 10 s, as EventStoreDB's
+	// KeepAliveInterval and KeepAliveTimeout; negative turns pings off, or
+	// waits forever).
+	KeepAliveInterval time.Duration
+	KeepAliveTimeout  time.Duration
+	// KeepAliveMinTime is the shortest interval between client pings the
+	// server tolerates (default 5 s): the official clients ping every 10 s
+	// even with no call open, and a little timer slop must not get them
+	// disconnected for pinging too often.
+	KeepAliveMinTime time.Duration
+	// GRPCServices registers further gRPC services (the client API) on
+	// each node port's server, next to the cluster service.
+	GRPCServices func(grpc.ServiceRegistrar)
+	// GRPCServerOptions are appended to the node port's own server options,
+	// so they override them.
+	GRPCServerOptions []grpc.ServerOption
+	// HTTP serves what no node-port route matches. The node port itself
+	// answers GET /health/live; NodePort.HandleHTTP adds routes later.
+	HTTP http.Handler
+	// AdmitNodeConn decides whether a new node-port connection is served,
+	// given how many the port already has open. Nil admits every one.
+	AdmitNodeConn func(open int) bool
+}
+
+// Defaults for Options.
+const (
+	DefaultSendQueueLimit    = 1024
+	DefaultSendQueueBytes    = 4 << 20
+	DefaultConnectTimeout    = 2 * time.Second
+	DefaultCloseLinger       = 5 * time.Second
+	DefaultResolveTimeout    = 5 * time.Second
+	DefaultSniffTimeout      = 10 * time.Second
+	DefaultKeepAliveInterval = 10 * time.Second
+	DefaultKeepAliveTimeout  = 10 * time.Second
+	DefaultKeepAliveMinTime  = 5 * time.Second
+)
+
+// Call channel reconnect backoff, as the simulator's.
+const (
+	callBackoffBase       = 100 * time.Millisecond
+	callBackoffMultiplier = 2
+	callBackoffMax        = time.Second
+	callBackoffJitter     = 0.2
+)
+
+func (o *Options) withDefaults() (Options, error) {
+	r := *o
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"SendQueueLimit", r.SendQueueLimit}, {"SendQueueBytes", r.SendQueueBytes}} {
+		if f.v < 0 {
+			return r, fmt.Errorf("netstack: option %s is %d; use a positive number, or 0 for the default", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"ConnectTimeout", r.ConnectTimeout}, {"CloseLinger", r.CloseLinger}, {"ResolveTimeout", r.ResolveTimeout},
+		{"SniffTimeout", r.SniffTimeout}, {"KeepAliveMinTime", r.KeepAliveMinTime}} {
+		if f.v < 0 {
+			return r, fmt.Errorf("netstack: option %s is %v; use a positive duration, or 0 for the default", f.name, f.v)
+		}
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&r.SendQueueLimit, DefaultSendQueueLimit)
+	def(&r.SendQueueBytes, DefaultSendQueueBytes)
+	defDur(&r.ConnectTimeout, DefaultConnectTimeout)
+	defDur(&r.CloseLinger, DefaultCloseLinger)
+	defDur(&r.ResolveTimeout, DefaultResolveTimeout)
+	defDur(&r.SniffTimeout, DefaultSniffTimeout)
+	defDur(&r.KeepAliveInterval, DefaultKeepAliveInterval)
+	defDur(&r.KeepAliveTimeout, DefaultKeepAliveTimeout)
+	defDur(&r.KeepAliveMinTime, DefaultKeepAliveMinTime)
+	return r, nil
+}
