@@ -74,3 +74,21 @@ func (Fatal) Kind() string { return "fatal" }
 func (e Fatal) AppendTrace(b []byte) []byte {
 	return append(append(b, "reason="...), strconv.Quote(e.Reason)...)
 }
+
+// Committed: the node's commit point moved (the log is written on a quorum
+// up to Position and will never lose it).
+type Committed struct{ Position int64 }
+
+func (Committed) Kind() string { return "committed" }
+func (e Committed) AppendTrace(b []byte) []byte {
+	return strconv.AppendInt(append(b, "position="...), e.Position, 10)
+}
+
+// Truncated: the node cut its log back to To (a suffix the leader did not
+// have).
+type Truncated struct{ To int64 }
+
+func (Truncated) Kind() string { return "truncated" }
+func (e Truncated) AppendTrace(b []byte) []byte {
+	return strconv.AppendInt(append(b, "to="...), e.To, 10)
+}

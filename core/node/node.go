@@ -14,6 +14,7 @@ import (
 	"github.com/annal-db/annal/core/checkpoint"
 	"github.com/annal-db/annal/core/election"
 	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/eventlog"
 	"github.com/annal-db/annal/core/gossip"
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/options"
@@ -37,17 +38,22 @@ const (
 // Version is what the node reports in gossip.
 const Version = "annal-0.1"
 
-// Files in the database directory.
-const (
-	proposalFile = "proposal.chk"
-	epochFile    = "epoch.chk"
-)
+// proposalFile holds the highest election proposal number this node has
+// persisted.
+const proposalFile = "proposal.chk"
+
+// Settings are what a node needs beyond its options.
+type Settings struct {
+	// SegmentSize is the log's segment size (0: the default, 256 MiB).
+	SegmentSize int64
+}
 
 // Node is one cluster node.
 type Node struct {
-	e    env.Env
-	opts *options.Values
-	id   member.ID
+	e        env.Env
+	opts     *options.Values
+	settings Settings
+	id       member.ID
 
 	state member.State
 
@@ -61,8 +67,10 @@ type Node struct {
 	heartbeats         replication.Heartbeats
 
 	proposalChk *checkpoint.File
-	epochChk    *checkpoint.File
-	epoch       replication.Epoch
+	epoch       replication.Epoch // the last epoch in the log
+	st          storage
+	// onCommitted receives every committed event record, in log order.
+	onCommitted func(r *eventlog.Record)
 
 	gossip   *gossip.Service
 	election *election.Service
@@ -71,7 +79,8 @@ type Node struct {
 
 	leaderID     member.ID    // who this node follows (or itself when leading)
 	leaderHTTP   env.Endpoint // the followed leader's node endpoint
-	epochWritten bool         // PreLeader: the new epoch is durable
+	epochWritten bool         // leading: this term's epoch record is in the log
+	epochEnd     int64        // leading: where this term's epoch record ends
 
 	discoverTimer  env.Timer
 	noQuorumTimer  env.Timer
@@ -81,8 +90,8 @@ type Node struct {
 }
 
 // New makes a node from its options. It does nothing until Start.
-func New(e env.Env, opts *options.Values) *Node {
-	n := &Node{e: e, opts: opts, state: member.Initializing}
+func New(e env.Env, opts *options.Values, settings Settings) *Node {
+	n := &Node{e: e, opts: opts, settings: settings, state: member.Initializing}
 	n.id = member.NewID(e.Rand)
 	n.clusterSize = int(opts.Int(options.ClusterSize))
 	n.readOnly = opts.Bool(options.ReadOnlyReplica)
@@ -120,22 +129,7 @@ func (n *Node) Start() {
 			return
 		}
 		n.proposalChk = f
-		checkpoint.Open(n.e.Disk, epochFile, func(f *checkpoint.File, err error) {
-			if err != nil {
-				n.fatal(err)
-				return
-			}
-			n.epochChk = f
-			if v := f.Value(); v != nil {
-				ep, err := replication.UnmarshalEpoch(v)
-				if err != nil {
-					n.fatal(fmt.Errorf("%s: %w", epochFile, err))
-					return
-				}
-				n.epoch = ep
-			}
-			n.started()
-		})
+		n.openStorage(n.started)
 	})
 }
 
@@ -263,7 +257,7 @@ func (n *Node) self() member.Info {
 		InstanceID: n.id, TimeStamp: n.e.Clock.Wall(), State: n.state, IsAlive: true,
 		HTTPEndPoint: n.advNode, InternalTCP: n.advRepl,
 		EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position, EpochID: n.epoch.ID,
-		LastCommitPosition: -1, WriterCheckpoint: 0, ChaserCheckpoint: 0,
+		LastCommitPosition: n.st.committed, WriterCheckpoint: n.writer(), ChaserCheckpoint: n.st.applied,
 		NodePriority: n.priority, IsReadOnlyReplica: n.readOnly,
 		AdvertiseHostToClientAs: n.clientHost, AdvertiseHTTPPortToClientAs: n.clientPort,
 		Version: Version,
@@ -273,8 +267,17 @@ func (n *Node) self() member.Info {
 func (n *Node) logState() election.LogState {
 	return election.LogState{
 		ServerID: n.id, HTTP: n.advNode, EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position,
-		EpochID: n.epoch.ID, EpochLeaderID: n.epoch.LeaderID, LastCommitPosition: -1, NodePriority: n.priority,
+		EpochID: n.epoch.ID, EpochLeaderID: n.epoch.LeaderID, LastCommitPosition: n.st.committed,
+		WriterCheckpoint: n.writer(), ChaserCheckpoint: n.st.applied, NodePriority: n.priority,
 	}
+}
+
+// writer is the durable end of the log.
+func (n *Node) writer() int64 {
+	if n.st.log == nil {
+		return 0
+	}
+	return n.st.log.Durable()
 }
 
 // onGossip reacts to a changed cluster view, as EventStoreDB's node
@@ -398,10 +401,22 @@ func (n *Node) stepDownAsLeader(reason string) {
 		n.noQuorumTimer = nil
 	}
 	n.epochWritten = false
+	n.st.tail.reset()
+	// Appends waiting for their commit have an unknown outcome now: they
+	// may still commit under the next leader. The client must retry.
+	waiters := n.st.waiters
+	n.st.waiters = nil
+	for _, w := range waiters {
+		w.done(ErrLeadershipLost)
+	}
 	if n.server != nil {
 		n.server.DropAll(reason)
 	}
 }
+
+// ErrLeadershipLost ends appends that were waiting for their commit when
+// this node stopped leading: they may or may not commit.
+var ErrLeadershipLost = errors.New("leadership lost before the write was committed; its outcome is unknown")
 
 // elected handles a decided election.
 func (n *Node) elected(view, number int32, leader election.From) {
@@ -425,34 +440,28 @@ func (n *Node) elected(view, number int32, leader election.From) {
 		n.stepDownAsLeader("new election")
 		n.setState(member.PreLeader)
 	}
-	ep := replication.Epoch{Number: number, ID: member.NewID(n.e.Rand), Position: 0, LeaderID: n.id}
-	n.writeEpoch(ep, func() {
-		if n.leaderID != n.id || !n.state.IsLeaderish() {
-			return
-		}
-		n.epochWritten = true
-		n.checkLeadership()
-	})
-}
-
-func (n *Node) writeEpoch(ep replication.Epoch, then func()) {
-	if ep.Number <= n.epoch.Number && ep.ID == n.epoch.ID {
-		then()
+	if number <= n.epoch.Number {
+		n.fatal(fmt.Errorf("elected for epoch %d, but the log already has epoch %d", number, n.epoch.Number))
 		return
 	}
-	if ep.Number < n.epoch.Number {
-		n.fatal(fmt.Errorf("epoch would go backwards: have %d, asked to write %d", n.epoch.Number, ep.Number))
+	// The new term starts with its epoch record, after everything this
+	// node has; replicas subscribe at once, and the node leads once a
+	// quorum has the record (advanceCommit).
+	rec := eventlog.NewEpoch(eventlog.Epoch{
+		Number: number, ID: [16]byte(member.NewID(n.e.Rand)), PrevPosition: n.epoch.Position,
+		LeaderID: [16]byte(n.id), Created: eventlog.Ticks(n.e.Clock.Wall()),
+	})
+	recs := []eventlog.Record{rec}
+	n.appendLocal(recs, nil)
+	if n.stopped {
 		return
 	}
-	n.epochChk.Write(ep.MarshalBinary(), func(err error) {
-		if err != nil {
-			n.fatal(err)
-			return
-		}
-		n.epoch = ep
-		n.gossip.SelfChanged()
-		then()
-	})
+	n.addEpoch(&recs[0])
+	n.epochEnd = recs[0].End()
+	n.epochWritten = true
+	n.gossip.SelfChanged()
+	n.checkLeadership()
+	n.recomputeCommit()
 }
 
 // checkLeadership promotes a PreLeader once a quorum has its epoch, and
@@ -462,9 +471,6 @@ func (n *Node) checkLeadership() {
 		return
 	}
 	quorum := n.clusterSize/2 + 1
-	if n.state == member.PreLeader && 1+n.server.AckedEpoch(n.epoch.Number) >= quorum {
-		n.setState(member.Leader)
-	}
 	if 1+n.server.Promotable() >= quorum {
 		if n.noQuorumTimer != nil {
 			n.noQuorumTimer.Stop()
@@ -666,12 +672,23 @@ func (e electionNode) Resigned() { e.n.resigned() }
 // leaderNode adapts the node to the leader side of replication.
 type leaderNode struct{ n *Node }
 
-func (l leaderNode) Accepting() (replication.Epoch, bool) {
+func (l leaderNode) Subscribe(req *replication.Subscribe) (replication.Epoch, int64, bool) {
 	n := l.n
 	ok := n.leaderID == n.id && n.epochWritten && (n.state == member.PreLeader || n.state == member.Leader)
-	return n.epoch, ok
+	if !ok {
+		return replication.Epoch{}, 0, false
+	}
+	return n.epoch, n.commonPoint(req), true
 }
-func (l leaderNode) SubscriptionsChanged() { l.n.checkLeadership() }
+func (l leaderNode) Read(from int64, max int, done func([]byte, int64, int64, error)) {
+	l.n.readForReplica(from, max, done)
+}
+func (l leaderNode) End() int64       { return l.n.st.log.End() }
+func (l leaderNode) Committed() int64 { return l.n.st.committed }
+func (l leaderNode) SubscriptionsChanged() {
+	l.n.checkLeadership()
+	l.n.recomputeCommit()
+}
 func (l leaderNode) ReplicaSilent(remote env.Endpoint) {
 	l.n.observe(PeerDeclaredDead{Peer: remote})
 }
@@ -679,23 +696,27 @@ func (l leaderNode) ReplicaSilent(remote env.Endpoint) {
 // replicaNode adapts the node to the replica side of replication.
 type replicaNode struct{ n *Node }
 
-func (r replicaNode) LastEpoch() replication.Epoch { return r.n.epoch }
-func (r replicaNode) Writer() int64                { return 0 }
-func (r replicaNode) Subscribed(ep replication.Epoch, ack func()) {
+func (r replicaNode) Epochs() []replication.Epoch { return r.n.latestEpochs() }
+func (r replicaNode) Writer() int64                { return r.n.writer() }
+func (r replicaNode) Subscribed(ep replication.Epoch, start int64, done func(error)) {
 	n := r.n
-	if n.readOnly {
-		n.setState(member.ReadOnlyReplica)
-	} else {
-		n.setState(member.CatchingUp)
-	}
 	if ep.Number < n.epoch.Number {
 		n.logf(env.LevelWarn, "leader %s offers epoch %d, older than ours %d; leaving it", n.leaderID.Short(), ep.Number, n.epoch.Number)
 		n.closeLink()
 		n.leaderLost()
 		return
 	}
-	n.writeEpoch(ep, ack)
+	if n.readOnly {
+		n.setState(member.ReadOnlyReplica)
+	} else {
+		n.setState(member.CatchingUp)
+	}
+	n.followFrom(start, done)
 }
+func (r replicaNode) Write(from int64, raw []byte, done func(int64, error)) {
+	r.n.writeReplicated(from, raw, done)
+}
+func (r replicaNode) Committed(pos int64) { r.n.advanceCommit(pos) }
 func (r replicaNode) Assigned(role replication.Role) {
 	n := r.n
 	if n.readOnly || !(n.state == member.CatchingUp || n.state == member.Clone || n.state == member.Follower) {

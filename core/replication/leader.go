@@ -1,21 +1,45 @@
 package replication
 
 import (
+	"fmt"
+
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/wire"
 )
 
-// MaxSubscriptions bounds the replicas one leader serves.
-const MaxSubscriptions = 64
+// Flow-control bounds of the leader side, per replica.
+const (
+	// MaxSubscriptions bounds the replicas one leader serves.
+	MaxSubscriptions = 64
+	// Window is how far the leader may run ahead of what a replica has
+	// acknowledged (EventStoreDB: 16 MiB; smaller keeps memory per replica
+	// low and the simulator quick).
+	Window = 4 << 20
+	// MaxQueued is the replica connection's send queue depth above which
+	// the leader stops reading for that replica.
+	MaxQueued = 64
+	// CaughtUp is how close to the leader's end a replica must be to be
+	// assigned its role (EventStoreDB: 1024 bytes).
+	CaughtUp = 1024
+)
 
 // Leader is what the leader side needs from its node.
 type Leader interface {
-	// Accepting reports whether subscriptions are accepted now, and the
-	// epoch replicas must adopt.
-	Accepting() (Epoch, bool)
-	// SubscriptionsChanged runs after a replica subscribed, acknowledged
-	// the epoch, or went away.
+	// Subscribe decides a subscription: where streaming starts (the point
+	// where the replica's history and the leader's agree) and the epoch
+	// the replica adopts; ok false asks the replica to retry.
+	Subscribe(req *Subscribe) (epoch Epoch, start int64, ok bool)
+	// Read produces raw records starting at from: first is where they
+	// start (past any padding), next where the following read starts.
+	Read(from int64, max int, done func(raw []byte, first, next int64, err error))
+	// End is the end of the leader's log (written, perhaps not yet
+	// durable: replicas get records while the leader syncs its own copy).
+	End() int64
+	// Committed is the leader's replication checkpoint.
+	Committed() int64
+	// SubscriptionsChanged runs after a replica subscribed, acknowledged,
+	// or went away.
 	SubscriptionsChanged()
 	// ReplicaSilent reports a replica connection closed by a heartbeat
 	// timeout.
@@ -28,9 +52,13 @@ type Subscription struct {
 	ReplicaID  member.ID
 	Promotable bool
 	Role       Role
-	// AckedEpoch is the highest epoch number the replica has on disk.
-	AckedEpoch int32
-	p          *peer
+	// Acked is the replica's durable end as it last reported it.
+	Acked int64
+	// next is where the next read for this replica starts.
+	next    int64
+	reading bool
+	sentCommitted int64
+	p       *peer
 }
 
 // Server is the leader's replication listener and its subscriptions.
@@ -42,6 +70,8 @@ type Server struct {
 	subs []*Subscription
 	// HeartbeatTimeouts counts connections closed for silence.
 	HeartbeatTimeouts uint64
+	// BytesSent counts raw log bytes streamed to replicas.
+	BytesSent uint64
 }
 
 // NewServer makes the leader side; Accept it on the replication listener.
@@ -59,20 +89,23 @@ func (s *Server) Accept(c env.Conn) env.ConnHandler {
 		s.node.ReplicaSilent(p.conn.Remote())
 	}
 	p.start(c)
-	return serverHandler{p}
+	return serverHandler{s: s, p: p}
 }
 
-type serverHandler struct{ p *peer }
+type serverHandler struct {
+	s *Server
+	p *peer
+}
 
 func (h serverHandler) Established(env.Conn)            {}
 func (h serverHandler) Received(_ env.Conn, msg []byte) { h.p.received(msg) }
-func (h serverHandler) Writable(env.Conn)               {}
+func (h serverHandler) Writable(env.Conn)               { h.s.Pump() }
 func (h serverHandler) Closed(_ env.Conn, reason error) { h.p.connClosed(reason) }
 
 func (s *Server) onMessage(p *peer, m wire.Message) {
 	switch m := m.(type) {
 	case *Subscribe:
-		epoch, ok := s.node.Accepting()
+		epoch, start, ok := s.node.Subscribe(m)
 		if !ok || m.LeaderID != s.self {
 			p.send(&SubscriptionRetry{LeaderID: s.self, SubscriptionID: m.SubscriptionID})
 			return
@@ -89,22 +122,76 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 			p.send(&Drop{SubscriptionID: m.SubscriptionID, Reason: "too many replicas"})
 			return
 		}
-		s.subs = append(s.subs, &Subscription{ID: m.SubscriptionID, ReplicaID: m.ReplicaID,
-			Promotable: m.IsPromotable, AckedEpoch: -1, p: p})
-		p.send(&Subscribed{LeaderID: s.self, SubscriptionID: m.SubscriptionID, Epoch: epoch})
+		sub := &Subscription{ID: m.SubscriptionID, ReplicaID: m.ReplicaID, Promotable: m.IsPromotable,
+			Acked: -1, next: start, sentCommitted: -1, p: p}
+		s.subs = append(s.subs, sub)
+		p.send(&Subscribed{LeaderID: s.self, SubscriptionID: m.SubscriptionID, Epoch: epoch, Start: start})
 		s.node.SubscriptionsChanged()
-	case *EpochAck:
+		s.Pump()
+	case *Ack:
 		sub := s.find(m.SubscriptionID)
 		if sub == nil || sub.p != p {
 			return
 		}
-		sub.AckedEpoch = max(sub.AckedEpoch, m.EpochNumber)
-		if sub.Promotable && sub.Role == 0 {
-			sub.Role = RoleFollower
-			p.send(&Assignment{SubscriptionID: sub.ID, Role: RoleFollower})
+		if m.Durable > sub.Acked {
+			sub.Acked = m.Durable
+			if sub.Role == 0 && s.node.End()-sub.Acked <= CaughtUp {
+				sub.Role = RoleClone
+				if sub.Promotable {
+					sub.Role = RoleFollower
+				}
+				p.send(&Assignment{SubscriptionID: sub.ID, Role: sub.Role})
+			}
+			s.node.SubscriptionsChanged()
 		}
-		s.node.SubscriptionsChanged()
+		s.Pump()
 	}
+}
+
+// Pump sends every replica what it lacks, within its window: call it when
+// the log grows, the commit point moves, or a replica acknowledges.
+func (s *Server) Pump() {
+	end := s.node.End()
+	committed := s.node.Committed()
+	for _, sub := range s.subs {
+		if sub.p.closed {
+			continue
+		}
+		if sub.next >= end || sub.reading || sub.next-max(sub.Acked, 0) >= Window || sub.p.conn.Queued() >= MaxQueued {
+			if committed > sub.sentCommitted && !sub.reading {
+				sub.sentCommitted = committed
+				sub.p.send(&Committed{Position: committed})
+			}
+			continue
+		}
+		s.read(sub)
+	}
+}
+
+func (s *Server) read(sub *Subscription) {
+	sub.reading = true
+	from := sub.next
+	s.node.Read(from, MaxDataBytes, func(raw []byte, first, next int64, err error) {
+		sub.reading = false
+		if sub.p.closed || sub.next != from {
+			return
+		}
+		if err != nil {
+			sub.p.log(env.LevelError, fmt.Sprintf("replication: cannot read the log at %d for replica %s: %v; dropping it",
+				from, sub.ReplicaID.Short(), err))
+			sub.p.send(&Drop{SubscriptionID: sub.ID, Reason: "leader cannot read its log"})
+			sub.p.close(err)
+			return
+		}
+		if len(raw) > 0 {
+			committed := s.node.Committed()
+			sub.sentCommitted = committed
+			sub.p.send(&Data{SubscriptionID: sub.ID, From: first, Raw: raw, Committed: committed})
+			s.BytesSent += uint64(len(raw))
+		}
+		sub.next = next
+		s.Pump()
+	})
 }
 
 func (s *Server) find(id member.ID) *Subscription {
@@ -149,15 +236,28 @@ func (s *Server) Promotable() int {
 	return n
 }
 
-// AckedEpoch counts promotable replicas that have epoch number n on disk.
-func (s *Server) AckedEpoch(n int32) int {
-	c := 0
+// QuorumPosition is the highest position that at least need promotable
+// replicas have on disk (-1 when fewer replicas have acknowledged).
+func (s *Server) QuorumPosition(need int) int64 {
+	if need <= 0 {
+		return 1<<63 - 1
+	}
+	var acks []int64
 	for _, sub := range s.subs {
-		if sub.Promotable && sub.AckedEpoch >= n {
-			c++
+		if sub.Promotable && sub.Acked >= 0 {
+			acks = append(acks, sub.Acked)
 		}
 	}
-	return c
+	if len(acks) < need {
+		return -1
+	}
+	// The need-th highest: sort descending (small slice).
+	for i := 1; i < len(acks); i++ {
+		for j := i; j > 0 && acks[j] > acks[j-1]; j-- {
+			acks[j], acks[j-1] = acks[j-1], acks[j]
+		}
+	}
+	return acks[need-1]
 }
 
 // DropAll ends every subscription (the node is no longer leader).

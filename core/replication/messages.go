@@ -18,9 +18,14 @@ const (
 	KindSubscribed        wire.Kind = 43
 	KindSubscriptionRetry wire.Kind = 44
 	KindAssignment        wire.Kind = 45
-	KindEpochAck          wire.Kind = 46
 	KindDrop              wire.Kind = 47
+	KindData              wire.Kind = 48
+	KindAck               wire.Kind = 49
+	KindCommitted         wire.Kind = 50
 )
+
+// MaxDataBytes bounds the raw log bytes of one Data message.
+const MaxDataBytes = 256 << 10
 
 func init() {
 	wire.Register(KindHeartbeatRequest, "replication.HeartbeatRequest", func() wire.Message { return &HeartbeatRequest{} })
@@ -29,8 +34,10 @@ func init() {
 	wire.Register(KindSubscribed, "replication.Subscribed", func() wire.Message { return &Subscribed{} })
 	wire.Register(KindSubscriptionRetry, "replication.SubscriptionRetry", func() wire.Message { return &SubscriptionRetry{} })
 	wire.Register(KindAssignment, "replication.Assignment", func() wire.Message { return &Assignment{} })
-	wire.Register(KindEpochAck, "replication.EpochAck", func() wire.Message { return &EpochAck{} })
 	wire.Register(KindDrop, "replication.Drop", func() wire.Message { return &Drop{} })
+	wire.Register(KindData, "replication.Data", func() wire.Message { return &Data{} })
+	wire.Register(KindAck, "replication.Ack", func() wire.Message { return &Ack{} })
+	wire.Register(KindCommitted, "replication.Committed", func() wire.Message { return &Committed{} })
 }
 
 // Epoch is a leader's term: its number (the election's proposal number), a
@@ -80,21 +87,52 @@ type HeartbeatRequest struct{ Seq uint64 }
 // HeartbeatResponse answers a request with its sequence number.
 type HeartbeatResponse struct{ Seq uint64 }
 
-// Subscribe: a replica asks the leader for its log.
+// MaxEpochs is how many of its latest epochs a replica sends when it
+// subscribes (EventStoreDB sends 20).
+const MaxEpochs = 20
+
+// Subscribe: a replica asks the leader for its log, telling it where its
+// own log ends and the epochs in it (newest first), so that the leader can
+// find where their histories part.
 type Subscribe struct {
 	ReplicaID      member.ID
 	LeaderID       member.ID
 	SubscriptionID member.ID
 	IsPromotable   bool
-	LastEpoch      Epoch
+	Epochs         []Epoch
 	Writer         int64
 }
 
-// Subscribed: the leader accepts, telling the replica its epoch.
+// Subscribed: the leader accepts, telling the replica its epoch and where
+// streaming starts. A Start below the replica's writer position means the
+// replica holds a suffix the leader does not have: it truncates to Start.
 type Subscribed struct {
 	LeaderID       member.ID
 	SubscriptionID member.ID
 	Epoch          Epoch
+	Start          int64
+}
+
+// Data carries raw log records from the leader, to be written at exactly
+// From (the next segment's start when the leader padded the rest of one).
+type Data struct {
+	SubscriptionID member.ID
+	From           int64
+	Raw            []byte
+	// Committed is the leader's replication checkpoint when it sent this.
+	Committed int64
+}
+
+// Ack reports the replica's durable end.
+type Ack struct {
+	SubscriptionID member.ID
+	Durable        int64
+}
+
+// Committed tells replicas how far the log is committed (quorum-durable):
+// EventStoreDB's LeaderReplicatedTo.
+type Committed struct {
+	Position int64
 }
 
 // SubscriptionRetry: the leader is not ready (not yet leader, or the
@@ -118,12 +156,6 @@ type Assignment struct {
 	Role           Role
 }
 
-// EpochAck: the replica has the leader's epoch on disk.
-type EpochAck struct {
-	SubscriptionID member.ID
-	EpochNumber    int32
-}
-
 // Drop ends a subscription (the leader is stepping down or the replica is
 // surplus).
 type Drop struct {
@@ -144,7 +176,10 @@ func (m *Subscribe) Encode(e *wire.Encoder) {
 	member.EncodeID(e, m.LeaderID)
 	member.EncodeID(e, m.SubscriptionID)
 	e.Bool(m.IsPromotable)
-	m.LastEpoch.encode(e)
+	e.Count(len(m.Epochs))
+	for i := range m.Epochs {
+		m.Epochs[i].encode(e)
+	}
 	e.Varint(m.Writer)
 }
 func (m *Subscribe) Decode(d *wire.Decoder) {
@@ -152,7 +187,12 @@ func (m *Subscribe) Decode(d *wire.Decoder) {
 	m.LeaderID = member.DecodeID(d, "leader_id")
 	m.SubscriptionID = member.DecodeID(d, "subscription_id")
 	m.IsPromotable = d.Bool("is_promotable")
-	m.LastEpoch.decode(d)
+	if n := d.Count("epochs", MaxEpochs); n > 0 {
+		m.Epochs = make([]Epoch, n)
+		for i := range m.Epochs {
+			m.Epochs[i].decode(d)
+		}
+	}
 	m.Writer = d.Varint("writer")
 }
 
@@ -161,12 +201,45 @@ func (m *Subscribed) Encode(e *wire.Encoder) {
 	member.EncodeID(e, m.LeaderID)
 	member.EncodeID(e, m.SubscriptionID)
 	m.Epoch.encode(e)
+	e.Varint(m.Start)
 }
 func (m *Subscribed) Decode(d *wire.Decoder) {
 	m.LeaderID = member.DecodeID(d, "leader_id")
 	m.SubscriptionID = member.DecodeID(d, "subscription_id")
 	m.Epoch.decode(d)
+	m.Start = d.Varint("start")
 }
+
+func (*Data) Kind() wire.Kind { return KindData }
+func (m *Data) Encode(e *wire.Encoder) {
+	member.EncodeID(e, m.SubscriptionID)
+	e.Varint(m.From)
+	e.Bytes(m.Raw)
+	e.Varint(m.Committed)
+}
+func (m *Data) Decode(d *wire.Decoder) {
+	m.SubscriptionID = member.DecodeID(d, "subscription_id")
+	m.From = d.Varint("from")
+	m.Raw = d.Bytes("raw")
+	m.Committed = d.Varint("committed")
+	if d.Err() == nil && len(m.Raw) > MaxDataBytes {
+		d.Invalid("raw", "more than MaxDataBytes of log records")
+	}
+}
+
+func (*Ack) Kind() wire.Kind { return KindAck }
+func (m *Ack) Encode(e *wire.Encoder) {
+	member.EncodeID(e, m.SubscriptionID)
+	e.Varint(m.Durable)
+}
+func (m *Ack) Decode(d *wire.Decoder) {
+	m.SubscriptionID = member.DecodeID(d, "subscription_id")
+	m.Durable = d.Varint("durable")
+}
+
+func (*Committed) Kind() wire.Kind          { return KindCommitted }
+func (m *Committed) Encode(e *wire.Encoder) { e.Varint(m.Position) }
+func (m *Committed) Decode(d *wire.Decoder) { m.Position = d.Varint("position") }
 
 func (*SubscriptionRetry) Kind() wire.Kind { return KindSubscriptionRetry }
 func (m *SubscriptionRetry) Encode(e *wire.Encoder) {
@@ -189,16 +262,6 @@ func (m *Assignment) Decode(d *wire.Decoder) {
 	if d.Err() == nil && m.Role != RoleFollower && m.Role != RoleClone {
 		d.Invalid("role", "unknown role")
 	}
-}
-
-func (*EpochAck) Kind() wire.Kind { return KindEpochAck }
-func (m *EpochAck) Encode(e *wire.Encoder) {
-	member.EncodeID(e, m.SubscriptionID)
-	e.Varint(int64(m.EpochNumber))
-}
-func (m *EpochAck) Decode(d *wire.Decoder) {
-	m.SubscriptionID = member.DecodeID(d, "subscription_id")
-	m.EpochNumber = d.Varint32("epoch_number")
 }
 
 func (*Drop) Kind() wire.Kind { return KindDrop }

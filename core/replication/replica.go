@@ -15,17 +15,28 @@ const (
 	RetryDelay          = 500 * time.Millisecond // after SubscriptionRetry
 )
 
+// maxPendingData bounds the Data messages a replica holds while it writes
+// the previous one; the leader's window keeps it far below this.
+const maxPendingData = 2 * Window / MaxDataBytes
+
 // Replica is what the replica side needs from its node.
 type Replica interface {
-	LastEpoch() Epoch
+	// Epochs are the replica's latest epochs, newest first.
+	Epochs() []Epoch
+	// Writer is the replica's durable log end.
 	Writer() int64
-	// Subscribed: the leader accepted; the node makes the leader's epoch
-	// durable, then calls ack.
-	Subscribed(leaderEpoch Epoch, ack func())
+	// Subscribed: the leader accepted. The node truncates its log to start
+	// when it holds more, adopts the leader's epoch, then calls done.
+	Subscribed(leaderEpoch Epoch, start int64, done func(error))
+	// Write appends the leader's raw records at from; done reports the
+	// durable end.
+	Write(from int64, raw []byte, done func(durable int64, err error))
+	// Committed reports the leader's commit point.
+	Committed(position int64)
 	// Assigned: the leader gave this replica a role.
 	Assigned(role Role)
 	// Lost: the link ended (refused, timed out, reset, heartbeat timeout,
-	// dropped). Called once; the node decides what next.
+	// dropped, a write failed). Called once; the node decides what next.
 	Lost(reason error)
 }
 
@@ -47,6 +58,9 @@ type Link struct {
 	subID    member.ID
 	resub    env.Timer
 	done     bool
+	ready    bool // subscribed, truncated, epoch adopted
+	writing  bool
+	pending  []*Data
 	// Subscribed is true once the leader accepted this link.
 	Subscribed bool
 }
@@ -71,6 +85,7 @@ func (l *Link) LeaderID() member.ID { return l.leaderID }
 func (l *Link) Close() {
 	l.done = true
 	l.stopResub()
+	l.pending = nil
 	l.p.close(env.ErrClosed)
 }
 
@@ -96,7 +111,7 @@ func (l *Link) subscribe() {
 	l.subID = member.NewID(l.e.Rand)
 	l.p.send(&Subscribe{
 		ReplicaID: l.cfg.Self, LeaderID: l.leaderID, SubscriptionID: l.subID,
-		IsPromotable: l.cfg.Promotable, LastEpoch: l.node.LastEpoch(), Writer: l.node.Writer(),
+		IsPromotable: l.cfg.Promotable, Epochs: l.node.Epochs(), Writer: l.node.Writer(),
 	})
 	l.armResub(ResubscribeInterval)
 }
@@ -128,14 +143,35 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 		l.Subscribed = true
 		l.stopResub()
 		sub := l.subID
-		l.node.Subscribed(m.Epoch, func() {
-			if !l.done && l.subID == sub {
-				l.p.send(&EpochAck{SubscriptionID: sub, EpochNumber: m.Epoch.Number})
+		l.node.Subscribed(m.Epoch, m.Start, func(err error) {
+			if l.done || l.subID != sub {
+				return
 			}
+			if err != nil {
+				l.p.close(fmt.Errorf("cannot follow the leader from %d: %w", m.Start, err))
+				return
+			}
+			l.ready = true
+			l.p.send(&Ack{SubscriptionID: sub, Durable: l.node.Writer()})
+			l.writeNext()
 		})
 	case *SubscriptionRetry:
 		if m.SubscriptionID == l.subID && !l.Subscribed {
 			l.armResub(RetryDelay)
+		}
+	case *Data:
+		if m.SubscriptionID != l.subID || !l.Subscribed {
+			return
+		}
+		if len(l.pending) >= maxPendingData {
+			l.p.close(fmt.Errorf("leader overran the replication window (%d messages waiting)", len(l.pending)))
+			return
+		}
+		l.pending = append(l.pending, m)
+		l.writeNext()
+	case *Committed:
+		if l.ready {
+			l.node.Committed(m.Position)
 		}
 	case *Assignment:
 		if m.SubscriptionID == l.subID && l.Subscribed {
@@ -148,8 +184,35 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 	}
 }
 
+// writeNext writes the oldest pending Data, one at a time, acknowledging
+// each once durable.
+func (l *Link) writeNext() {
+	if !l.ready || l.writing || len(l.pending) == 0 || l.done {
+		return
+	}
+	m := l.pending[0]
+	l.pending[0] = nil
+	l.pending = l.pending[1:]
+	l.writing = true
+	sub := l.subID
+	l.node.Write(m.From, m.Raw, func(durable int64, err error) {
+		l.writing = false
+		if l.done || l.subID != sub {
+			return
+		}
+		if err != nil {
+			l.p.close(fmt.Errorf("writing the leader's records at %d: %w", m.From, err))
+			return
+		}
+		l.p.send(&Ack{SubscriptionID: sub, Durable: durable})
+		l.node.Committed(m.Committed)
+		l.writeNext()
+	})
+}
+
 func (l *Link) lost(reason error) {
 	l.stopResub()
+	l.pending = nil
 	if l.done {
 		return
 	}

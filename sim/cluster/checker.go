@@ -20,7 +20,7 @@ const maxViolations = 100
 // Checker watches a run and reports every broken invariant at the event
 // that broke it:
 //   - at most one leader per epoch, ever;
-//   - a node's epoch never goes backwards (across restarts too);
+//   - epochs only grow: each new leader's epoch is above every earlier one;
 //   - a leader that cannot reach a quorum steps down within StepDownBound;
 //   - with a healed network and a majority up, a leader appears within
 //     LivenessBound.
@@ -36,10 +36,11 @@ type Checker struct {
 	violations []string
 	dirty      bool
 
-	leaderOfEpoch map[int32]string
-	lastEpoch     []int32
-	state         []member.State
-	incarnation   []int
+	leaderOfEpoch  map[int32]string
+	maxLeaderEpoch int32
+	lastEpoch      []int32
+	state          []member.State
+	incarnation    []int
 
 	cut            [][]bool // cut[a][b]: a cannot send to b
 	pairChanged    [][]time.Duration
@@ -165,10 +166,7 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 		k.state[i] = e.State
 		k.incarnation[i] = h.Incarnation
 		k.mark(i, "state", e.State.String())
-		if e.Epoch < k.lastEpoch[i] {
-			k.violate("%s: epoch went backwards from %d to %d", h.Name, k.lastEpoch[i], e.Epoch)
-		}
-		k.lastEpoch[i] = max(k.lastEpoch[i], e.Epoch)
+		k.lastEpoch[i] = e.Epoch
 		if e.State == member.Leader && k.readOnly[i] {
 			k.violate("%s is a read-only replica and became Leader", h.Name)
 		}
@@ -176,6 +174,13 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 			if prev, ok := k.leaderOfEpoch[e.Epoch]; ok && prev != h.Name {
 				k.violate("two leaders of epoch %d: %s and %s", e.Epoch, prev, h.Name)
 			}
+			// Epochs only grow: every new leader's epoch is above every
+			// earlier leader's. (A node's own last epoch can go back: an
+			// epoch record no quorum ever had may be cut from its log.)
+			if e.Epoch < k.maxLeaderEpoch {
+				k.violate("epoch went backwards: %s leads epoch %d after a leader of epoch %d", h.Name, e.Epoch, k.maxLeaderEpoch)
+			}
+			k.maxLeaderEpoch = max(k.maxLeaderEpoch, e.Epoch)
 			k.leaderOfEpoch[e.Epoch] = h.Name
 			if k.lastLeader != i {
 				k.leaderChanges++

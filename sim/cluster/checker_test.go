@@ -26,8 +26,8 @@ func TestCheckerCatchesBrokenInvariants(t *testing.T) {
 	if v := k.violations; len(v) != 1 || !strings.Contains(v[0], "two leaders of epoch 5: n1 and n2") {
 		t.Fatalf("violations %v, want one about two leaders of epoch 5", v)
 	}
-	k.observe(c.Hosts[1], node.StateChanged{State: member.Follower, Epoch: 4})
-	if v := k.violations; len(v) != 2 || !strings.Contains(v[1], "n2: epoch went backwards from 5 to 4") {
+	k.observe(c.Hosts[2], node.StateChanged{State: member.Leader, Epoch: 4})
+	if v := k.violations; len(v) != 2 || !strings.Contains(v[1], "epoch went backwards: n3 leads epoch 4 after a leader of epoch 5") {
 		t.Fatalf("violations %v, want a second about the epoch going backwards", v)
 	}
 }

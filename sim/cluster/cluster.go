@@ -74,6 +74,10 @@ type Cluster struct {
 // address when the cluster discovers itself through DNS.
 const ClusterDNS = "cluster.annal.test"
 
+// SegmentSize is the simulated nodes' log segment size: small, so that runs
+// cross segment boundaries often.
+const SegmentSize = 1 << 20
+
 // Ports every simulated node uses.
 const (
 	NodePort        = 2113
@@ -134,7 +138,7 @@ func New(cfg Config) (*Cluster, error) {
 			Name: name, Realm: realm, Addrs: []netip.Addr{addrs[i]},
 			Disk: disk.DefaultConfig(), TimerCPU: 5 * time.Microsecond, LogLevel: cfg.LogLevel,
 		}, func(e env.Env) func() {
-			n := node.New(e, o.Clone())
+			n := node.New(e, o.Clone(), node.Settings{SegmentSize: SegmentSize})
 			c.nodes[idx] = n
 			n.Start()
 			return n.Stop

@@ -1,0 +1,450 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/annal-db/annal/core/checkpoint"
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/eventlog"
+	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/core/replication"
+)
+
+// Storage bounds.
+const (
+	// scanBytes is the most one step of the start-up scan reads.
+	scanBytes = 1 << 20
+	// tailBytes bounds the leader's in-memory copy of recently appended
+	// records, from which replicas are fed while the leader syncs.
+	tailBytes = 8 << 20
+	// commitFile holds the last commit point this node knew of.
+	commitFile = "commit.chk"
+)
+
+// storage is the node's log and what it knows about it: the epochs in it,
+// how far it is committed (written on a quorum, never to be lost), and how
+// far committed records have been applied.
+type storage struct {
+	log       *eventlog.Log
+	commitChk *checkpoint.File
+	// committed is the commit point this node knows; it only grows.
+	committed int64
+	// applied is how far committed records have been handed on.
+	applied  int64
+	applying bool
+	epochs   []replication.Epoch // oldest first
+	tail     tail
+	// waiters are local appends waiting for the commit point.
+	waiters []commitWaiter
+}
+
+type commitWaiter struct {
+	end  int64
+	done func(error)
+}
+
+// tail is the leader's copy of the records it appended recently, as they
+// lie on disk: consecutive chunks, with a jump where the log padded the
+// rest of a segment.
+type tail struct {
+	chunks []tailChunk
+	bytes  int
+}
+
+type tailChunk struct {
+	from int64
+	raw  []byte
+}
+
+func (t *tail) add(from int64, raw []byte) {
+	t.chunks = append(t.chunks, tailChunk{from: from, raw: raw})
+	t.bytes += len(raw)
+}
+
+// trim drops chunks that are durable (readable from the log) while the
+// copy is over its bound; undurable chunks are never dropped.
+func (t *tail) trim(durable int64) {
+	n := 0
+	for n < len(t.chunks) && t.bytes > tailBytes && t.chunks[n].from+int64(len(t.chunks[n].raw)) <= durable {
+		t.bytes -= len(t.chunks[n].raw)
+		n++
+	}
+	if n > 0 {
+		clear(t.chunks[:n])
+		t.chunks = t.chunks[n:]
+	}
+}
+
+func (t *tail) reset() { *t = tail{} }
+
+// read serves [from, ...) from memory when the copy covers from. A from
+// in the padded gap before a chunk starts at that chunk (a replica pads the
+// same gap itself); a later gap ends the read.
+func (t *tail) read(from int64, max int) (raw []byte, first, next int64, ok bool) {
+	if len(t.chunks) == 0 || from < t.chunks[0].from {
+		return nil, 0, 0, false
+	}
+	i := 0
+	for i < len(t.chunks) && t.chunks[i].from+int64(len(t.chunks[i].raw)) <= from {
+		i++
+	}
+	if i == len(t.chunks) {
+		return nil, 0, 0, false
+	}
+	first = max64(from, t.chunks[i].from)
+	next = first
+	for ; i < len(t.chunks); i++ {
+		c := t.chunks[i]
+		if c.from > next {
+			break
+		}
+		part := c.raw[next-c.from:]
+		if len(raw) > 0 && len(raw)+len(part) > max {
+			break
+		}
+		raw = append(raw, part...)
+		next = c.from + int64(len(c.raw))
+	}
+	return raw, first, next, true
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// openStorage opens the log and the commit checkpoint, then scans the log
+// once: to rebuild the epoch history and to apply what is known committed.
+func (n *Node) openStorage(done func()) {
+	cfg := eventlog.Config{SegmentSize: n.settings.SegmentSize}
+	err := eventlog.Open(n.e.Disk, cfg, func(l *eventlog.Log, err error) {
+		var corrupt *eventlog.CorruptError
+		if errors.As(err, &corrupt) && l != nil {
+			n.logf(env.LevelError, "log: %v; the range is not served", err)
+		} else if err != nil {
+			n.fatal(fmt.Errorf("cannot open the log: %w", err))
+			return
+		}
+		n.st.log = l
+		checkpoint.Open(n.e.Disk, commitFile, func(f *checkpoint.File, err error) {
+			if err != nil {
+				n.fatal(err)
+				return
+			}
+			n.st.commitChk = f
+			if v := f.Value(); len(v) == 8 {
+				n.st.committed = min(int64(binary.LittleEndian.Uint64(v)), l.Durable())
+			}
+			n.scan(0, done)
+		})
+	})
+	if err != nil {
+		n.fatal(fmt.Errorf("cannot open the log: %w", err))
+	}
+}
+
+// scan reads the durable log forward in bounded steps.
+func (n *Node) scan(from int64, done func()) {
+	l := n.st.log
+	if from >= l.Durable() {
+		n.st.applied = from
+		n.st.applied = min(n.st.applied, n.st.committed)
+		done()
+		return
+	}
+	err := l.ReadForward(from, l.Durable(), scanBytes, func(recs []eventlog.Record, next int64, err error) {
+		if err != nil {
+			n.fatal(fmt.Errorf("log scan at %d: %w", from, err))
+			return
+		}
+		for i := range recs {
+			r := &recs[i]
+			if r.Kind == eventlog.KindEpoch {
+				n.addEpoch(r)
+			}
+			if r.End() <= n.st.committed {
+				n.applyRecord(r)
+			}
+		}
+		n.scan(next, done)
+	})
+	if errors.Is(err, eventlog.ErrNothingToRead) {
+		n.st.applied = min(l.Durable(), n.st.committed)
+		done()
+	} else if err != nil {
+		n.fatal(fmt.Errorf("log scan at %d: %w", from, err))
+	}
+}
+
+func (n *Node) addEpoch(r *eventlog.Record) {
+	ep := replication.Epoch{Number: r.Epoch.Number, ID: member.ID(r.Epoch.ID), Position: r.Position, LeaderID: member.ID(r.Epoch.LeaderID)}
+	if len(n.st.epochs) > 0 && n.st.epochs[len(n.st.epochs)-1].Position >= ep.Position {
+		return
+	}
+	n.st.epochs = append(n.st.epochs, ep)
+	if ep.Number >= n.epoch.Number {
+		n.epoch = ep
+	}
+}
+
+// latestEpochs lists the node's last epochs, newest first.
+func (n *Node) latestEpochs() []replication.Epoch {
+	var out []replication.Epoch
+	for i := len(n.st.epochs) - 1; i >= 0 && len(out) < replication.MaxEpochs; i-- {
+		out = append(out, n.st.epochs[i])
+	}
+	return out
+}
+
+// applyRecord hands one committed record on (to the client layer).
+func (n *Node) applyRecord(r *eventlog.Record) {
+	if n.onCommitted != nil && r.Kind == eventlog.KindEvent {
+		n.onCommitted(r)
+	}
+}
+
+// advanceCommit moves the commit point and applies what it covers.
+func (n *Node) advanceCommit(to int64) {
+	st := &n.st
+	to = min(to, st.log.Durable())
+	if to <= st.committed {
+		return
+	}
+	st.committed = to
+	n.observe(Committed{Position: to})
+	var buf [8]byte
+	binary.LittleEndian.PutUint64(buf[:], uint64(to))
+	st.commitChk.Write(buf[:], func(err error) {
+		if err != nil {
+			n.fatal(err)
+		}
+	})
+	kept := st.waiters[:0]
+	for _, w := range st.waiters {
+		if w.end <= to {
+			w.done(nil)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(st.waiters[len(kept):])
+	st.waiters = kept
+	n.applyCommitted()
+	if n.state == member.PreLeader && n.epochWritten && to >= n.epochEnd {
+		n.setState(member.Leader)
+	}
+}
+
+// applyCommitted reads committed records not yet applied, one bounded
+// step at a time.
+func (n *Node) applyCommitted() {
+	st := &n.st
+	if st.applying || st.applied >= st.committed {
+		return
+	}
+	st.applying = true
+	from := st.applied
+	err := st.log.ReadForward(from, st.committed, scanBytes, func(recs []eventlog.Record, next int64, err error) {
+		st.applying = false
+		if err != nil {
+			n.fatal(fmt.Errorf("applying committed records at %d: %w", from, err))
+			return
+		}
+		if st.applied != from {
+			return // truncated meanwhile
+		}
+		for i := range recs {
+			n.applyRecord(&recs[i])
+		}
+		st.applied = next
+		n.applyCommitted()
+	})
+	if err != nil {
+		st.applying = false
+		if !errors.Is(err, eventlog.ErrNothingToRead) {
+			n.fatal(fmt.Errorf("applying committed records at %d: %w", from, err))
+		}
+	}
+}
+
+// appendLocal appends records on the leader: they go to the log, and to
+// the in-memory tail from which replicas are fed at once; done runs when
+// they are committed (or the log fails).
+func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
+	st := &n.st
+	err := st.log.Append(recs, func(err error) {
+		if err != nil {
+			n.fatal(fmt.Errorf("append: %w", err))
+			return
+		}
+		n.recomputeCommit()
+	})
+	if err != nil {
+		done(err)
+		return
+	}
+	for i := range recs {
+		raw, err := eventlog.Encode(nil, recs[i])
+		if err != nil {
+			n.fatal(fmt.Errorf("encoding an appended record: %w", err))
+			return
+		}
+		st.tail.add(recs[i].Position, raw)
+	}
+	st.tail.trim(st.log.Durable())
+	if done != nil {
+		st.waiters = append(st.waiters, commitWaiter{end: recs[len(recs)-1].End(), done: done})
+	}
+	n.server.Pump()
+}
+
+// recomputeCommit derives the leader's commit point: the highest position
+// that the leader has durable and enough replicas acknowledge to make a
+// quorum. Nothing before the current epoch's record is counted committed
+// until that record itself is: otherwise a suffix of an older epoch could
+// be declared committed and later cut by a new leader.
+func (n *Node) recomputeCommit() {
+	if !n.state.IsLeaderish() || n.leaderID != n.id || !n.epochWritten {
+		return
+	}
+	need := n.clusterSize/2 + 1 - 1
+	q := n.server.QuorumPosition(need)
+	c := min(q, n.st.log.Durable())
+	if c >= n.epochEnd {
+		n.advanceCommit(c)
+	}
+	n.st.tail.trim(n.st.log.Durable())
+	n.server.Pump()
+}
+
+// commonPoint is where a replica's history and the leader's part, so
+// where streaming to it starts (EventStoreDB's rule): walk the replica's
+// epochs newest first; the first one the leader also has is the common
+// epoch; start at the replica's next epoch after it (or its end), but not
+// past the leader's next epoch after it (or the leader's end).
+func (n *Node) commonPoint(req *replication.Subscribe) int64 {
+	for k, re := range req.Epochs {
+		for i := len(n.st.epochs) - 1; i >= 0; i-- {
+			le := n.st.epochs[i]
+			if le.Number != re.Number || le.ID != re.ID || le.Position != re.Position {
+				continue
+			}
+			p := req.Writer
+			if k > 0 {
+				p = req.Epochs[k-1].Position
+			}
+			if i == len(n.st.epochs)-1 {
+				return min(p, n.st.log.End())
+			}
+			return min(p, n.st.epochs[i+1].Position)
+		}
+	}
+	return 0
+}
+
+// followFrom prepares a replica's log to receive the leader's records from
+// start: a suffix the leader does not have is cut off. Committed records
+// are never cut: a leader that asks for it is broken, and the node stops.
+func (n *Node) followFrom(start int64, done func(error)) {
+	st := &n.st
+	if start > st.log.Durable() {
+		done(fmt.Errorf("leader would start at %d, beyond our log's end %d", start, st.log.Durable()))
+		return
+	}
+	if start == st.log.End() {
+		done(nil)
+		return
+	}
+	if start < st.committed {
+		n.fatal(fmt.Errorf("leader asks to cut the log back to %d, below the commit point %d", start, st.committed))
+		return
+	}
+	n.logf(env.LevelInfo, "log: cutting %d bytes the leader does not have (from %d)", st.log.End()-start, start)
+	err := st.log.Truncate(start, func(err error) {
+		if err != nil {
+			n.fatal(fmt.Errorf("truncating the log to %d: %w", start, err))
+			return
+		}
+		n.dropEpochsFrom(start)
+		n.observe(Truncated{To: start})
+		done(nil)
+	})
+	if errors.Is(err, eventlog.ErrBusy) {
+		// A write of the previous link is still in flight: try again.
+		n.e.Clock.AfterFunc(10*time.Millisecond, func() { n.followFrom(start, done) })
+		return
+	}
+	if err != nil {
+		done(err)
+	}
+}
+
+func (n *Node) dropEpochsFrom(pos int64) {
+	st := &n.st
+	for len(st.epochs) > 0 && st.epochs[len(st.epochs)-1].Position >= pos {
+		st.epochs = st.epochs[:len(st.epochs)-1]
+	}
+	if len(st.epochs) > 0 {
+		n.epoch = st.epochs[len(st.epochs)-1]
+	} else {
+		n.epoch = replication.None
+	}
+}
+
+// writeReplicated appends the leader's raw records and notes the epochs
+// among them once they are durable.
+func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) {
+	st := &n.st
+	var epochs []eventlog.Record
+	for off := 0; off < len(raw); {
+		r, err := eventlog.Decode(raw[off:], from+int64(off))
+		if err != nil {
+			done(0, fmt.Errorf("leader sent a bad record at %d: %w", from+int64(off), err))
+			return
+		}
+		if r.Kind == eventlog.KindEpoch {
+			epochs = append(epochs, r)
+		}
+		off += r.Size
+	}
+	err := st.log.AppendRaw(from, raw, func(err error) {
+		if err != nil {
+			n.fatal(fmt.Errorf("writing replicated records at %d: %w", from, err))
+			done(0, err)
+			return
+		}
+		for i := range epochs {
+			n.addEpoch(&epochs[i])
+		}
+		if len(epochs) > 0 && n.gossip != nil {
+			n.gossip.SelfChanged()
+		}
+		done(st.log.Durable(), nil)
+	})
+	if err != nil {
+		done(0, err)
+	}
+}
+
+// readForReplica serves the leader's records to a replica: from memory
+// when recent, else from disk.
+func (n *Node) readForReplica(from int64, max int, done func([]byte, int64, int64, error)) {
+	st := &n.st
+	if raw, first, next, ok := st.tail.read(from, max); ok {
+		done(raw, first, next, nil)
+		return
+	}
+	err := st.log.ReadRaw(from, st.log.Durable(), max, done)
+	if errors.Is(err, eventlog.ErrNothingToRead) {
+		done(nil, from, from, nil)
+		return
+	}
+	if err != nil {
+		done(nil, 0, 0, err)
+	}
+}
