@@ -19,6 +19,7 @@ import (
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/options"
 	"github.com/annal-db/annal/core/replication"
+	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/core/wire"
 )
 
@@ -46,6 +47,9 @@ const proposalFile = "proposal.chk"
 type Settings struct {
 	// SegmentSize is the log's segment size (0: the default, 256 MiB).
 	SegmentSize int64
+	// OnApplied, when set, sees every committed record as the node applies
+	// it, in log order (the simulator's checkers watch here).
+	OnApplied func(recs []eventlog.Record)
 }
 
 // Node is one cluster node.
@@ -69,8 +73,7 @@ type Node struct {
 	proposalChk *checkpoint.File
 	epoch       replication.Epoch // the last epoch in the log
 	st          storage
-	// onCommitted receives every committed event record, in log order.
-	onCommitted func(r *eventlog.Record)
+	streams     *streams.Service
 
 	gossip   *gossip.Service
 	election *election.Service
@@ -129,6 +132,10 @@ func (n *Node) Start() {
 			return
 		}
 		n.proposalChk = f
+		if err := n.newStreams(); err != nil {
+			n.fatal(err)
+			return
+		}
 		n.openStorage(n.started)
 	})
 }
@@ -409,9 +416,25 @@ func (n *Node) stepDownAsLeader(reason string) {
 	for _, w := range waiters {
 		w.done(ErrLeadershipLost)
 	}
+	if n.streams != nil {
+		n.streams.ResetWriter()
+	}
 	if n.server != nil {
 		n.server.DropAll(reason)
 	}
+}
+
+// loseLeadership makes a leader (or PreLeader) give up and call an
+// election.
+func (n *Node) loseLeadership(reason string) {
+	if !n.state.IsLeaderish() {
+		return
+	}
+	n.logf(env.LevelWarn, "giving up leadership: %s", reason)
+	n.stepDownAsLeader(reason)
+	n.leaderID, n.leaderHTTP = member.ID{}, env.Endpoint{}
+	n.setState(member.Unknown)
+	n.election.StartElections()
 }
 
 // ErrLeadershipLost ends appends that were waiting for their commit when
@@ -482,12 +505,8 @@ func (n *Node) checkLeadership() {
 		n.noQuorumTimer = n.e.Clock.AfterFunc(NoQuorumTimeout, func() {
 			n.noQuorumTimer = nil
 			if n.state.IsLeaderish() && 1+n.server.Promotable() < quorum {
-				n.logf(env.LevelWarn, "no quorum for %v: %d of %d nodes connected; stepping down",
-					NoQuorumTimeout, 1+n.server.Promotable(), n.clusterSize)
-				n.stepDownAsLeader("no quorum")
-				n.leaderID, n.leaderHTTP = member.ID{}, env.Endpoint{}
-				n.setState(member.Unknown)
-				n.election.StartElections()
+				n.loseLeadership(fmt.Sprintf("no quorum for %v: %d of %d nodes connected",
+					NoQuorumTimeout, 1+n.server.Promotable(), n.clusterSize))
 			}
 		})
 	}
@@ -578,6 +597,8 @@ func (n *Node) HandleRequest(from env.Endpoint, method string, req []byte, reply
 		reply(n.gossip.HandleUpdate(req))
 	case gossip.MethodRead:
 		reply(n.gossip.HandleRead(), nil)
+	case MethodAppend, MethodDelete, MethodReadStream:
+		n.handleClient(method, req, reply)
 	case election.MethodElection:
 		m, err := election.Decode(req)
 		if err != nil {

@@ -162,15 +162,17 @@ func (n *Node) scan(from int64, done func()) {
 			n.fatal(fmt.Errorf("log scan at %d: %w", from, err))
 			return
 		}
+		var apply []eventlog.Record
 		for i := range recs {
 			r := &recs[i]
 			if r.Kind == eventlog.KindEpoch {
 				n.addEpoch(r)
 			}
 			if r.End() <= n.st.committed {
-				n.applyRecord(r)
+				apply = append(apply, *r)
 			}
 		}
+		n.applyRecords(apply)
 		n.scan(next, done)
 	})
 	if errors.Is(err, eventlog.ErrNothingToRead) {
@@ -201,10 +203,20 @@ func (n *Node) latestEpochs() []replication.Epoch {
 	return out
 }
 
-// applyRecord hands one committed record on (to the client layer).
-func (n *Node) applyRecord(r *eventlog.Record) {
-	if n.onCommitted != nil && r.Kind == eventlog.KindEvent {
-		n.onCommitted(r)
+// applyRecords hands committed records on: to the client layer's index
+// and subscriptions, and to whoever watches the node (the simulator's
+// checkers).
+func (n *Node) applyRecords(recs []eventlog.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	if n.settings.OnApplied != nil {
+		n.settings.OnApplied(recs)
+	}
+	if n.streams != nil {
+		if evs := events(recs); len(evs) > 0 {
+			n.streams.Apply(evs)
+		}
 	}
 }
 
@@ -235,7 +247,14 @@ func (n *Node) advanceCommit(to int64) {
 	clear(st.waiters[len(kept):])
 	st.waiters = kept
 	n.applyCommitted()
-	if n.state == member.PreLeader && n.epochWritten && to >= n.epochEnd {
+	n.maybeLead()
+}
+
+// maybeLead makes a PreLeader the Leader once its epoch record, and so its
+// whole log, is committed and applied: from then on the client layer's view
+// of the log is the truth it checks writes against.
+func (n *Node) maybeLead() {
+	if n.state == member.PreLeader && n.epochWritten && n.st.committed >= n.epochEnd && n.st.applied >= n.epochEnd {
 		n.setState(member.Leader)
 	}
 }
@@ -258,10 +277,9 @@ func (n *Node) applyCommitted() {
 		if st.applied != from {
 			return // truncated meanwhile
 		}
-		for i := range recs {
-			n.applyRecord(&recs[i])
-		}
+		n.applyRecords(recs)
 		st.applied = next
+		n.maybeLead()
 		n.applyCommitted()
 	})
 	if err != nil {
@@ -278,14 +296,25 @@ func (n *Node) applyCommitted() {
 func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 	st := &n.st
 	err := st.log.Append(recs, func(err error) {
-		if err != nil {
+		switch {
+		case err == nil:
+			n.recomputeCommit()
+		case errors.Is(err, env.ErrNoSpace):
+			// The log rolled back to its durable end; replicas may hold
+			// what it dropped. Give up leadership: the next term's epoch
+			// cuts that suffix from every replica.
+			n.loseLeadership(fmt.Sprintf("append failed: %v", err))
+		default:
 			n.fatal(fmt.Errorf("append: %w", err))
-			return
 		}
-		n.recomputeCommit()
 	})
 	if err != nil {
-		done(err)
+		// Refused without being written: later proposals were numbered
+		// after it, so none of them may be written either.
+		if done != nil {
+			done(err)
+		}
+		n.loseLeadership(fmt.Sprintf("append refused: %v", err))
 		return
 	}
 	for i := range recs {
