@@ -447,6 +447,10 @@ func desc[T int32 | int64](a, b T) int {
 // bestCandidate picks among the quorum's log states, then prefers the
 // leader of the best node's last epoch while that leader lives: everything
 // after that epoch came from it, so it holds every quorum-replicated write.
+// "Lives" means it answered this very prepare with the same epoch:
+// EventStoreDB also takes third-party gossip as proof, but gossip can name
+// an instance that has since restarted under a new id, and electing it
+// elects nobody.
 func (s *Service) bestCandidate() LogState {
 	states := make([]LogState, len(s.prepareOks))
 	for i := range s.prepareOks {
@@ -464,21 +468,6 @@ func (s *Service) bestCandidate() LogState {
 	for _, st := range states {
 		if st.ServerID == prev && st.EpochNumber == best.EpochNumber && st.EpochID == best.EpochID {
 			return st
-		}
-	}
-	// As EventStoreDB: any alive record of that leader will do, except one
-	// of the same epoch number with another epoch id (a different history).
-	// Gossip lags fast re-elections, so the epoch need not match exactly.
-	for i := range s.prepareOks {
-		for _, m := range s.prepareOks[i].Cluster {
-			if m.InstanceID == prev && m.IsAlive && !(m.EpochNumber == best.EpochNumber && m.EpochID != best.EpochID) {
-				return LogState{
-					ServerID: m.InstanceID, HTTP: m.HTTPEndPoint, EpochNumber: m.EpochNumber,
-					EpochPosition: m.EpochPosition, EpochID: m.EpochID, EpochLeaderID: prev,
-					LastCommitPosition: m.LastCommitPosition, WriterCheckpoint: m.WriterCheckpoint,
-					ChaserCheckpoint: m.ChaserCheckpoint, NodePriority: m.NodePriority,
-				}
-			}
 		}
 	}
 	return best
@@ -540,15 +529,16 @@ func (s *Service) illegitimate(c *LogState) string {
 	if c.ServerID == s.self.ServerID {
 		return ""
 	}
+	// EventStoreDB also compares the last commit position (second). That
+	// is what a node knows of the cluster, not what its log holds: a node
+	// that has not yet heard the latest commit point has the same log, and
+	// refusing it deadlocked elections in which every coordinator picked
+	// it. Epoch, then log end, decide whether it holds everything we hold.
 	own := s.node.LogState()
 	switch {
 	case c.EpochNumber != own.EpochNumber:
 		if c.EpochNumber < own.EpochNumber {
 			return fmt.Sprintf("its epoch %d is behind ours %d", c.EpochNumber, own.EpochNumber)
-		}
-	case c.LastCommitPosition != own.LastCommitPosition:
-		if c.LastCommitPosition < own.LastCommitPosition {
-			return fmt.Sprintf("its commit position %d is behind ours %d", c.LastCommitPosition, own.LastCommitPosition)
 		}
 	case c.WriterCheckpoint != own.WriterCheckpoint:
 		if c.WriterCheckpoint < own.WriterCheckpoint {

@@ -226,9 +226,10 @@ func (s *Service) Unreachable(target env.Endpoint, cause error) {
 // MarkAlive records direct evidence that a member lives (a replication
 // connection was established with it).
 func (s *Service) MarkAlive(target env.Endpoint) {
+	// The record keeps its owner's timestamp: stamps from two clocks are
+	// never compared.
 	if i := member.Find(s.view, target); i >= 0 && !s.view[i].IsAlive {
 		s.view[i].IsAlive = true
-		s.view[i].TimeStamp = s.env.Clock.Wall()
 		s.node.ViewChanged(true)
 	}
 }
@@ -240,7 +241,6 @@ func (s *Service) markDead(target env.Endpoint, cause error) {
 	}
 	s.log(env.LevelInfo, fmt.Sprintf("gossip: %v appears dead (%v)", target, cause))
 	s.view[i].IsAlive = false
-	s.view[i].TimeStamp = s.env.Clock.Wall()
 	s.node.ViewChanged(true)
 }
 

@@ -179,7 +179,8 @@ type MergeResult struct {
 
 // Merge folds a received view into the receiver's, by EventStoreDB's rules:
 // records about the receiver itself are ignored; the sender's record about
-// itself is taken as it is; any other record replaces the receiver's when it
+// itself is taken as it is (unless it is older than the record already held
+// from that same instance: a delayed message); any other record replaces the receiver's when it
 // is more up to date, except that the liveness and state of the leader the
 // receiver follows come only from the receiver's own observations. Dead
 // members older than the removal period are then dropped.
@@ -195,6 +196,13 @@ func Merge(in MergeInput) MergeResult {
 		if r.HTTPEndPoint == in.Sender && !in.Sender.IsZero() {
 			if d := absDuration(in.Now.Sub(r.TimeStamp)); d > in.AllowedDifference {
 				res.Skew = in.Now.Sub(r.TimeStamp)
+			}
+			// The sender knows itself best, but not its own past: a
+			// record older than the one we hold from the same instance
+			// (both stamped by the sender's clock) is a late delivery of
+			// old news and changes nothing.
+			if j >= 0 && view[j].InstanceID == r.InstanceID && r.TimeStamp.Before(view[j].TimeStamp) {
+				continue
 			}
 			if j < 0 {
 				view = append(view, r)

@@ -24,10 +24,10 @@ func TestMergeRules(t *testing.T) {
 	b := info("10.0.0.3", 3, 3, 100, 0)
 	mine := []Info{self, a, b}
 
-	// The sender's record about itself is taken as it is, even if older.
+	// The sender's record about itself is taken as it is.
 	sentA := a
 	sentA.State = Leader
-	sentA.TimeStamp = t0.Add(-time.Second)
+	sentA.TimeStamp = t0.Add(time.Second)
 	// A third party's record about b wins only if more up to date.
 	staleB := b
 	staleB.WriterCheckpoint = 50
@@ -96,6 +96,29 @@ func TestMergeDetectsSkewAndPrunes(t *testing.T) {
 	})
 	if Find(r.View, dead.HTTPEndPoint) < 0 {
 		t.Fatal("pruned while pruning is off")
+	}
+}
+
+// A late delivery of the sender's old record does not undo newer news
+// about it; a new incarnation (another instance id) always counts.
+func TestMergeIgnoresStaleSenderRecords(t *testing.T) {
+	self := info("10.0.0.1", 1, 0, 0, 0)
+	peer := info("10.0.0.2", 2, 1, 10, time.Minute)
+	peer.State = Leader
+	old := peer
+	old.State = Unknown
+	old.TimeStamp = t0
+	r := Merge(MergeInput{Mine: []Info{self, peer}, Self: &self, Received: []Info{old}, Sender: peer.HTTPEndPoint,
+		Now: t0.Add(time.Minute), AllowedDifference: time.Hour, RemovalPeriod: time.Hour})
+	if got := r.View[Find(r.View, peer.HTTPEndPoint)].State; got != Leader {
+		t.Fatalf("a delayed old record changed the sender's state to %v", got)
+	}
+	restarted := old
+	restarted.InstanceID[0] = 9
+	r = Merge(MergeInput{Mine: []Info{self, peer}, Self: &self, Received: []Info{restarted}, Sender: peer.HTTPEndPoint,
+		Now: t0.Add(time.Minute), AllowedDifference: time.Hour, RemovalPeriod: time.Hour})
+	if got := r.View[Find(r.View, peer.HTTPEndPoint)]; got.InstanceID != restarted.InstanceID {
+		t.Fatal("a restarted sender's record (new instance id) was not taken")
 	}
 }
 

@@ -264,7 +264,7 @@ func (n *Node) self() member.Info {
 		InstanceID: n.id, TimeStamp: n.e.Clock.Wall(), State: n.state, IsAlive: true,
 		HTTPEndPoint: n.advNode, InternalTCP: n.advRepl,
 		EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position, EpochID: n.epoch.ID,
-		LastCommitPosition: n.st.committed, WriterCheckpoint: n.writer(), ChaserCheckpoint: n.st.applied,
+		LastCommitPosition: n.st.committed, WriterCheckpoint: n.writer(), ChaserCheckpoint: n.writer(),
 		NodePriority: n.priority, IsReadOnlyReplica: n.readOnly,
 		AdvertiseHostToClientAs: n.clientHost, AdvertiseHTTPPortToClientAs: n.clientPort,
 		Version: Version,
@@ -275,7 +275,7 @@ func (n *Node) logState() election.LogState {
 	return election.LogState{
 		ServerID: n.id, HTTP: n.advNode, EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position,
 		EpochID: n.epoch.ID, EpochLeaderID: n.epoch.LeaderID, LastCommitPosition: n.st.committed,
-		WriterCheckpoint: n.writer(), ChaserCheckpoint: n.st.applied, NodePriority: n.priority,
+		WriterCheckpoint: n.writer(), ChaserCheckpoint: n.writer(), NodePriority: n.priority,
 	}
 }
 
@@ -718,7 +718,7 @@ func (l leaderNode) ReplicaSilent(remote env.Endpoint) {
 type replicaNode struct{ n *Node }
 
 func (r replicaNode) Epochs() []replication.Epoch { return r.n.latestEpochs() }
-func (r replicaNode) Writer() int64                { return r.n.writer() }
+func (r replicaNode) Writer() int64               { return r.n.writer() }
 func (r replicaNode) Subscribed(ep replication.Epoch, start int64, done func(error)) {
 	n := r.n
 	if ep.Number < n.epoch.Number {

@@ -55,10 +55,10 @@ type Subscription struct {
 	// Acked is the replica's durable end as it last reported it.
 	Acked int64
 	// next is where the next read for this replica starts.
-	next    int64
-	reading bool
+	next          int64
+	reading       bool
 	sentCommitted int64
-	p       *peer
+	p             *peer
 }
 
 // Server is the leader's replication listener and its subscriptions.

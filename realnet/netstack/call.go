@@ -158,12 +158,44 @@ func (s *Stack) Call(to env.Endpoint, method string, req []byte, timeout time.Du
 	}
 	in := &clusterpb.CallRequest{Method: method, Payload: append([]byte(nil), req...)}
 	issued := ch.now()
-	s.spawn(func() {
+	s.runCall(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, max(timeout, 0))
 		out, err := ch.client.Call(ctx, in)
 		cancel()
 		resp, err := ch.outcome(method, timeout, issued, out, err)
 		s.deliver(func() { done(resp, err) })
+	})
+}
+
+// callWorkerIdle is how long a call goroutine waits for another call
+// before it exits.
+const callWorkerIdle = 10 * time.Second
+
+// runCall runs a blocking call on an idle call goroutine, or a new one.
+// Reusing goroutines keeps the stacks gRPC's deep call paths have grown:
+// a fresh goroutine per call spends a sixth of a call's CPU growing its
+// stack.
+func (s *Stack) runCall(job func()) {
+	select {
+	case s.callJobs <- job:
+		return
+	default:
+	}
+	s.spawn(func() {
+		job()
+		idle := time.NewTimer(callWorkerIdle)
+		defer idle.Stop()
+		for {
+			select {
+			case job := <-s.callJobs:
+				job()
+				idle.Reset(callWorkerIdle)
+			case <-idle.C:
+				return
+			case <-s.ctx.Done():
+				return
+			}
+		}
 	})
 }
 

@@ -14,10 +14,13 @@
 // drains a send queue bounded in messages and bytes (Options.SendQueueLimit
 // and SendQueueBytes); Send never blocks: it answers env.ErrSendQueueFull,
 // and Writable follows once the queue is at most half full in both, and
-// again whenever it drains. The reader hands messages to the loop with
-// loop.Post, so a busy node stops reading, TCP's window fills and the
-// sender's queue fills in turn: backpressure from end to end. TCP
-// keepalive is off (heartbeats are the node's) and TCP_NODELAY on.
+// again whenever it drains (one Writable at a time waits on the loop). The
+// reader hands messages to the loop with loop.Post, the messages already
+// buffered together as one input, so a busy node stops reading, TCP's
+// window fills and the sender's queue fills in turn: backpressure from end
+// to end. TCP keepalive is off (heartbeats are the node's) and TCP_NODELAY
+// on. Close flushes the queue, bounded by Options.CloseLinger, then sends
+// FIN.
 //
 // Calls (Call, Serve). The node port carries gRPC service
 // annal.cluster.v1.Cluster (clusterpb). Its one unary method carries the
@@ -31,7 +34,9 @@
 // received nothing since the call was issued abandons the channel: its
 // connection may be dead without either kernel knowing (a peer host lost
 // or partitioned), so the next call dials afresh instead of queueing
-// behind TCP's retransmission backoff.
+// behind TCP's retransmission backoff. The server side posts each call to
+// the loop and its gRPC handler waits for the reply, or for the caller to
+// give up (a late reply is dropped).
 //
 // The node port (Serve, ServeNode) accepts raw connections, counts them
 // (with a hook that may refuse one, for a future connection limit), and

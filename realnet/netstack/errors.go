@@ -62,6 +62,10 @@ func classifyDial(err error) error {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return env.ErrRefused
+	case errors.Is(err, syscall.ECONNRESET):
+		// The listener's node refused the connection as the handshake
+		// completed.
+		return env.ErrReset
 	case errors.As(err, &dns) && dns.IsNotFound:
 		return errNoSuchHost
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
@@ -75,7 +79,7 @@ func classifyDial(err error) error {
 // classifyBreak maps the error that ended an established connection.
 func classifyBreak(err error) error {
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return env.ErrClosed
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
 		return env.ErrReset

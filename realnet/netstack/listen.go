@@ -19,8 +19,14 @@ func (s *Stack) bind(ep env.Endpoint) (*net.TCPListener, env.Endpoint, error) {
 		host = "0.0.0.0"
 	}
 	want := env.Endpoint{Host: host, Port: ep.Port}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, want, &NetError{Op: "listen", Local: want.String(), Err: env.ErrClosed, Cause: errors.New("the node's network is closed")}
+	}
 	lc := net.ListenConfig{KeepAlive: -1}
-	ln, err := lc.Listen(s.ctx, "tcp", want.String())
+	ln, err := lc.Listen(context.Background(), "tcp", want.String())
 	if err != nil {
 		return nil, want, &NetError{Op: "listen", Local: want.String(), Err: classifyListen(err), Cause: err}
 	}

@@ -21,8 +21,9 @@ type Stack struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	nextID atomic.Uint64
-	down   atomic.Bool // Close was called: no callback runs any more
+	nextID   atomic.Uint64
+	callJobs chan func() // idle call goroutines take calls here
+	down     atomic.Bool // Close was called: no callback runs any more
 
 	mu        sync.Mutex
 	closed    bool
@@ -54,6 +55,7 @@ func New(l *loop.Loop, opts Options) (*Stack, error) {
 		listeners: make(map[*streamListener]struct{}),
 		ports:     make(map[*NodePort]struct{}),
 		channels:  make(map[env.Endpoint]*channel),
+		callJobs:  make(chan func()),
 	}, nil
 }
 
