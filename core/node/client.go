@@ -323,6 +323,34 @@ func (n *Node) ReadStream(req ReadRequest, done func(ReadResult)) {
 		done(ReadResult{Err: &NotLeaderError{Leader: n.leaderEndpoint()}})
 		return
 	}
+	if req.RequireLeader {
+		// Linearizable: a quorum confirms this node still leads (no clock
+		// leases: clocks drift), then the read waits until everything
+		// committed when the round ended is applied, so it sees every
+		// write acknowledged before it began.
+		epoch := n.epoch.Number
+		n.server.ConfirmLeadership(epoch, n.clusterSize/2, func(ok bool) {
+			if !ok || n.state != member.Leader || n.epoch.Number != epoch {
+				done(ReadResult{Err: &NotLeaderError{Leader: n.leaderEndpoint()}})
+				return
+			}
+			n.afterApplied(n.st.committed, func() { n.readLocal(req, done) })
+		})
+		return
+	}
+	n.readLocal(req, done)
+}
+
+// afterApplied runs f once every record below pos is applied.
+func (n *Node) afterApplied(pos int64, f func()) {
+	if n.st.applied >= pos {
+		f()
+		return
+	}
+	n.st.appliedWaiters = append(n.st.appliedWaiters, appliedWaiter{pos: pos, f: f})
+}
+
+func (n *Node) readLocal(req ReadRequest, done func(ReadResult)) {
 	from := streams.At(req.From)
 	if req.FromEnd {
 		from = streams.End()

@@ -738,6 +738,10 @@ func (r replicaNode) Write(from int64, raw []byte, done func(int64, error)) {
 	r.n.writeReplicated(from, raw, done)
 }
 func (r replicaNode) Committed(pos int64) { r.n.advanceCommit(pos) }
+func (r replicaNode) StillFollows(epoch int32) bool {
+	n := r.n
+	return !n.leaderID.IsZero() && n.leaderID != n.id && n.election.ProposalCheckpoint() <= epoch
+}
 func (r replicaNode) Assigned(role replication.Role) {
 	n := r.n
 	if n.readOnly || !(n.state == member.CatchingUp || n.state == member.Clone || n.state == member.Follower) {

@@ -39,6 +39,13 @@ type storage struct {
 	tail     tail
 	// waiters are local appends waiting for the commit point.
 	waiters []commitWaiter
+	// appliedWaiters are leader reads waiting for records to be applied.
+	appliedWaiters []appliedWaiter
+}
+
+type appliedWaiter struct {
+	pos int64
+	f   func()
 }
 
 type commitWaiter struct {
@@ -259,6 +266,24 @@ func (n *Node) maybeLead() {
 	}
 }
 
+func (n *Node) runAppliedWaiters() {
+	st := &n.st
+	kept := st.appliedWaiters[:0]
+	var ready []func()
+	for _, w := range st.appliedWaiters {
+		if w.pos <= st.applied {
+			ready = append(ready, w.f)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(st.appliedWaiters[len(kept):])
+	st.appliedWaiters = kept
+	for _, f := range ready {
+		f()
+	}
+}
+
 // applyCommitted reads committed records not yet applied, one bounded
 // step at a time.
 func (n *Node) applyCommitted() {
@@ -280,6 +305,7 @@ func (n *Node) applyCommitted() {
 		n.applyRecords(recs)
 		st.applied = next
 		n.maybeLead()
+		n.runAppliedWaiters()
 		n.applyCommitted()
 	})
 	if err != nil {

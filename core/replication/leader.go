@@ -2,6 +2,8 @@ package replication
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/member"
@@ -72,6 +74,106 @@ type Server struct {
 	HeartbeatTimeouts uint64
 	// BytesSent counts raw log bytes streamed to replicas.
 	BytesSent uint64
+
+	check checkRound
+}
+
+// checkRound is one leadership confirmation: a LeaderCheck to every
+// promotable replica, decided by a quorum of yeses or a timeout. Requests
+// that arrive during a round wait for the next one, so that every request
+// is confirmed by a round that started after it.
+type checkRound struct {
+	seq     uint64
+	epoch   int32
+	running bool
+	yes     []member.ID
+	need    int
+	waiting []func(bool) // confirmed by the current round
+	next    []func(bool) // waiting for the next round
+	timer   env.Timer
+}
+
+// CheckTimeout bounds a leadership confirmation round.
+const CheckTimeout = time.Second
+
+// ConfirmLeadership asks a quorum of replicas whether this node still leads
+// in epoch; done(true) once need replicas say yes, done(false) on a no
+// quorum within CheckTimeout.
+func (s *Server) ConfirmLeadership(epoch int32, need int, done func(bool)) {
+	if need <= 0 {
+		done(true)
+		return
+	}
+	c := &s.check
+	c.next = append(c.next, done)
+	if !c.running {
+		s.startCheck(epoch, need)
+	}
+}
+
+func (s *Server) startCheck(epoch int32, need int) {
+	c := &s.check
+	c.seq++
+	c.epoch = epoch
+	c.running = true
+	c.need = need
+	c.yes = c.yes[:0]
+	c.waiting, c.next = c.next, nil
+	seq := c.seq
+	for _, sub := range s.subs {
+		if sub.Promotable && !sub.p.closed {
+			sub.p.send(&LeaderCheck{Seq: seq, Epoch: epoch})
+		}
+	}
+	c.timer = s.e.Clock.AfterFunc(CheckTimeout, func() {
+		if c.running && c.seq == seq {
+			s.finishCheck(false)
+		}
+	})
+}
+
+func (s *Server) finishCheck(ok bool) {
+	c := &s.check
+	c.running = false
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	waiting := c.waiting
+	c.waiting = nil
+	for _, w := range waiting {
+		w(ok)
+	}
+	if len(c.next) > 0 {
+		s.startCheck(c.epoch, c.need)
+	}
+}
+
+func (s *Server) onCheckOk(sub *Subscription, m *LeaderCheckOk) {
+	c := &s.check
+	if !c.running || m.Seq != c.seq || !m.Yes || !sub.Promotable || slices.Contains(c.yes, sub.ReplicaID) {
+		return
+	}
+	c.yes = append(c.yes, sub.ReplicaID)
+	if len(c.yes) >= c.need {
+		s.finishCheck(true)
+	}
+}
+
+// AbortChecks answers every waiting confirmation with false (the node
+// stopped leading).
+func (s *Server) AbortChecks() {
+	c := &s.check
+	waiting := append(c.waiting, c.next...)
+	c.waiting, c.next = nil, nil
+	c.running = false
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	for _, w := range waiting {
+		w(false)
+	}
 }
 
 // NewServer makes the leader side; Accept it on the replication listener.
@@ -128,6 +230,12 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 		p.send(&Subscribed{LeaderID: s.self, SubscriptionID: m.SubscriptionID, Epoch: epoch, Start: start})
 		s.node.SubscriptionsChanged()
 		s.Pump()
+	case *LeaderCheckOk:
+		for _, sub := range s.subs {
+			if sub.p == p {
+				s.onCheckOk(sub, m)
+			}
+		}
 	case *Ack:
 		sub := s.find(m.SubscriptionID)
 		if sub == nil || sub.p != p {
@@ -262,6 +370,7 @@ func (s *Server) QuorumPosition(need int) int64 {
 
 // DropAll ends every subscription (the node is no longer leader).
 func (s *Server) DropAll(reason string) {
+	s.AbortChecks()
 	subs := s.subs
 	s.subs = nil
 	for _, sub := range subs {

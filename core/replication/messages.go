@@ -22,6 +22,8 @@ const (
 	KindData              wire.Kind = 48
 	KindAck               wire.Kind = 49
 	KindCommitted         wire.Kind = 50
+	KindLeaderCheck       wire.Kind = 51
+	KindLeaderCheckOk     wire.Kind = 52
 )
 
 // MaxDataBytes bounds the raw log bytes of one Data message.
@@ -38,6 +40,8 @@ func init() {
 	wire.Register(KindData, "replication.Data", func() wire.Message { return &Data{} })
 	wire.Register(KindAck, "replication.Ack", func() wire.Message { return &Ack{} })
 	wire.Register(KindCommitted, "replication.Committed", func() wire.Message { return &Committed{} })
+	wire.Register(KindLeaderCheck, "replication.LeaderCheck", func() wire.Message { return &LeaderCheck{} })
+	wire.Register(KindLeaderCheckOk, "replication.LeaderCheckOk", func() wire.Message { return &LeaderCheckOk{} })
 }
 
 // Epoch is a leader's term: its number (the election's proposal number), a
@@ -127,6 +131,20 @@ type Data struct {
 type Ack struct {
 	SubscriptionID member.ID
 	Durable        int64
+}
+
+// LeaderCheck asks a replica whether it still follows this leader in this
+// epoch (a read that requires the leader waits for a quorum of yeses).
+type LeaderCheck struct {
+	Seq   uint64
+	Epoch int32
+}
+
+// LeaderCheckOk answers a LeaderCheck: Yes when the replica still follows
+// the asking leader and has promised no newer election.
+type LeaderCheckOk struct {
+	Seq uint64
+	Yes bool
 }
 
 // Committed tells replicas how far the log is committed (quorum-durable):
@@ -272,4 +290,24 @@ func (m *Drop) Encode(e *wire.Encoder) {
 func (m *Drop) Decode(d *wire.Decoder) {
 	m.SubscriptionID = member.DecodeID(d, "subscription_id")
 	m.Reason = d.String("reason")
+}
+
+func (*LeaderCheck) Kind() wire.Kind { return KindLeaderCheck }
+func (m *LeaderCheck) Encode(e *wire.Encoder) {
+	e.Uvarint(m.Seq)
+	e.Varint32(m.Epoch)
+}
+func (m *LeaderCheck) Decode(d *wire.Decoder) {
+	m.Seq = d.Uvarint("seq")
+	m.Epoch = d.Varint32("epoch")
+}
+
+func (*LeaderCheckOk) Kind() wire.Kind { return KindLeaderCheckOk }
+func (m *LeaderCheckOk) Encode(e *wire.Encoder) {
+	e.Uvarint(m.Seq)
+	e.Bool(m.Yes)
+}
+func (m *LeaderCheckOk) Decode(d *wire.Decoder) {
+	m.Seq = d.Uvarint("seq")
+	m.Yes = d.Bool("yes")
 }

@@ -35,6 +35,9 @@ type Replica interface {
 	Committed(position int64)
 	// Assigned: the leader gave this replica a role.
 	Assigned(role Role)
+	// StillFollows reports whether the replica still follows this link's
+	// leader in epoch and has promised no newer election.
+	StillFollows(epoch int32) bool
 	// Lost: the link ended (refused, timed out, reset, heartbeat timeout,
 	// dropped, a write failed). Called once; the node decides what next.
 	Lost(reason error)
@@ -173,6 +176,8 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 		if l.ready {
 			l.node.Committed(m.Position)
 		}
+	case *LeaderCheck:
+		l.p.send(&LeaderCheckOk{Seq: m.Seq, Yes: l.ready && l.node.StillFollows(m.Epoch)})
 	case *Assignment:
 		if m.SubscriptionID == l.subID && l.Subscribed {
 			l.node.Assigned(m.Role)
