@@ -93,6 +93,10 @@ type Service struct {
 	proposal    *Proposal // what this node proposed or accepted in the installed view
 	decided     bool      // the attempted view has elected a leader
 	proposalChk int32
+	// promised is the highest proposal number this node has decided to
+	// accept or make, persisted or not yet: from that moment it must not
+	// help an older leader commit.
+	promised int32
 
 	// early holds view changes heard while Idle (still starting up): the
 	// node counts them when it starts electing, so that a node whose
@@ -127,7 +131,7 @@ type vote struct {
 // New makes the service. proposalChk is the persisted proposal number (-1
 // when none).
 func New(e env.Env, cfg Config, self From, proposalChk int32, node Node) *Service {
-	return &Service{env: e, cfg: cfg, node: node, self: self, attempted: -1, installed: -1, proposalChk: proposalChk}
+	return &Service{env: e, cfg: cfg, node: node, self: self, attempted: -1, installed: -1, proposalChk: proposalChk, promised: proposalChk}
 }
 
 // Phase reports the service's state.
@@ -138,6 +142,10 @@ func (s *Service) Installed() int32 { return s.installed }
 
 // ProposalCheckpoint is the highest proposal number persisted.
 func (s *Service) ProposalCheckpoint() int32 { return s.proposalChk }
+
+// Promised is the highest proposal number this node has decided to accept
+// or make, including one whose persistence is still under way.
+func (s *Service) Promised() int32 { return max(s.promised, s.proposalChk) }
 
 // Accepted is the proposal this node persisted and accepted (or made) in
 // the installed view, if any.
@@ -397,6 +405,7 @@ func (s *Service) checkPrepareQuorum() {
 	number++
 	s.log(env.LevelInfo, fmt.Sprintf("election: proposing %s (%v) as leader in view %d, proposal %d",
 		best.ServerID.Short(), best.HTTP, view, number))
+	s.promised = max(s.promised, number)
 	s.node.PersistProposal(number, func(ok bool) {
 		if !ok || s.phase != Coordinator || s.installed != view || s.proposal != nil {
 			return
@@ -501,6 +510,7 @@ func (s *Service) onProposal(m *Proposal) {
 	}
 	view := m.View
 	p := *m
+	s.promised = max(s.promised, m.Number)
 	s.node.PersistProposal(m.Number, func(ok bool) {
 		if !ok || s.phase != Acceptor || s.installed != view || p.Number <= s.proposalChk {
 			return
@@ -518,11 +528,14 @@ func (s *Service) illegitimate(c *LogState) string {
 	members := s.node.Members()
 	if i := member.FindID(members, s.lastElected); i >= 0 && s.lastElected != s.resigning {
 		prev := members[i]
-		if prev.IsAlive && prev.State == member.Leader {
-			if c.ServerID == prev.InstanceID || c.EpochNumber > prev.EpochNumber ||
-				(c.EpochNumber == prev.EpochNumber && c.EpochID != prev.EpochID) {
-				return ""
-			}
+		// EventStoreDB accepts at once when this test passes; here it can
+		// only refuse, and the log comparison below still applies: the
+		// previous leader's epoch comes from gossip, which lags, and a
+		// candidate newer than a stale record may still lack records this
+		// node holds (and has acknowledged).
+		if prev.IsAlive && prev.State == member.Leader &&
+			!(c.ServerID == prev.InstanceID || c.EpochNumber > prev.EpochNumber ||
+				(c.EpochNumber == prev.EpochNumber && c.EpochID != prev.EpochID)) {
 			return fmt.Sprintf("previous leader %s is alive", prev.InstanceID.Short())
 		}
 	}

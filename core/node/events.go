@@ -92,3 +92,14 @@ func (Truncated) Kind() string { return "truncated" }
 func (e Truncated) AppendTrace(b []byte) []byte {
 	return strconv.AppendInt(append(b, "to="...), e.To, 10)
 }
+
+// CommittedCut: a new leader lacks records this node knows are committed
+// and asked it to cut them. The node refuses and stops; in a correct
+// cluster this never happens (the simulator reports it as a violation).
+type CommittedCut struct{ To, Committed int64 }
+
+func (CommittedCut) Kind() string { return "committed-cut" }
+func (e CommittedCut) AppendTrace(b []byte) []byte {
+	b = strconv.AppendInt(append(b, "to="...), e.To, 10)
+	return strconv.AppendInt(append(b, " committed="...), e.Committed, 10)
+}

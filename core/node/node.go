@@ -84,6 +84,9 @@ type Node struct {
 	leaderHTTP   env.Endpoint // the followed leader's node endpoint
 	epochWritten bool         // leading: this term's epoch record is in the log
 	epochEnd     int64        // leading: where this term's epoch record ends
+	// followedEpoch is the epoch of the leader this replica follows, as
+	// the leader told it when it subscribed.
+	followedEpoch int32
 
 	discoverTimer  env.Timer
 	noQuorumTimer  env.Timer
@@ -732,6 +735,7 @@ func (r replicaNode) Subscribed(ep replication.Epoch, start int64, done func(err
 	} else {
 		n.setState(member.CatchingUp)
 	}
+	n.followedEpoch = ep.Number
 	n.followFrom(start, done)
 }
 func (r replicaNode) Write(from int64, raw []byte, done func(int64, error)) {
@@ -740,7 +744,7 @@ func (r replicaNode) Write(from int64, raw []byte, done func(int64, error)) {
 func (r replicaNode) Committed(pos int64) { r.n.advanceCommit(pos) }
 func (r replicaNode) StillFollows(epoch int32) bool {
 	n := r.n
-	return !n.leaderID.IsZero() && n.leaderID != n.id && n.election.ProposalCheckpoint() <= epoch
+	return !n.leaderID.IsZero() && n.leaderID != n.id && n.election.Promised() <= epoch
 }
 func (r replicaNode) Assigned(role replication.Role) {
 	n := r.n

@@ -416,6 +416,7 @@ func (n *Node) followFrom(start int64, done func(error)) {
 		return
 	}
 	if start < st.committed {
+		n.observe(CommittedCut{To: start, Committed: st.committed})
 		n.fatal(fmt.Errorf("leader asks to cut the log back to %d, below the commit point %d", start, st.committed))
 		return
 	}
@@ -453,8 +454,23 @@ func (n *Node) dropEpochsFrom(pos int64) {
 
 // writeReplicated appends the leader's raw records and notes the epochs
 // among them once they are durable.
+// ErrPromisedNewerLeader refuses an old leader's records: this node has
+// accepted a proposal for a newer epoch, so it must not help the old
+// leader commit anything more (the new leader may not have it).
+var ErrPromisedNewerLeader = errors.New("promised a newer leader; refusing the old leader's records")
+
+// promisedNewer reports whether this replica has accepted an election
+// proposal beyond the epoch of the leader it follows.
+func (n *Node) promisedNewer() bool {
+	return n.election != nil && n.election.Promised() > n.followedEpoch
+}
+
 func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) {
 	st := &n.st
+	if n.promisedNewer() {
+		done(0, ErrPromisedNewerLeader)
+		return
+	}
 	var epochs []eventlog.Record
 	for off := 0; off < len(raw); {
 		r, err := eventlog.Decode(raw[off:], from+int64(off))
@@ -478,6 +494,12 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		}
 		if len(epochs) > 0 && n.gossip != nil {
 			n.gossip.SelfChanged()
+		}
+		// The acknowledgement is what the leader counts towards its
+		// quorum: none may go out once a newer leader has our promise.
+		if n.promisedNewer() {
+			done(0, ErrPromisedNewerLeader)
+			return
 		}
 		done(st.log.Durable(), nil)
 	})
