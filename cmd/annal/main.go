@@ -1,5 +1,6 @@
-// Command annal runs annal: a simulated cluster today (`annal sim run`), a
-// production node as its drivers land.
+// Command annal runs annal: a production node (`annal [options]`), a local
+// three-node development cluster (`annal dev`), and simulated clusters
+// (`annal sim run`).
 package main
 
 import (
@@ -13,12 +14,14 @@ import (
 const usage = `annal: a clustered event store.
 
 Usage:
-  annal [options]           run a node with EventStoreDB's options: --config FILE (default
+  annal [options]           run a node until SIGINT or SIGTERM, with EventStoreDB's options: --config FILE (default
                             /etc/eventstore/eventstore.conf), --insecure, --node-port 2113, ...;
                             also EVENTSTORE_* / KURRENTDB_* variables and the YAML file
   annal --what-if [options] print the effective configuration, where each value came from, and exit
   annal --help              list every node option, grouped, with its flag, variables, YAML key and default
   annal --version           print the version and exit
+  annal dev [flags]         run a local three-node insecure cluster on 127.0.0.1 and print its
+                            connection string (annal dev -h for flags)
   annal sim run [flags]     run a simulated cluster (annal sim run -h for flags)
 
 `
@@ -40,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch {
+	case args[0] == "dev":
+		err = devCommand(args[1:], stdout, stderr)
 	case args[0] == "sim":
 		err = simCommand(args[1:], stdout, stderr)
 	case strings.HasPrefix(args[0], "-"):

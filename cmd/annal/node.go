@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 
 	"github.com/annal-db/annal/core/options"
 	"github.com/annal-db/annal/realnet/config"
+	noderuntime "github.com/annal-db/annal/realnet/runtime"
 )
 
 // version is the release this binary was built from; set it at build time
@@ -15,20 +20,32 @@ import (
 var version = "dev"
 
 // nodeCommand is `annal [options]`: load the node's configuration from the
-// command line, the environment and the configuration files, and run it.
+// command line, the environment and the configuration files, and run it
+// until SIGINT or SIGTERM.
 func nodeCommand(args []string, stdout, stderr io.Writer) error {
 	return runNode(config.Inputs{
 		Args:           args,
 		Environ:        os.Environ(),
 		ReadFile:       os.ReadFile,
 		InterfaceAddrs: config.HostAddrs,
-	}, stdout, stderr)
+	}, stdout, stderr, interruptContext)
 }
 
-// runNode does the work of nodeCommand on explicit inputs. Exit status: 0
-// after --help, --version and --what-if; 1 for configuration errors, all
-// listed; 2 while this build cannot run a production node.
-func runNode(in config.Inputs, stdout, stderr io.Writer) error {
+// interruptContext ends at the first SIGINT or SIGTERM. The signal's
+// default handling returns with it, so a second Ctrl-C ends a shutdown
+// that hangs.
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	return ctx, stop
+}
+
+// runNode does the work of nodeCommand on explicit inputs; interrupted
+// gives the context that ends the node. Exit status: 0 after --help,
+// --version and --what-if, and after a clean stop; 1 for configuration
+// errors, all listed, and for a node that cannot start; a node that stops
+// by itself exits with its own code.
+func runNode(in config.Inputs, stdout, stderr io.Writer, interrupted func() (context.Context, context.CancelFunc)) error {
 	c, err := config.Load(in)
 	v := c.Values
 	// Help and version need no valid configuration: they are how one finds
@@ -62,7 +79,24 @@ func runNode(in config.Inputs, stdout, stderr io.Writer) error {
 		}
 		return exitCode(1)
 	}
-	fmt.Fprintln(stderr, "annal: the configuration is valid, but running a production node is not available in this build yet. "+
-		"Try `annal --what-if` to see the effective configuration, or `annal sim run` to run a simulated cluster.")
-	return exitCode(2)
+	if !v.Bool(options.Insecure) {
+		// CheckNodeStart passed, so certificates are configured.
+		fmt.Fprintf(stderr, "annal: the node cannot start: %v\n", noderuntime.ErrTLSNotImplemented)
+		return exitCode(1)
+	}
+
+	ctx, stop := interrupted()
+	defer stop()
+	err = noderuntime.Run(ctx, noderuntime.Config{Options: v, Log: stderr})
+	var exit *noderuntime.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exit):
+		fmt.Fprintf(stderr, "annal: %v\n", err)
+		return exitCode(max(exit.Code, 1))
+	default:
+		fmt.Fprintf(stderr, "annal: the node cannot start: %v\n", err)
+		return exitCode(1)
+	}
 }

@@ -2,13 +2,159 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/annal-db/annal/core/eventlog"
+	"github.com/annal-db/annal/core/options"
 	"github.com/annal-db/annal/realnet/config"
+	noderuntime "github.com/annal-db/annal/realnet/runtime"
 )
+
+// guard bounds every wait: a hang detector, never a speed assertion.
+const guard = 30 * time.Second
+
+// mustNotRun stands in for the signal context where no node may start.
+func mustNotRun(t *testing.T) func() (context.Context, context.CancelFunc) {
+	return func() (context.Context, context.CancelFunc) {
+		t.Fatal("a node was started")
+		return nil, nil
+	}
+}
+
+// watchWriter collects output and notes when it first contains match.
+type watchWriter struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	match   string
+	once    sync.Once
+	matched chan struct{}
+}
+
+func newWatchWriter(match string) *watchWriter {
+	return &watchWriter{match: match, matched: make(chan struct{})}
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.b.Write(p)
+	if strings.Contains(w.b.String(), w.match) {
+		w.once.Do(func() { close(w.matched) })
+	}
+	return n, err
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// interruptWhenSeen is the signal context of a node whose operator presses
+// Ctrl-C once w shows its match (or, failing that, after guard).
+func interruptWhenSeen(w *watchWriter) func() (context.Context, context.CancelFunc) {
+	return func() (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		go func() {
+			select {
+			case <-w.matched:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		return ctx, cancel
+	}
+}
+
+// `annal --insecure` runs a node until interrupted, then stops it cleanly
+// (exit 0); the directory it leaves opens again. A database of another
+// format version makes the node stop, and the command exit 1, with the
+// reason on stderr.
+func TestNodeRunsUntilInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--insecure", "--db", dir, "--node-port", "0", "--replication-port", "0"}
+
+	stderr := newWatchWriter(" role Leader ")
+	var stdout bytes.Buffer
+	if err := runNode(nodeInputs(args, nil, nil), &stdout, stderr, interruptWhenSeen(stderr)); err != nil {
+		t.Fatalf("annal %v = %v, want a clean exit\nstderr:\n%s", args, err, stderr.String())
+	}
+	select {
+	case <-stderr.matched:
+	default:
+		t.Fatalf("the node never led within %v:\n%s", guard, stderr.String())
+	}
+	if !strings.HasSuffix(stderr.String(), " stopped\n") {
+		t.Errorf("stderr does not end with a clean stop:\n%s", stderr.String())
+	}
+
+	seg := filepath.Join(dir, "log", "segment-000000")
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("the node left no log segment: %v", err)
+	}
+	other := uint16(eventlog.FormatVersion + 1)
+	if _, err := f.WriteAt(binary.LittleEndian.AppendUint16(nil, other), 4); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	stderr = newWatchWriter("never printed")
+	err = runNode(nodeInputs(args, nil, nil), &stdout, stderr, interruptWhenSeen(stderr))
+	if err != exitCode(1) {
+		t.Fatalf("annal on a database of format version %d = %v, want exit status 1\nstderr:\n%s", other, err, stderr.String())
+	}
+	last := stderr.String()[strings.LastIndex(strings.TrimSuffix(stderr.String(), "\n"), "\n")+1:]
+	for _, want := range []string{
+		"annal: node 127.0.0.1:", "stopped with exit code 1: cannot open the log",
+		fmt.Sprintf("database written by format version %d; this build reads version %d", other, eventlog.FormatVersion),
+		dir,
+	} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the last line of stderr lacks %q:\n%s", want, last)
+		}
+	}
+}
+
+// A directory in use by another node is refused with its holder's pid.
+func TestNodeRefusesADirectoryInUse(t *testing.T) {
+	dir := t.TempDir()
+	v := options.Defaults()
+	for o, s := range map[*options.Option]string{options.Insecure: "true", options.Db: dir, options.NodePort: "0", options.ReplicationPort: "0"} {
+		if err := v.Set(o, s, options.SourceCommandLine); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder, err := noderuntime.Start(noderuntime.Config{Options: v, Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := holder.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--insecure", "--db", dir, "--node-port", "0", "--replication-port", "0"}
+	err = runNode(nodeInputs(args, nil, nil), &stdout, &stderr, func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), guard)
+	})
+	want := "annal: the node cannot start: database directory " + dir + " is in use by another annal process (pid " + strconv.Itoa(os.Getpid()) + ")"
+	if err != exitCode(1) || !strings.Contains(stderr.String(), want) {
+		t.Errorf("annal on a directory in use = %v, stderr:\n%s\nwant status 1 and %q", err, stderr.String(), want)
+	}
+}
 
 // nodeInputs starts a node with args and env on a host whose only files
 // are the given ones and whose one LAN address is 10.1.2.3.
@@ -40,9 +186,10 @@ func TestNodeCommand(t *testing.T) {
 		notStderr []string
 	}{
 		{
-			name: "valid insecure node: not available yet", args: []string{"--insecure"},
-			exit:   exitCode(2),
-			stderr: []string{"notice: NodeIp is not set", "running a production node is not available in this build yet", "annal sim run"},
+			name:   "secure node with certificates: TLS is not there yet",
+			args:   []string{"--node-ip", "10.1.2.3", "--certificate-file", "/etc/annal/node.crt", "--certificate-private-key-file", "/etc/annal/node.key"},
+			exit:   exitCode(1),
+			stderr: []string{"annal: the node cannot start: TLS is not implemented yet; use --insecure"},
 		},
 		{
 			name: "secure node without certificate", args: []string{"--node-ip", "10.1.2.3"},
@@ -66,7 +213,7 @@ func TestNodeCommand(t *testing.T) {
 			env:       []string{"EVENTSTORE_DEFAULT_ADMIN_PASSWORD=topsecret", "KURRENTDB_NODE_PORT=3113"},
 			stdout:    []string{"Effective configuration", "NodePort", "3113", "environment KURRENTDB_NODE_PORT", "A node could start"},
 			stderr:    []string{"notice: NodeIp is not set"},
-			notStderr: []string{"not available"},
+			notStderr: []string{"starting:"},
 		},
 		{
 			name: "what-if of a node that would not start", args: []string{"--what-if"},
@@ -93,7 +240,7 @@ func TestNodeCommand(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := runNode(nodeInputs(tc.args, tc.env, tc.files), &stdout, &stderr)
+			err := runNode(nodeInputs(tc.args, tc.env, tc.files), &stdout, &stderr, mustNotRun(t))
 			if err != tc.exit {
 				t.Errorf("runNode = %v, want %v\nstderr:\n%s", err, tc.exit, stderr.String())
 			}
