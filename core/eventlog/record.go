@@ -62,8 +62,12 @@ const (
 	// (EventStoreDB's StreamDelete prepare flag); the stream can never be
 	// written again.
 	FlagTombstone EventFlags = 1 << 1
+	// FlagContinued: more events of the same append follow this one. An
+	// append's events are committed and applied together, so a log whose
+	// last event carries this flag ends inside an append.
+	FlagContinued EventFlags = 1 << 2
 
-	knownEventFlags = FlagJSON | FlagTombstone
+	knownEventFlags = FlagJSON | FlagTombstone | FlagContinued
 )
 
 // Event is one event as the log stores it.
@@ -87,6 +91,12 @@ func (e *Event) IsJSON() bool { return e.Flags&FlagJSON != 0 }
 
 // IsTombstone reports whether the event marks a hard-deleted stream.
 func (e *Event) IsTombstone() bool { return e.Flags&FlagTombstone != 0 }
+
+// EndsAppend reports whether a record is the last of its append: an epoch
+// record, or an event not flagged FlagContinued (padding ends nothing).
+func (r *Record) EndsAppend() bool {
+	return r.Kind == KindEpoch || (r.Kind == KindEvent && r.Event.Flags&FlagContinued == 0)
+}
 
 // Epoch is a leader's term as the log records it. Its position is the
 // position of its record (Record.Position): it is not stored twice.
@@ -189,7 +199,7 @@ func checkEncodable(r *Record) error {
 	switch r.Kind {
 	case KindEvent:
 		if f := r.Event.Flags &^ knownEventFlags; f != 0 {
-			return fmt.Errorf("eventlog: event flags %#x include unknown bits %#x; known flags are FlagJSON and FlagTombstone", uint8(r.Event.Flags), uint8(f))
+			return fmt.Errorf("eventlog: event flags %#x include unknown bits %#x; known flags are FlagJSON, FlagTombstone and FlagContinued", uint8(r.Event.Flags), uint8(f))
 		}
 		payload := len(r.Event.Data) + len(r.Event.Metadata) + len(r.Event.Stream) + len(r.Event.Type)
 		if payload > MaxRecordSize {

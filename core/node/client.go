@@ -187,6 +187,9 @@ func (c clientLog) Append(evs []streams.Event, done func([]int64, error)) {
 		if e.Tombstone {
 			flags |= eventlog.FlagTombstone
 		}
+		if i < len(evs)-1 {
+			flags |= eventlog.FlagContinued
+		}
 		recs[i] = eventlog.NewEvent(eventlog.Event{
 			Stream: e.Stream, Number: e.Number, ID: e.ID, Type: e.Type, Data: e.Data,
 			Metadata: e.Metadata, Flags: flags, Created: e.Created,

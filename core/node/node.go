@@ -412,6 +412,7 @@ func (n *Node) stepDownAsLeader(reason string) {
 	}
 	n.epochWritten = false
 	n.st.tail.reset()
+	n.st.boundaries = nil
 	// Appends waiting for their commit have an unknown outcome now: they
 	// may still commit under the next leader. The client must retry.
 	waiters := n.st.waiters
@@ -470,9 +471,33 @@ func (n *Node) elected(view, number int32, leader election.From) {
 		n.fatal(fmt.Errorf("elected for epoch %d, but the log already has epoch %d", number, n.epoch.Number))
 		return
 	}
-	// The new term starts with its epoch record, after everything this
-	// node has; replicas subscribe at once, and the node leads once a
-	// quorum has the record (advanceCommit).
+	n.beginTerm(number)
+}
+
+// beginTerm writes the new term's epoch record after everything this node
+// has, first cutting an append whose end never arrived (it was never
+// committed, so never acknowledged): the epoch record would otherwise
+// commit its first part alone. Replicas subscribe at once, and the node
+// leads once a quorum has the record (advanceCommit).
+func (n *Node) beginTerm(number int32) {
+	if n.stopped || n.leaderID != n.id || !n.state.IsLeaderish() {
+		return
+	}
+	if n.st.log.End() != n.st.log.Durable() {
+		// Writes from the replica days are still in flight: let them land.
+		n.e.Clock.AfterFunc(10*time.Millisecond, func() { n.beginTerm(number) })
+		return
+	}
+	if end := n.st.log.End(); end > n.st.lastBoundary && n.st.lastBoundary >= n.st.committed {
+		n.followFrom(n.st.lastBoundary, func(err error) {
+			if err != nil {
+				n.fatal(fmt.Errorf("cutting an incomplete append before a new term: %w", err))
+				return
+			}
+			n.beginTerm(number)
+		})
+		return
+	}
 	rec := eventlog.NewEpoch(eventlog.Epoch{
 		Number: number, ID: [16]byte(member.NewID(n.e.Rand)), PrevPosition: n.epoch.Position,
 		LeaderID: [16]byte(n.id), Created: eventlog.Ticks(n.e.Clock.Wall()),

@@ -41,6 +41,13 @@ type storage struct {
 	waiters []commitWaiter
 	// appliedWaiters are leader reads waiting for records to be applied.
 	appliedWaiters []appliedWaiter
+	// lastBoundary is where the last complete append in the log ends:
+	// records after it belong to an append whose end never arrived.
+	lastBoundary int64
+	// boundaries are the ends of this leader's appends not yet committed,
+	// ascending: the commit point only ever lands on one, so an append is
+	// applied (and seen) whole or not at all.
+	boundaries []int64
 }
 
 type appliedWaiter struct {
@@ -175,6 +182,9 @@ func (n *Node) scan(from int64, done func()) {
 			if r.Kind == eventlog.KindEpoch {
 				n.addEpoch(r)
 			}
+			if r.EndsAppend() {
+				n.st.lastBoundary = r.End()
+			}
 			if r.End() <= n.st.committed {
 				apply = append(apply, *r)
 			}
@@ -230,7 +240,11 @@ func (n *Node) applyRecords(recs []eventlog.Record) {
 // advanceCommit moves the commit point and applies what it covers.
 func (n *Node) advanceCommit(to int64) {
 	st := &n.st
-	to = min(to, st.log.Durable())
+	if to > st.log.Durable() {
+		// A replica may have only part of what the leader committed: it
+		// commits up to the end of its last whole append, never into one.
+		to = min(st.lastBoundary, st.log.Durable())
+	}
 	if to <= st.committed {
 		return
 	}
@@ -352,8 +366,11 @@ func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 		st.tail.add(recs[i].Position, raw)
 	}
 	st.tail.trim(st.log.Durable())
+	end := recs[len(recs)-1].End()
+	st.lastBoundary = end
+	st.boundaries = append(st.boundaries, end)
 	if done != nil {
-		st.waiters = append(st.waiters, commitWaiter{end: recs[len(recs)-1].End(), done: done})
+		st.waiters = append(st.waiters, commitWaiter{end: end, done: done})
 	}
 	n.server.Pump()
 }
@@ -370,8 +387,18 @@ func (n *Node) recomputeCommit() {
 	need := n.clusterSize/2 + 1 - 1
 	q := n.server.QuorumPosition(need)
 	c := min(q, n.st.log.Durable())
-	if c >= n.epochEnd {
-		n.advanceCommit(c)
+	// Land on the end of a whole append.
+	b := int64(-1)
+	k := 0
+	for k < len(n.st.boundaries) && n.st.boundaries[k] <= c {
+		b = n.st.boundaries[k]
+		k++
+	}
+	if k > 0 {
+		n.st.boundaries = n.st.boundaries[k:]
+	}
+	if b >= n.epochEnd {
+		n.advanceCommit(b)
 	}
 	n.st.tail.trim(n.st.log.Durable())
 	n.server.Pump()
@@ -427,6 +454,7 @@ func (n *Node) followFrom(start int64, done func(error)) {
 			return
 		}
 		n.dropEpochsFrom(start)
+		n.st.lastBoundary = min(n.st.lastBoundary, start)
 		n.observe(Truncated{To: start})
 		done(nil)
 	})
@@ -472,6 +500,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		return
 	}
 	var epochs []eventlog.Record
+	boundary := int64(-1)
 	for off := 0; off < len(raw); {
 		r, err := eventlog.Decode(raw[off:], from+int64(off))
 		if err != nil {
@@ -480,6 +509,9 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		}
 		if r.Kind == eventlog.KindEpoch {
 			epochs = append(epochs, r)
+		}
+		if r.EndsAppend() {
+			boundary = r.End()
 		}
 		off += r.Size
 	}
@@ -491,6 +523,9 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		}
 		for i := range epochs {
 			n.addEpoch(&epochs[i])
+		}
+		if boundary >= 0 {
+			st.lastBoundary = boundary
 		}
 		if len(epochs) > 0 && n.gossip != nil {
 			n.gossip.SelfChanged()

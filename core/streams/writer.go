@@ -201,11 +201,38 @@ type writer struct {
 	// awaiting holds proposals the log committed whose events Apply has
 	// not delivered yet, oldest first.
 	awaiting []*proposal
+	// deferred holds, by stream, refusals that were decided with this
+	// node's proposals still in flight for the stream: they are decided
+	// again once those settle. Answering at once would tell a client of a
+	// revision no read shows yet (and that may never commit).
+	deferred map[string][]*writeOp
 }
 
 func (w *writer) init(s *Service) {
 	w.s = s
 	w.pending = map[string][]*proposal{}
+	w.deferred = map[string][]*writeOp{}
+}
+
+// inFlightFor reports whether proposals of this node touching stream (or
+// its metadata stream) are still in the writer view.
+func (w *writer) inFlightFor(stream string) bool {
+	if len(w.pending[stream]) > 0 {
+		return true
+	}
+	return !isMetastream(stream) && len(w.pending[metastreamOf(stream)]) > 0
+}
+
+// redecide runs the refusals deferred on stream again.
+func (w *writer) redecide(stream string) {
+	ops := w.deferred[stream]
+	if len(ops) == 0 {
+		return
+	}
+	delete(w.deferred, stream)
+	for _, op := range ops {
+		w.process(op)
+	}
 }
 
 func (w *writer) accept(op *writeOp) {
@@ -498,6 +525,13 @@ func (w *writer) process(op *writeOp) {
 	d := w.decide(op)
 	v := d.view
 	switch d.verdict {
+	case vDeleted, vWrongVersion, vCorrupted:
+		if w.inFlightFor(op.stream) {
+			w.deferred[op.stream] = append(w.deferred[op.stream], op)
+			return
+		}
+	}
+	switch d.verdict {
 	case vDeleted:
 		w.answer(op, failed(&StreamDeletedError{Stream: op.stream}))
 	case vWrongVersion:
@@ -743,6 +777,10 @@ func (w *writer) retire(name string) {
 	} else {
 		w.pending[name] = list
 	}
+	w.redecide(name)
+	if isMetastream(name) {
+		w.redecide(originalOf(name))
+	}
 }
 
 func (w *writer) reset() {
@@ -755,4 +793,7 @@ func (w *writer) reset() {
 		}
 	}
 	w.pending = map[string][]*proposal{}
+	for _, name := range sorted.Keys(w.deferred) {
+		w.redecide(name)
+	}
 }
