@@ -120,7 +120,7 @@ func (s *Server) startCheck(epoch int32, need int) {
 	c.yes = c.yes[:0]
 	c.waiting, c.next = c.next, nil
 	seq := c.seq
-	for _, sub := range s.subs {
+	for _, sub := range slices.Clone(s.subs) {
 		if sub.Promotable && !sub.p.closed {
 			sub.p.send(&LeaderCheck{Seq: seq, Epoch: epoch})
 		}
@@ -261,7 +261,9 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 func (s *Server) Pump() {
 	end := s.node.End()
 	committed := s.node.Committed()
-	for _, sub := range s.subs {
+	// A send can close a connection, which removes its subscription from
+	// s.subs: walk a copy.
+	for _, sub := range slices.Clone(s.subs) {
 		if sub.p.closed {
 			continue
 		}
