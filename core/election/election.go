@@ -391,7 +391,10 @@ func (s *Service) onPrepareOk(m *PrepareOk) {
 }
 
 func (s *Service) checkPrepareQuorum() {
-	if s.phase != Coordinator || s.proposal != nil || len(s.prepareOks) != s.cfg.Quorum() {
+	// A view that has already decided (another coordinator's proposal won
+	// it) takes no second proposal: its number would only strand the
+	// winner with acceptors promised to a term that never starts.
+	if s.phase != Coordinator || s.proposal != nil || s.decided || len(s.prepareOks) != s.cfg.Quorum() {
 		return
 	}
 	view := s.installed
@@ -407,10 +410,14 @@ func (s *Service) checkPrepareQuorum() {
 		best.ServerID.Short(), best.HTTP, view, number))
 	s.promised = max(s.promised, number)
 	s.node.PersistProposal(number, func(ok bool) {
-		if !ok || s.phase != Coordinator || s.installed != view || s.proposal != nil {
+		if !ok {
 			return
 		}
+		// Persisted is persisted, whatever the view has become.
 		s.proposalChk = max(s.proposalChk, number)
+		if s.phase != Coordinator || s.installed != view || s.proposal != nil || s.decided {
+			return
+		}
 		p := &Proposal{From: s.self, Leader: best, View: view, Number: number}
 		s.proposal = p
 		s.addVote(s.self.ServerID, leaderOf(p), number)
@@ -494,7 +501,7 @@ func (s *Service) onProposal(m *Proposal) {
 	// whether or not this node can accept.
 	s.addVote(m.ServerID, leaderOf(m), m.Number)
 	s.checkDecision()
-	if s.phase != Acceptor || m.View != s.installed {
+	if s.phase != Acceptor || m.View != s.installed || s.decided {
 		return
 	}
 	if m.Number <= s.proposalChk {
@@ -512,7 +519,11 @@ func (s *Service) onProposal(m *Proposal) {
 	p := *m
 	s.promised = max(s.promised, m.Number)
 	s.node.PersistProposal(m.Number, func(ok bool) {
-		if !ok || s.phase != Acceptor || s.installed != view || p.Number <= s.proposalChk {
+		if !ok {
+			return
+		}
+		if p.Number <= s.proposalChk || s.phase != Acceptor || s.installed != view || s.decided {
+			s.proposalChk = max(s.proposalChk, p.Number)
 			return
 		}
 		s.proposalChk = p.Number
