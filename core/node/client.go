@@ -173,7 +173,9 @@ func (c clientLog) ReadBackward(before int64, maxBytes int, done func([]streams.
 // not-leader.
 func (c clientLog) Append(evs []streams.Event, done func([]int64, error)) {
 	n := c.n
-	if n.state != member.Leader || n.leaderID != n.id {
+	// epochWritten is cleared first when a leader steps down, so writes
+	// the client layer re-decides while it resets are refused here.
+	if n.state != member.Leader || n.leaderID != n.id || !n.epochWritten {
 		done(nil, &NotLeaderError{Leader: n.leaderEndpoint()})
 		return
 	}

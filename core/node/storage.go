@@ -455,6 +455,21 @@ func (n *Node) followFrom(start int64, done func(error)) {
 		}
 		n.dropEpochsFrom(start)
 		n.st.lastBoundary = min(n.st.lastBoundary, start)
+		// Appends waiting for a commit past the cut can never be answered
+		// by it: whatever commits there now is someone else's record.
+		kept := st.waiters[:0]
+		var cut []commitWaiter
+		for _, w := range st.waiters {
+			if w.end > start {
+				cut = append(cut, w)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		st.waiters = kept
+		for _, w := range cut {
+			w.done(ErrLeadershipLost)
+		}
 		n.observe(Truncated{To: start})
 		done(nil)
 	})
