@@ -231,10 +231,8 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 		s.node.SubscriptionsChanged()
 		s.Pump()
 	case *LeaderCheckOk:
-		for _, sub := range s.subs {
-			if sub.p == p {
-				s.onCheckOk(sub, m)
-			}
+		if sub := s.subscriptionOf(p); sub != nil {
+			s.onCheckOk(sub, m)
 		}
 	case *Ack:
 		sub := s.find(m.SubscriptionID)
@@ -302,6 +300,15 @@ func (s *Server) read(sub *Subscription) {
 		sub.next = next
 		s.Pump()
 	})
+}
+
+func (s *Server) subscriptionOf(p *peer) *Subscription {
+	for _, sub := range s.subs {
+		if sub.p == p {
+			return sub
+		}
+	}
+	return nil
 }
 
 func (s *Server) find(id member.ID) *Subscription {
