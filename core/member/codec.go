@@ -52,6 +52,7 @@ func (m *Info) Encode(e *wire.Encoder) {
 	e.Uint16(m.AdvertiseHTTPPortToClientAs)
 	e.Uint16(m.AdvertiseTCPPortToClientAs)
 	e.String(m.Version)
+	e.Uvarint(m.Seq)
 }
 
 // Decode reads one member record.
@@ -80,6 +81,7 @@ func (m *Info) Decode(d *wire.Decoder) {
 	m.AdvertiseHTTPPortToClientAs = d.Uint16("advertise_http_port_to_client_as")
 	m.AdvertiseTCPPortToClientAs = d.Uint16("advertise_tcp_port_to_client_as")
 	m.Version = d.String("es_version")
+	m.Seq = d.Uvarint("seq")
 }
 
 // EncodeView appends a cluster view.

@@ -80,6 +80,11 @@ type Info struct {
 	AdvertiseTCPPortToClientAs  uint16
 
 	Version string
+
+	// Seq counts the owner's records within one incarnation (not in
+	// EventStoreDB's record): unlike TimeStamp it never goes back when the
+	// owner's wall clock is stepped, so "newer" is judged by it.
+	Seq uint64
 }
 
 // SameMember reports whether two records describe the same member: the
@@ -145,6 +150,9 @@ func moreUpToDate(a, b *Info) bool {
 	if a.WriterCheckpoint != b.WriterCheckpoint {
 		return a.WriterCheckpoint > b.WriterCheckpoint
 	}
+	if a.InstanceID == b.InstanceID && !a.InstanceID.IsZero() {
+		return a.Seq > b.Seq
+	}
 	return a.TimeStamp.After(b.TimeStamp)
 }
 
@@ -199,9 +207,9 @@ func Merge(in MergeInput) MergeResult {
 			}
 			// The sender knows itself best, but not its own past: a
 			// record older than the one we hold from the same instance
-			// (both stamped by the sender's clock) is a late delivery of
-			// old news and changes nothing.
-			if j >= 0 && view[j].InstanceID == r.InstanceID && r.TimeStamp.Before(view[j].TimeStamp) {
+			// (by its own sequence, which clock steps cannot move) is a
+			// late delivery of old news and changes nothing.
+			if j >= 0 && view[j].InstanceID == r.InstanceID && r.Seq < view[j].Seq {
 				continue
 			}
 			if j < 0 {
@@ -251,6 +259,7 @@ func equalIgnoringPositions(a, b *Info) bool {
 	x.LastCommitPosition, y.LastCommitPosition = 0, 0
 	x.WriterCheckpoint, y.WriterCheckpoint = 0, 0
 	x.ChaserCheckpoint, y.ChaserCheckpoint = 0, 0
+	x.Seq, y.Seq = 0, 0
 	return x == y
 }
 

@@ -27,6 +27,7 @@ func TestMergeRules(t *testing.T) {
 	// The sender's record about itself is taken as it is.
 	sentA := a
 	sentA.State = Leader
+	sentA.Seq = 1
 	sentA.TimeStamp = t0.Add(time.Second)
 	// A third party's record about b wins only if more up to date.
 	staleB := b
@@ -105,9 +106,11 @@ func TestMergeIgnoresStaleSenderRecords(t *testing.T) {
 	self := info("10.0.0.1", 1, 0, 0, 0)
 	peer := info("10.0.0.2", 2, 1, 10, time.Minute)
 	peer.State = Leader
+	peer.Seq = 7
 	old := peer
 	old.State = Unknown
-	old.TimeStamp = t0
+	old.Seq = 3
+	old.TimeStamp = t0.Add(time.Hour) // a stepped clock does not make it newer
 	r := Merge(MergeInput{Mine: []Info{self, peer}, Self: &self, Received: []Info{old}, Sender: peer.HTTPEndPoint,
 		Now: t0.Add(time.Minute), AllowedDifference: time.Hour, RemovalPeriod: time.Hour})
 	if got := r.View[Find(r.View, peer.HTTPEndPoint)].State; got != Leader {

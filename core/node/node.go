@@ -87,6 +87,8 @@ type Node struct {
 	// followedEpoch is the epoch of the leader this replica follows, as
 	// the leader told it when it subscribed.
 	followedEpoch int32
+	// gossipSeq numbers this incarnation's own gossip records.
+	gossipSeq uint64
 
 	discoverTimer  env.Timer
 	noQuorumTimer  env.Timer
@@ -261,9 +263,11 @@ func (n *Node) setState(s member.State) {
 	}
 }
 
-// self is the node's own gossip record.
+// self is the node's own gossip record, with the next sequence number.
 func (n *Node) self() member.Info {
+	n.gossipSeq++
 	return member.Info{
+		Seq:        n.gossipSeq,
 		InstanceID: n.id, TimeStamp: n.e.Clock.Wall(), State: n.state, IsAlive: true,
 		HTTPEndPoint: n.advNode, InternalTCP: n.advRepl,
 		EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position, EpochID: n.epoch.ID,
@@ -738,6 +742,13 @@ func (l leaderNode) SubscriptionsChanged() {
 	l.n.checkLeadership()
 	l.n.recomputeCommit()
 }
+func (l leaderNode) ReplicaAhead(promised int32) {
+	n := l.n
+	if n.state.IsLeaderish() && promised > n.epoch.Number {
+		n.logf(env.LevelInfo, "a replica promised proposal %d, above our epoch %d; calling an election", promised, n.epoch.Number)
+		n.election.StartElections()
+	}
+}
 func (l leaderNode) ReplicaSilent(remote env.Endpoint) {
 	l.n.observe(PeerDeclaredDead{Peer: remote})
 }
@@ -767,6 +778,7 @@ func (r replicaNode) Write(from int64, raw []byte, done func(int64, error)) {
 	r.n.writeReplicated(from, raw, done)
 }
 func (r replicaNode) Committed(pos int64) { r.n.advanceCommit(pos) }
+func (r replicaNode) Promised() int32 { return r.n.election.Promised() }
 func (r replicaNode) StillFollows(epoch int32) bool {
 	n := r.n
 	return !n.leaderID.IsZero() && n.leaderID != n.id && n.election.Promised() <= epoch

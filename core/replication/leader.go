@@ -46,6 +46,9 @@ type Leader interface {
 	// ReplicaSilent reports a replica connection closed by a heartbeat
 	// timeout.
 	ReplicaSilent(remote env.Endpoint)
+	// ReplicaAhead reports a replica that promised an election proposal
+	// above this leader's epoch.
+	ReplicaAhead(promised int32)
 }
 
 // Subscription is one replica served by the leader.
@@ -230,6 +233,8 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 		p.send(&Subscribed{LeaderID: s.self, SubscriptionID: m.SubscriptionID, Epoch: epoch, Start: start})
 		s.node.SubscriptionsChanged()
 		s.Pump()
+	case *Ahead:
+		s.node.ReplicaAhead(m.Promised)
 	case *LeaderCheckOk:
 		if sub := s.subscriptionOf(p); sub != nil {
 			s.onCheckOk(sub, m)

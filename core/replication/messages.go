@@ -24,6 +24,7 @@ const (
 	KindCommitted         wire.Kind = 50
 	KindLeaderCheck       wire.Kind = 51
 	KindLeaderCheckOk     wire.Kind = 52
+	KindAhead             wire.Kind = 53
 )
 
 // MaxDataBytes bounds the raw log bytes of one Data message.
@@ -42,6 +43,7 @@ func init() {
 	wire.Register(KindCommitted, "replication.Committed", func() wire.Message { return &Committed{} })
 	wire.Register(KindLeaderCheck, "replication.LeaderCheck", func() wire.Message { return &LeaderCheck{} })
 	wire.Register(KindLeaderCheckOk, "replication.LeaderCheckOk", func() wire.Message { return &LeaderCheckOk{} })
+	wire.Register(KindAhead, "replication.Ahead", func() wire.Message { return &Ahead{} })
 }
 
 // Epoch is a leader's term: its number (the election's proposal number), a
@@ -145,6 +147,13 @@ type LeaderCheck struct {
 type LeaderCheckOk struct {
 	Seq uint64
 	Yes bool
+}
+
+// Ahead tells the leader that the replica has promised an election
+// proposal above the leader's epoch, so it will not take the leader's
+// records: the leader calls an election, which a higher number settles.
+type Ahead struct {
+	Promised int32
 }
 
 // Committed tells replicas how far the log is committed (quorum-durable):
@@ -311,3 +320,7 @@ func (m *LeaderCheckOk) Decode(d *wire.Decoder) {
 	m.Seq = d.Uvarint("seq")
 	m.Yes = d.Bool("yes")
 }
+
+func (*Ahead) Kind() wire.Kind          { return KindAhead }
+func (m *Ahead) Encode(e *wire.Encoder) { e.Varint32(m.Promised) }
+func (m *Ahead) Decode(d *wire.Decoder) { m.Promised = d.Varint32("promised") }

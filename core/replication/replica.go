@@ -35,6 +35,9 @@ type Replica interface {
 	Committed(position int64)
 	// Assigned: the leader gave this replica a role.
 	Assigned(role Role)
+	// Promised is the highest election proposal this replica has accepted
+	// or made.
+	Promised() int32
 	// StillFollows reports whether the replica still follows this link's
 	// leader in epoch and has promised no newer election.
 	StillFollows(epoch int32) bool
@@ -159,9 +162,17 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 			l.writeNext()
 		})
 	case *SubscriptionRetry:
-		if m.SubscriptionID == l.subID && !l.Subscribed {
-			l.armResub(RetryDelay)
+		if m.SubscriptionID != l.subID || l.Subscribed {
+			return
 		}
+		if m.LeaderID != l.leaderID {
+			// Another instance now answers at the leader's endpoint (it
+			// restarted): the leader this node follows is gone.
+			l.p.close(fmt.Errorf("the leader's endpoint %v is now instance %s, not leader %s",
+				l.leader, m.LeaderID.Short(), l.leaderID.Short()))
+			return
+		}
+		l.armResub(RetryDelay)
 	case *Data:
 		if m.SubscriptionID != l.subID || !l.Subscribed {
 			return
@@ -206,6 +217,9 @@ func (l *Link) writeNext() {
 			return
 		}
 		if err != nil {
+			// Tell the leader when the refusal is a newer promise, so that
+			// it calls the election that lets this replica follow again.
+			l.p.send(&Ahead{Promised: l.node.Promised()})
 			l.p.close(fmt.Errorf("writing the leader's records at %d: %w", m.From, err))
 			return
 		}
