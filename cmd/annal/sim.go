@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/sim/check"
 	"github.com/annal-db/annal/sim/cluster"
 	"github.com/annal-db/annal/sim/network"
 	"github.com/annal-db/annal/sim/scenario"
@@ -39,6 +41,11 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the report as one JSON object on stdout")
 	scenarioPath := fs.String("scenario", "", "replay a scenario file (its nodes, options, network and timeline)")
 	debug := fs.Bool("debug", false, "trace the nodes' debug log lines too")
+	clients := fs.Int("clients", 0, "simulated clients appending to and reading shared streams (0: no workload)")
+	rate := fs.Float64("rate", 100, "the clients' appends per second, all together")
+	linHTML := fs.String("linearizability-html", "", "where to write porcupine's HTML view of a history found not linearizable (default: next to --trace)")
+	linModel := fs.String("linearizability-model", "strict", "what histories are checked against: strict (expected revisions checked against the committed stream) or writer-view (rejections may be decided against a node's proposals in flight, as EventStoreDB decides)")
+	linTimeout := fs.Duration("linearizability-timeout", 0, "bound on the linearizability check of one stream (0: none; a check that runs out says unknown)")
 	var opts optionFlags
 	fs.Var(&opts, "option", "set a node option for every node, Name=Value (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +85,21 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 			Seed: *seed, Nodes: *nodes, Duration: *duration,
 			Link: network.LinkProfile{Latency: *latency, Jitter: *jitter, Loss: *loss},
 		}
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	// A scenario's clients and rate hold unless the command line sets them.
+	if given["clients"] || sc == nil {
+		cfg.Clients = *clients
+	}
+	if given["rate"] || cfg.Rate == 0 {
+		cfg.Rate = *rate
+	}
+	cfg.LinearizabilityTimeout = *linTimeout
+	cfg.LinearizabilityModel = check.Model(*linModel)
+	cfg.LinearizabilityHTML = *linHTML
+	if cfg.LinearizabilityHTML == "" && *tracePath != "" {
+		cfg.LinearizabilityHTML = *tracePath + ".linearizability.html"
 	}
 	if len(opts) > 0 {
 		if cfg.Options == nil {
@@ -153,6 +175,7 @@ func printReport(w io.Writer, r *cluster.Report, failed []string) {
 		t.WorstMs, t.MedianMs, t.Samples, t.BoundMs, t.WorstOverBound)
 	fmt.Fprintf(w, "failure detections: %d true, %d false; clock skew reports %d\n",
 		r.TrueDetections, r.FalseDetections, r.ClockSkewEvents)
+	printWorkload(w, r)
 	if len(r.Violations) == 0 {
 		fmt.Fprintln(w, "violations: none")
 	}
@@ -161,6 +184,39 @@ func printReport(w io.Writer, r *cluster.Report, failed []string) {
 	}
 	for _, f := range failed {
 		fmt.Fprintln(w, "EXPECTATION FAILED:", f)
+	}
+}
+
+func printWorkload(w io.Writer, r *cluster.Report) {
+	l := r.Checks.Log
+	fmt.Fprintf(w, "committed log: %d records (%d events), %d applications compared\n", l.Records, l.Events, l.Applied)
+	if r.Clients == 0 {
+		return
+	}
+	fmt.Fprintf(w, "clients %d at %.0f appends/s: %d appends acknowledged (%d idempotent), %d reads\n",
+		r.Clients, r.Rate, r.AppendsAcknowledged, r.AppendsIdempotent, r.Reads)
+	keys := make([]string, 0, len(r.AppendsFailed))
+	for k := range r.AppendsFailed {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  appends failed, %s: %d\n", k, r.AppendsFailed[k])
+	}
+	fmt.Fprintf(w, "acknowledged appends present at the end: %d on %d replica(s)", l.FinalAcks, l.FinalReplicas)
+	if l.FinalSkipped != "" {
+		fmt.Fprintf(w, " (end check skipped: %s)", l.FinalSkipped)
+	}
+	fmt.Fprintln(w)
+	if lin := r.Checks.Linearizability; lin != nil {
+		fmt.Fprintf(w, "linearizable: %v (%s, %s model; %d operations, %d pending, %d streams, checked in %.2f s)\n",
+			r.Linearizable, lin.Result, lin.Model, lin.Operations, lin.Pending, lin.Streams, lin.Seconds)
+		if lin.Visualization != "" {
+			fmt.Fprintln(w, "linearizability view:", lin.Visualization)
+		}
+		if lin.VisualizationError != "" {
+			fmt.Fprintln(w, "linearizability view not written:", lin.VisualizationError)
+		}
 	}
 }
 

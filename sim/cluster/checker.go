@@ -7,10 +7,14 @@ import (
 	"time"
 
 	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/eventlog"
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/core/streams"
+	"github.com/annal-db/annal/sim/check"
 	"github.com/annal-db/annal/sim/host"
+	"github.com/annal-db/annal/sim/workload"
 )
 
 // maxViolations bounds what one run reports: past that, the first ones say
@@ -23,7 +27,14 @@ const maxViolations = 100
 //   - epochs only grow: each new leader's epoch is above every earlier one;
 //   - a leader that cannot reach a quorum steps down within StepDownBound;
 //   - with a healed network and a majority up, a leader appears within
-//     LivenessBound.
+//     LivenessBound;
+//   - what nodes apply agrees with one committed log, whose stream
+//     revisions have no gaps and whose client appends are whole; no
+//     serving node shows half an append; acknowledged writes are in it,
+//     where their answers say, and on the leader at the end; reads return
+//     only committed events their node applied (sim/check.Log);
+//   - at the end, the clients' history is linearizable per stream
+//     (sim/check.CheckLinearizable).
 //
 // It also measures time-to-leader, elections, and failure detections, true
 // and false.
@@ -70,6 +81,19 @@ type Checker struct {
 	// nextWake is when a pause ends and availability must be looked at
 	// again, though no event says so.
 	nextWake time.Duration
+
+	hostState   []host.State
+	hostChanged []time.Duration
+
+	// log checks what nodes apply and what clients are told; lin is the
+	// linearizability check's result, once Finish has run it.
+	log *check.Log
+	lin *check.LinearizabilityResult
+	// appliedSince marks replicas that applied records during the current
+	// event; partialSeen is the last partial append reported per replica.
+	appliedSince []bool
+	anyApplied   bool
+	partialSeen  []string
 }
 
 const maxDuration = time.Duration(1<<63 - 1)
@@ -107,7 +131,64 @@ func newChecker(c *Cluster) *Checker {
 	}
 	k.quorum = int(c.opts[0].Int(options.ClusterSize))/2 + 1
 	k.bounds(c.opts[0], voters)
+	names := make([]string, n)
+	for i, h := range c.Hosts {
+		names[i] = h.Name
+	}
+	k.log = check.NewLog(names, SegmentSize, maxAcks, func(msg string) { k.violate("%s", msg) })
+	k.appliedSince = make([]bool, n)
+	k.partialSeen = make([]string, n)
 	return k
+}
+
+// applied takes the records node i applied (Settings.OnApplied).
+func (k *Checker) applied(i, incarnation int, recs []eventlog.Record) {
+	k.log.Applied(i, incarnation, recs)
+	k.appliedSince[i] = true
+	k.anyApplied = true
+}
+
+// checkAtomicVisibility: when an event ends, a serving node whose applied
+// log stops inside a client append would show half of it to the next
+// read.
+func (k *Checker) checkAtomicVisibility() {
+	k.anyApplied = false
+	for i, touched := range k.appliedSince {
+		if !touched {
+			continue
+		}
+		k.appliedSince[i] = false
+		what, partial := k.log.PartialAppend(i)
+		if !partial || !k.up(i) || !serving(k.state[i]) || what == k.partialSeen[i] {
+			continue
+		}
+		k.partialSeen[i] = what
+		k.violate("%s, and serves reads in that state (%v): appends must be atomic", what, k.state[i])
+	}
+}
+
+// serving reports whether a node in state s answers client reads.
+func serving(s member.State) bool {
+	switch s {
+	case member.Initializing, member.ShuttingDown, member.Shutdown:
+		return false
+	}
+	return true
+}
+
+// maxAcks bounds the acknowledged writes kept for the end-of-run check.
+const maxAcks = 1 << 20
+
+// Acknowledged implements workload.Sink: a client was told its append
+// succeeded.
+func (k *Checker) Acknowledged(a check.Ack) { k.log.Acknowledged(a) }
+
+// ReadServed implements workload.Sink: a read on the node at ep returned
+// events.
+func (k *Checker) ReadServed(ep env.Endpoint, client string, evs []streams.Event) {
+	if i := k.hostOf(ep); i >= 0 {
+		k.log.ReadServed(i, client, evs)
+	}
 }
 
 // bounds derives the invariant bounds from the options (the first node's;
@@ -260,12 +341,48 @@ func (k *Checker) healed() {
 	k.dirty = true
 }
 
+// noteHostState records when a host last changed state (killed, started,
+// frozen, thawed, powered off or on).
+func (k *Checker) noteHostState(i int, now time.Duration) {
+	if k.hostState == nil {
+		k.hostState = make([]host.State, k.n)
+		k.hostChanged = make([]time.Duration, k.n)
+		for j := range k.n {
+			k.hostState[j] = k.c.Hosts[j].State()
+		}
+	}
+	if st := k.c.Hosts[i].State(); st != k.hostState[i] {
+		k.hostState[i] = st
+		k.hostChanged[i] = now
+	}
+}
+
+// surroundingsChanged is when anything last changed between leader i and
+// the others: a host's state, or a partition rule touching i. A leader
+// counts the replicas it is connected to, and learns of a silent one only
+// through heartbeats, so such a change can hand it a quorum that is not
+// real for up to a heartbeat timeout, restarting its no-quorum clock.
+func (k *Checker) surroundingsChanged(i int) time.Duration {
+	var t time.Duration
+	for j := range k.n {
+		if j == i {
+			continue
+		}
+		if k.hostChanged != nil {
+			t = max(t, k.hostChanged[j])
+		}
+		t = max(t, k.pairChanged[i][j], k.pairChanged[j][i])
+	}
+	return t
+}
+
 func (k *Checker) faultApplied() {
 	now := k.c.W.Now()
 	for i, h := range k.c.Hosts {
 		if h.State() != host.Running {
 			k.lastNotRunning[i] = now
 		}
+		k.noteHostState(i, now)
 		if h.Paused() {
 			k.lastNotRunning[i] = max(k.lastNotRunning[i], now+k.pauseLeft(h))
 		}
@@ -302,6 +419,9 @@ func (k *Checker) leaderIndex() int {
 }
 
 func (k *Checker) afterEvent() {
+	if k.anyApplied {
+		k.checkAtomicVisibility()
+	}
 	now := k.c.W.Now()
 	if k.dirty || now >= k.nextWake {
 		k.dirty = false
@@ -355,7 +475,7 @@ func (k *Checker) recompute(now time.Duration) {
 			if k.noQuorumSince[i] < 0 {
 				k.noQuorumSince[i] = now
 			}
-			k.noQuorumSince[i] = max(k.noQuorumSince[i], k.lastNotRunning[i])
+			k.noQuorumSince[i] = max(k.noQuorumSince[i], k.lastNotRunning[i], k.surroundingsChanged(i))
 		} else {
 			k.noQuorumSince[i] = -1
 			k.stepDownFlag[i] = false
@@ -400,7 +520,27 @@ type Report struct {
 	Messages        uint64       `json:"messages_delivered"`
 	DiskSyncs       uint64       `json:"disk_syncs"`
 
+	// The clients' workload (zeros without clients). AppendsFailed counts
+	// appends not acknowledged, by reason.
+	Clients                     int            `json:"clients"`
+	Rate                        float64        `json:"rate"`
+	AppendsAcknowledged         int            `json:"appends_acknowledged"`
+	AppendsIdempotent           int            `json:"appends_idempotent"`
+	AppendsFailed               map[string]int `json:"appends_failed"`
+	Reads                       int            `json:"reads"`
+	Linearizable                bool           `json:"linearizable"`
+	LinearizabilityCheckSeconds float64        `json:"linearizability_check_seconds"`
+	Checks                      Checks         `json:"checks"`
+
 	marks []mark
+}
+
+// Checks are the data checkers' figures.
+type Checks struct {
+	Log check.LogStats `json:"log"`
+	// Linearizability is set once the run is finished.
+	Linearizability *check.LinearizabilityResult `json:"linearizability,omitempty"`
+	Workload        *workload.Stats              `json:"workload,omitempty"`
 }
 
 // TimeToLeader summarises how long healthy clusters went without a leader.
@@ -430,6 +570,20 @@ func (k *Checker) report() *Report {
 	}
 	if i := k.leaderIndex(); i >= 0 {
 		r.LeaderAtEnd = c.Hosts[i].Name
+	}
+	r.AppendsFailed = map[string]int{}
+	if c.workload != nil {
+		ws := c.workload.Stats()
+		r.Clients, r.Rate = ws.Clients, ws.Rate
+		r.AppendsAcknowledged, r.AppendsIdempotent, r.AppendsFailed, r.Reads = ws.Acknowledged, ws.Idempotent, ws.Failed, ws.Reads
+		r.Checks.Workload = &ws
+	}
+	r.Checks.Log = k.log.Stats()
+	if k.lin != nil {
+		lin := *k.lin
+		r.Checks.Linearizability = &lin
+		r.Linearizable = lin.OK()
+		r.LinearizabilityCheckSeconds = lin.Seconds
 	}
 	t := TimeToLeader{Samples: len(k.ttl), BoundMs: ms(k.LivenessBound)}
 	if len(k.ttl) > 0 {

@@ -13,13 +13,16 @@ import (
 	"time"
 
 	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/eventlog"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/sim/check"
 	"github.com/annal-db/annal/sim/disk"
 	"github.com/annal-db/annal/sim/host"
 	"github.com/annal-db/annal/sim/network"
 	"github.com/annal-db/annal/sim/scenario"
 	"github.com/annal-db/annal/sim/trace"
+	"github.com/annal-db/annal/sim/workload"
 	"github.com/annal-db/annal/sim/world"
 )
 
@@ -44,6 +47,23 @@ type Config struct {
 	LogLevel env.Level
 	// Progress, when set, is called every few hundred thousand events.
 	Progress func(now time.Duration, events uint64)
+
+	// Clients is how many simulated clients run a workload against the
+	// cluster (0: none); Rate is their appends per second, all together
+	// (0: workload.DefaultRate).
+	Clients int
+	Rate    float64
+	// MaxOps bounds the clients' history (0: workload.DefaultMaxOps).
+	MaxOps int
+	// LinearizabilityTimeout bounds the check of one stream's history
+	// (0: none; a check that runs out reports "unknown").
+	LinearizabilityTimeout time.Duration
+	// LinearizabilityModel is the specification histories are checked
+	// against (default check.Strict).
+	LinearizabilityModel check.Model
+	// LinearizabilityHTML is where porcupine's rendering of a history found
+	// not linearizable is written ("": nowhere).
+	LinearizabilityHTML string
 }
 
 // FromScenario turns a scenario into a run configuration.
@@ -53,6 +73,7 @@ func FromScenario(s *scenario.Scenario, seed uint64) Config {
 		Link:    network.LinkProfile{Latency: s.Network.Latency.D(), Jitter: s.Network.Jitter.D(), Loss: s.Network.Loss},
 		Options: s.Options, NodeOptions: s.NodeOptions, NAT: s.NAT, Timeline: s.Timeline,
 		DiscoverViaDNS: s.Discovery == "dns",
+		Clients:        s.Clients, Rate: s.Rate,
 	}
 }
 
@@ -68,6 +89,9 @@ type Cluster struct {
 	bound   map[string]*host.Host
 	// public maps every address a node can be reached at to its host.
 	public map[netip.Addr]*host.Host
+	// workload is the clients' (nil without clients).
+	workload *workload.Workload
+	finished bool
 }
 
 // ClusterDNS is the name the simulated DNS answers with every node's
@@ -77,6 +101,10 @@ const ClusterDNS = "cluster.annal.test"
 // SegmentSize is the simulated nodes' log segment size: small, so that runs
 // cross segment boundaries often.
 const SegmentSize = 1 << 20
+
+// QuietEnd is how long before the end of a run clients stop starting
+// operations (at most a tenth of the run).
+const QuietEnd = 5 * time.Second
 
 // Ports every simulated node uses.
 const (
@@ -91,6 +119,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.Duration <= 0 {
 		return nil, fmt.Errorf("cluster: duration %v; need a positive duration", cfg.Duration)
+	}
+	if m := cfg.LinearizabilityModel; m != "" && !m.Valid() {
+		return nil, fmt.Errorf("cluster: linearizability model %q; use %q or %q", m, check.Strict, check.WriterView)
 	}
 	w := world.New(cfg.Seed, trace.New(cfg.Trace))
 	ncfg := network.DefaultConfig()
@@ -138,7 +169,9 @@ func New(cfg Config) (*Cluster, error) {
 			Name: name, Realm: realm, Addrs: []netip.Addr{addrs[i]},
 			Disk: disk.DefaultConfig(), TimerCPU: 5 * time.Microsecond, LogLevel: cfg.LogLevel,
 		}, func(e env.Env) func() {
-			n := node.New(e, o.Clone(), node.Settings{SegmentSize: SegmentSize})
+			incarnation := c.Hosts[idx].Incarnation
+			applied := func(recs []eventlog.Record) { c.checker.applied(idx, incarnation, recs) }
+			n := node.New(e, o.Clone(), node.Settings{SegmentSize: SegmentSize, OnApplied: applied})
 			c.nodes[idx] = n
 			n.Start()
 			return n.Stop
@@ -160,6 +193,26 @@ func New(cfg Config) (*Cluster, error) {
 		h.SetObserver(c.checker.observe)
 	}
 	w.AfterEvent = c.checker.afterEvent
+	if cfg.Clients > 0 {
+		o := c.opts[0]
+		endpoints := make([]env.Endpoint, len(publics))
+		for i, a := range publics {
+			endpoints[i] = env.Endpoint{Host: a.String(), Port: NodePort}
+		}
+		wl, err := workload.New(w, fabric, workload.Config{
+			Clients: cfg.Clients, Rate: cfg.Rate, Nodes: endpoints, MaxOps: cfg.MaxOps,
+			// A quiet end lets every replica catch up before the end
+			// check looks for every acknowledged write on each.
+			StopAt: cfg.Duration - min(QuietEnd, cfg.Duration/10),
+			// Past the node's own answer to a write it forwards (prepare
+			// and commit timeouts, plus forwarding's margin).
+			CallTimeout: o.Duration(options.PrepareTimeoutMs) + o.Duration(options.CommitTimeoutMs) + 2*time.Second,
+		}, c.checker)
+		if err != nil {
+			return nil, err
+		}
+		c.workload = wl
+	}
 	return c, nil
 }
 
@@ -254,13 +307,52 @@ func (c *Cluster) Run() *Report {
 			c.cfg.Progress(c.W.Now(), c.W.Fired())
 		}
 	}
+	c.Finish()
 	return c.Report()
 }
+
+// Finish runs the end-of-run checks once: every acknowledged write is on
+// the leader and on every replica caught up with it, and the clients'
+// history is linearizable. Run calls it; a caller stepping the run itself
+// calls it when done.
+func (c *Cluster) Finish() {
+	if c.finished {
+		return
+	}
+	c.finished = true
+	k := c.checker
+	up := make([]bool, k.n)
+	for i := range up {
+		up[i] = k.up(i)
+	}
+	k.log.Final(up, k.leaderIndex())
+	var history []check.Op
+	if c.workload != nil {
+		history = c.workload.History()
+	}
+	res := check.CheckLinearizable(history, check.LinearizabilityOptions{
+		Model: c.cfg.LinearizabilityModel, Timeout: c.cfg.LinearizabilityTimeout, Visualization: c.cfg.LinearizabilityHTML,
+	})
+	k.lin = &res
+	if len(res.Illegal) > 0 {
+		where := ""
+		if res.Visualization != "" {
+			where = "; see " + res.Visualization
+		}
+		k.violate("the clients' history is not linearizable (%s model) for stream(s) %s%s", res.Model, strings.Join(res.Illegal, ", "), where)
+	}
+}
+
+// Workload is the clients' workload (nil without clients).
+func (c *Cluster) Workload() *workload.Workload { return c.workload }
 
 // Start boots every host and schedules the configured timeline.
 func (c *Cluster) Start() {
 	for _, h := range c.Hosts {
 		h.Start()
+	}
+	if c.workload != nil {
+		c.workload.Start()
 	}
 	for i := range c.cfg.Timeline {
 		st := c.cfg.Timeline[i]

@@ -12,6 +12,8 @@
 //	seed: 1                      # optional; the run's random draws
 //	network: {latency: 1ms, jitter: 200us, loss: 0.01}
 //	discovery: dns               # or seeds (the default)
+//	clients: 8                   # optional simulated clients
+//	rate: 100                    # their appends per second, together
 //	options: {ReplicationHeartbeatInterval: 700}   # every node
 //	node_options: {n2: {NodePriority: 5}}          # one node
 //	timeline:
@@ -59,8 +61,13 @@ type Scenario struct {
 	// default) or "dns" (DiscoverViaDns through a name the simulated DNS
 	// answers with every node's address).
 	Discovery string `yaml:"discovery,omitempty"`
-	Timeline  []Step `yaml:"timeline,omitempty"`
-	Expect    Expect `yaml:"expect,omitempty"`
+	// Clients is how many simulated clients append to and read a few
+	// shared streams during the run (0: none); Rate is their appends per
+	// second, all together (0: the workload's default).
+	Clients  int     `yaml:"clients,omitempty"`
+	Rate     float64 `yaml:"rate,omitempty"`
+	Timeline []Step  `yaml:"timeline,omitempty"`
+	Expect   Expect  `yaml:"expect,omitempty"`
 }
 
 // Network is the default link profile.
@@ -179,6 +186,12 @@ func (s *Scenario) Validate() error {
 	}
 	if s.Discovery != "" && s.Discovery != "seeds" && s.Discovery != "dns" {
 		errs = append(errs, fmt.Sprintf("discovery: %q; use seeds or dns", s.Discovery))
+	}
+	if s.Clients < 0 || s.Clients > 250 {
+		errs = append(errs, fmt.Sprintf("clients: %d is outside 0..250", s.Clients))
+	}
+	if s.Rate < 0 {
+		errs = append(errs, fmt.Sprintf("rate: %v appends/s is negative", s.Rate))
 	}
 	if s.Network.Loss < 0 || s.Network.Loss >= 1 {
 		errs = append(errs, fmt.Sprintf("network.loss: %v is outside [0, 1)", s.Network.Loss))
