@@ -40,7 +40,9 @@ type Config struct {
 	// DiscoverViaDNS makes nodes find each other through ClusterDNS instead
 	// of gossip seeds.
 	DiscoverViaDNS bool
-	Timeline       []scenario.Step
+	// DiskFaults, when set, are every node's disk fault rates.
+	DiskFaults *scenario.DiskFaults
+	Timeline   []scenario.Step
 	// Trace receives the text trace when set.
 	Trace io.Writer
 	// LogLevel is the least important node log level traced (default Info).
@@ -73,6 +75,7 @@ func FromScenario(s *scenario.Scenario, seed uint64) Config {
 		Link:    network.LinkProfile{Latency: s.Network.Latency.D(), Jitter: s.Network.Jitter.D(), Loss: s.Network.Loss},
 		Options: s.Options, NodeOptions: s.NodeOptions, NAT: s.NAT, Timeline: s.Timeline,
 		DiscoverViaDNS: s.Discovery == "dns",
+		DiskFaults:     s.Disk,
 		Clients:        s.Clients, Rate: s.Rate,
 	}
 }
@@ -167,7 +170,7 @@ func New(cfg Config) (*Cluster, error) {
 		idx := i
 		h := host.New(w, fabric, host.Config{
 			Name: name, Realm: realm, Addrs: []netip.Addr{addrs[i]},
-			Disk: disk.DefaultConfig(), TimerCPU: 5 * time.Microsecond, LogLevel: cfg.LogLevel,
+			Disk: diskConfig(cfg.DiskFaults), TimerCPU: 5 * time.Microsecond, LogLevel: cfg.LogLevel,
 		}, func(e env.Env) func() {
 			incarnation := c.Hosts[idx].Incarnation
 			applied := func(recs []eventlog.Record) { c.checker.applied(idx, incarnation, recs) }
@@ -371,3 +374,11 @@ func (c *Cluster) Report() *Report { return c.checker.report() }
 
 // Checker is the run's invariant checker.
 func (c *Cluster) Checker() *Checker { return c.checker }
+
+func diskConfig(f *scenario.DiskFaults) disk.Config {
+	c := disk.DefaultConfig()
+	if f != nil {
+		c.ReadFaultRate, c.WriteFaultRate, c.SyncFaultRate = f.Read, f.Write, f.Sync
+	}
+	return c
+}

@@ -12,6 +12,7 @@
 //	seed: 1                      # optional; the run's random draws
 //	network: {latency: 1ms, jitter: 200us, loss: 0.01}
 //	discovery: dns               # or seeds (the default)
+//	disk: {read: 0, write: 0, sync: 0.001}  # fault rates per operation
 //	clients: 8                   # optional simulated clients
 //	rate: 100                    # their appends per second, together
 //	options: {ReplicationHeartbeatInterval: 700}   # every node
@@ -64,10 +65,12 @@ type Scenario struct {
 	// Clients is how many simulated clients append to and read a few
 	// shared streams during the run (0: none); Rate is their appends per
 	// second, all together (0: the workload's default).
-	Clients  int     `yaml:"clients,omitempty"`
-	Rate     float64 `yaml:"rate,omitempty"`
-	Timeline []Step  `yaml:"timeline,omitempty"`
-	Expect   Expect  `yaml:"expect,omitempty"`
+	// Disk sets every node's disk fault rates (probabilities per operation).
+	Disk     *DiskFaults `yaml:"disk,omitempty"`
+	Clients  int         `yaml:"clients,omitempty"`
+	Rate     float64     `yaml:"rate,omitempty"`
+	Timeline []Step      `yaml:"timeline,omitempty"`
+	Expect   Expect      `yaml:"expect,omitempty"`
 }
 
 // Network is the default link profile.
@@ -83,6 +86,15 @@ type NAT struct {
 	// Advertise sets the advertise-as options to the public addresses;
 	// without it the nodes gossip their private addresses.
 	Advertise bool `yaml:"advertise,omitempty"`
+}
+
+// DiskFaults are the probabilities that one disk operation fails with an
+// I/O error: reads (ReadAt, List, Size), writes (writes, appends,
+// preallocation, truncation, creates, deletes, renames) and syncs.
+type DiskFaults struct {
+	Read  float64 `yaml:"read"`
+	Write float64 `yaml:"write"`
+	Sync  float64 `yaml:"sync"`
 }
 
 // Step is one action of the timeline.
@@ -189,6 +201,13 @@ func (s *Scenario) Validate() error {
 	}
 	if s.Clients < 0 || s.Clients > 250 {
 		errs = append(errs, fmt.Sprintf("clients: %d is outside 0..250", s.Clients))
+	}
+	if d := s.Disk; d != nil {
+		for name, v := range map[string]float64{"read": d.Read, "write": d.Write, "sync": d.Sync} {
+			if v < 0 || v >= 1 {
+				errs = append(errs, fmt.Sprintf("disk.%s: %v is outside [0, 1)", name, v))
+			}
+		}
 	}
 	if s.Rate < 0 {
 		errs = append(errs, fmt.Sprintf("rate: %v appends/s is negative", s.Rate))
