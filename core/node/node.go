@@ -778,7 +778,7 @@ func (r replicaNode) Write(from int64, raw []byte, done func(int64, error)) {
 	r.n.writeReplicated(from, raw, done)
 }
 func (r replicaNode) Committed(pos int64) { r.n.advanceCommit(pos) }
-func (r replicaNode) Promised() int32 { return r.n.election.Promised() }
+func (r replicaNode) Promised() int32     { return r.n.election.Promised() }
 func (r replicaNode) StillFollows(epoch int32) bool {
 	n := r.n
 	return !n.leaderID.IsZero() && n.leaderID != n.id && n.election.Promised() <= epoch
