@@ -276,17 +276,48 @@ func (n *Node) write(requireLeader bool, method string, req wire.Message, local 
 			}
 		})
 		local(func(r WriteResult) {
-			if !answered {
+			if answered {
+				return
+			}
+			if !isRefusal(r.Err) {
 				answered = true
 				timer.Stop()
 				done(r)
+				return
 			}
+			// A refusal is definite, and decided on this node's view of the
+			// stream: answer it only once a quorum confirms this node still
+			// leads, as for reads that require the leader. A deposed leader
+			// that has not heard yet would refuse from a stale state.
+			epoch := n.epoch.Number
+			n.server.ConfirmLeadership(epoch, n.clusterSize/2, func(ok bool) {
+				if answered {
+					return
+				}
+				answered = true
+				timer.Stop()
+				if !ok || n.state != member.Leader || n.epoch.Number != epoch {
+					done(WriteResult{Err: &NotLeaderError{Leader: n.leaderEndpoint()}})
+					return
+				}
+				done(r)
+			})
 		})
 	case requireLeader || n.readOnly || n.leaderHTTP.IsZero() || !n.leaderFollowed():
 		done(WriteResult{Err: &NotLeaderError{Leader: n.leaderEndpoint()}})
 	default:
 		n.forward(method, req, done)
 	}
+}
+
+// isRefusal reports whether a write was refused on the stream's state.
+func isRefusal(err error) bool {
+	var (
+		wev *streams.WrongExpectedVersionError
+		del *streams.StreamDeletedError
+		ci  *streams.CorruptedIdempotencyError
+	)
+	return errors.As(err, &wev) || errors.As(err, &del) || errors.As(err, &ci)
 }
 
 // leaderFollowed reports whether this node follows a live leader.
