@@ -777,8 +777,13 @@ func (r replicaNode) Subscribed(ep replication.Epoch, start int64, done func(err
 func (r replicaNode) Write(from int64, raw []byte, done func(int64, error)) {
 	r.n.writeReplicated(from, raw, done)
 }
-func (r replicaNode) Committed(pos int64) { r.n.advanceCommit(pos) }
-func (r replicaNode) Promised() int32     { return r.n.election.Promised() }
+func (r replicaNode) Committed(pos int64) {
+	// Remember the leader's word: a commit point beyond what is durable
+	// here is applied as the writes land (writeReplicated).
+	r.n.st.leaderCommitted = max(r.n.st.leaderCommitted, pos)
+	r.n.advanceCommit(pos)
+}
+func (r replicaNode) Promised() int32 { return r.n.election.Promised() }
 func (r replicaNode) StillFollows(epoch int32) bool {
 	n := r.n
 	return !n.leaderID.IsZero() && n.leaderID != n.id && n.election.Promised() <= epoch

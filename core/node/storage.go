@@ -41,6 +41,9 @@ type storage struct {
 	waiters []commitWaiter
 	// appliedWaiters are leader reads waiting for records to be applied.
 	appliedWaiters []appliedWaiter
+	// leaderCommitted is the highest commit point the leader announced to
+	// this replica (it may run ahead of what is durable here).
+	leaderCommitted int64
 	// lastBoundary is where the last complete append in the log ends:
 	// records after it belong to an append whose end never arrived.
 	lastBoundary int64
@@ -455,6 +458,7 @@ func (n *Node) followFrom(start int64, done func(error)) {
 		}
 		n.dropEpochsFrom(start)
 		n.st.lastBoundary = min(n.st.lastBoundary, start)
+		n.st.leaderCommitted = min(n.st.leaderCommitted, start)
 		// Appends waiting for a commit past the cut can never be answered
 		// by it: whatever commits there now is someone else's record.
 		kept := st.waiters[:0]
@@ -551,6 +555,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			done(0, ErrPromisedNewerLeader)
 			return
 		}
+		n.advanceCommit(st.leaderCommitted)
 		done(st.log.Durable(), nil)
 	})
 	if err != nil {
