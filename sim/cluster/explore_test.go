@@ -1,0 +1,118 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/annal-db/annal/sim/scenario"
+)
+
+// exploreActions are the faults random schedules draw from.
+var exploreActions = []string{
+	"kill", "restart", "freeze", "thaw", "power-off", "power-on", "pause",
+	"partition", "one-way", "bridge", "heal", "clock-jump", "resign", "isolate",
+}
+
+// randomSchedule draws 2 to 7 faults from 10 s on, then heals and restarts
+// every node, and leaves 40 s for the clients to see the cluster recover.
+func randomSchedule(seed uint64) scenario.Scenario {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	nodes := 3 + 2*r.IntN(2)
+	node := func() string { return fmt.Sprintf("n%d", 1+r.IntN(nodes)) }
+	target := func() string {
+		if r.IntN(2) == 0 {
+			return "leader"
+		}
+		return node()
+	}
+	var steps []scenario.Step
+	at := 10 * time.Second
+	for range 2 + r.IntN(6) {
+		at += time.Duration(r.IntN(6000)) * time.Millisecond
+		st := scenario.Step{At: scenario.Duration(at), Do: exploreActions[r.IntN(len(exploreActions))]}
+		switch st.Do {
+		case "heal":
+		case "partition", "one-way", "bridge":
+			st.Target, st.With = target(), []string{node()}
+		default:
+			st.Target = target()
+		}
+		switch st.Do {
+		case "pause":
+			st.For = scenario.Duration(time.Duration(100+r.IntN(8000)) * time.Millisecond)
+		case "clock-jump":
+			st.By = scenario.Duration(time.Duration(r.IntN(240)-120) * time.Second)
+		}
+		steps = append(steps, st)
+	}
+	at += 2 * time.Second
+	steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "heal"})
+	for k := 1; k <= nodes; k++ {
+		steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "restart", Target: fmt.Sprintf("n%d", k)})
+	}
+	zero := 0
+	return scenario.Scenario{
+		Name: fmt.Sprintf("explore-%d", seed), Description: "A random fault schedule with clients that broke an invariant.",
+		Seed: &seed, Nodes: nodes, Duration: scenario.Duration(at + 40*time.Second),
+		Network: scenario.Network{Latency: scenario.Duration(time.Millisecond), Jitter: scenario.Duration(300 * time.Microsecond), Loss: 0.01},
+		Clients: 8, Rate: 150, Timeline: steps,
+		Expect: scenario.Expect{Violations: &zero, MustHappen: []scenario.Mark{{Event: "state", State: "Leader"}}},
+	}
+}
+
+// TestExploreFaultsWithClients runs random fault schedules under a client
+// workload and prints every one that breaks an invariant, or panics, as a
+// scenario file to save under scenarios/found-*.yaml. It is a search, not
+// a regression test: it runs only when asked, as
+//
+//	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=1000 go test ./sim/cluster -run TestExploreFaultsWithClients -v -timeout 30m
+func TestExploreFaultsWithClients(t *testing.T) {
+	runs, err := strconv.Atoi(os.Getenv("ANNAL_EXPLORE"))
+	if err != nil || runs <= 0 {
+		t.Skip("a search, run on demand: set ANNAL_EXPLORE to the number of schedules to try")
+	}
+	from, _ := strconv.ParseUint(os.Getenv("ANNAL_EXPLORE_FROM"), 10, 64)
+	for seed := from; seed < from+uint64(runs); seed++ {
+		sc := randomSchedule(seed)
+		if what := exploreOne(&sc); what != "" {
+			b, err := yaml.Marshal(&sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Errorf("schedule %d: %s\n%s", seed, what, b)
+		}
+	}
+}
+
+// exploreOne runs a schedule and says what broke ("" if nothing).
+func exploreOne(sc *scenario.Scenario) (what string) {
+	defer func() {
+		if p := recover(); p != nil {
+			where := ""
+			for _, line := range strings.Split(string(debug.Stack()), "\n") {
+				if strings.Contains(line, "annal/core/") {
+					where = " in " + strings.TrimSpace(line)
+					break
+				}
+			}
+			what = fmt.Sprintf("panic: %v%s", p, where)
+		}
+	}()
+	c, err := New(FromScenario(sc, *sc.Seed))
+	if err != nil {
+		return err.Error()
+	}
+	r := c.Run()
+	if len(r.Violations) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d violation(s), the first: %s", len(r.Violations), r.Violations[0])
+}
