@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/annal-db/annal/core/checkpoint"
@@ -104,10 +105,10 @@ func (t *tail) read(from int64, max int) (raw []byte, first, next int64, ok bool
 	if len(t.chunks) == 0 || from < t.chunks[0].from {
 		return nil, 0, 0, false
 	}
-	i := 0
-	for i < len(t.chunks) && t.chunks[i].from+int64(len(t.chunks[i].raw)) <= from {
-		i++
-	}
+	// The first chunk that ends past from (chunks are in position order).
+	i := sort.Search(len(t.chunks), func(k int) bool {
+		return t.chunks[k].from+int64(len(t.chunks[k].raw)) > from
+	})
 	if i == len(t.chunks) {
 		return nil, 0, 0, false
 	}
@@ -310,7 +311,10 @@ func (n *Node) applyCommitted() {
 	}
 	st.applying = true
 	from := st.applied
-	err := st.log.ReadForward(from, st.committed, scanBytes, func(recs []eventlog.Record, next int64, err error) {
+	// Read no more than what is to be applied: most steps apply one small
+	// append.
+	want := int(min(int64(scanBytes), max(st.committed-from, 1)))
+	err := st.log.ReadForward(from, st.committed, want, func(recs []eventlog.Record, next int64, err error) {
 		st.applying = false
 		if err != nil {
 			n.fatal(fmt.Errorf("applying committed records at %d: %w", from, err))
