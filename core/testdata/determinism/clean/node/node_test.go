@@ -1,3 +1,6 @@
+// A fixture of the determinism checker, never compiled (testdata): it shows
+// that test files may use the wall clock and I/O. Real test packages start
+// with goleak.VerifyTestMain; this one is not a test package.
 package node
 
 import (
