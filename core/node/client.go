@@ -351,30 +351,13 @@ func (n *Node) forward(method string, req wire.Message, done func(WriteResult)) 
 // reads, never past its commit point). A read that requires the leader is
 // answered by the leader only.
 func (n *Node) ReadStream(req ReadRequest, done func(ReadResult)) {
-	switch {
-	case !n.serving():
-		done(ReadResult{Err: ErrNotReady})
-		return
-	case req.RequireLeader && n.state != member.Leader:
-		done(ReadResult{Err: &NotLeaderError{Leader: n.leaderEndpoint()}})
-		return
-	}
-	if req.RequireLeader {
-		// Linearizable: a quorum confirms this node still leads (no clock
-		// leases: clocks drift), then the read waits until everything
-		// committed when the round ended is applied, so it sees every
-		// write acknowledged before it began.
-		epoch := n.epoch.Number
-		n.server.ConfirmLeadership(epoch, n.clusterSize/2, func(ok bool) {
-			if !ok || n.state != member.Leader || n.epoch.Number != epoch {
-				done(ReadResult{Err: &NotLeaderError{Leader: n.leaderEndpoint()}})
-				return
-			}
-			n.afterApplied(n.st.committed, func() { n.readLocal(req, done) })
-		})
-		return
-	}
-	n.readLocal(req, done)
+	n.leaderGate(req.RequireLeader, func(err error) {
+		if err != nil {
+			done(ReadResult{Err: err})
+			return
+		}
+		n.readLocal(req, done)
+	})
 }
 
 // afterApplied runs f once every record below pos is applied.

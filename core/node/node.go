@@ -596,6 +596,9 @@ func (n *Node) shutdown() {
 	if n.gossip != nil {
 		n.gossip.Stop()
 	}
+	if n.streams != nil {
+		n.streams.DropAll(ErrNotReady)
+	}
 	for _, l := range n.listeners {
 		l.Close()
 	}

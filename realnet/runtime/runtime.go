@@ -78,7 +78,8 @@ type Runtime struct {
 	repl  env.Listener
 	lock  *dirLock
 
-	node *node.Node // touched only on the loop
+	node   *node.Node  // touched only on the loop
+	client *clientNode // the node as the client API calls it
 
 	mu          sync.Mutex
 	status      Status
@@ -139,6 +140,7 @@ func Start(cfg Config) (*Runtime, error) {
 		exited: make(chan struct{}),
 		status: Status{State: member.Initializing, Epoch: -1},
 	}
+	r.client = newClientNode(r, opts)
 	ok := false
 	defer func() {
 		if !ok {

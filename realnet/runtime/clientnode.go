@@ -1,0 +1,224 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/core/node"
+	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/core/streams"
+	"github.com/annal-db/annal/realnet/clientapi"
+)
+
+// clientNode is the node as the client API sees it: every call becomes an
+// input on the node's loop, and the calling goroutine waits for the
+// answer, for its context, or for the node to stop.
+type clientNode struct {
+	r             *Runtime
+	maxAppendSize int
+}
+
+var _ clientapi.Node = (*clientNode)(nil)
+
+func newClientNode(r *Runtime, opts *options.Values) *clientNode {
+	return &clientNode{r: r, maxAppendSize: int(opts.Int(options.MaxAppendSize))}
+}
+
+// ask runs start on the loop with the node, and waits for the answer it
+// passes to its callback. The callback may run at most once; a node that
+// does not exist yet or any more answers notReady.
+func ask[T any](ctx context.Context, r *Runtime, notReady T, start func(n *node.Node, done func(T))) (T, error) {
+	answer := make(chan T, 1)
+	reply := func(v T) {
+		select {
+		case answer <- v:
+		default: // answered already: a second answer would be a node bug, never a reason to block the loop
+		}
+	}
+	var zero T
+	err := r.loop.Post(func() {
+		if r.node == nil {
+			reply(notReady)
+			return
+		}
+		start(r.node, reply)
+	})
+	if err != nil {
+		return zero, clientapi.ErrNodeStopped
+	}
+	select {
+	case v := <-answer:
+		return v, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-r.loop.Done():
+		return zero, clientapi.ErrNodeStopped
+	}
+}
+
+func (c *clientNode) Append(ctx context.Context, req node.AppendRequest) (node.WriteResult, error) {
+	return ask(ctx, c.r, node.WriteResult{Err: node.ErrNotReady}, func(n *node.Node, done func(node.WriteResult)) {
+		n.Append(req, done)
+	})
+}
+
+func (c *clientNode) Delete(ctx context.Context, req node.DeleteRequest) (node.WriteResult, error) {
+	return ask(ctx, c.r, node.WriteResult{Err: node.ErrNotReady}, func(n *node.Node, done func(node.WriteResult)) {
+		n.Delete(req, done)
+	})
+}
+
+func (c *clientNode) ReadStream(ctx context.Context, req node.ReadRequest) (node.ReadResult, error) {
+	return ask(ctx, c.r, node.ReadResult{Err: node.ErrNotReady}, func(n *node.Node, done func(node.ReadResult)) {
+		n.ReadStream(req, done)
+	})
+}
+
+func (c *clientNode) ReadAll(ctx context.Context, req streams.ReadAllRequest, requireLeader bool) (streams.ReadAllResult, error) {
+	return ask(ctx, c.r, streams.ReadAllResult{Err: node.ErrNotReady, Checkpoint: -1}, func(n *node.Node, done func(streams.ReadAllResult)) {
+		n.ReadAll(req, requireLeader, done)
+	})
+}
+
+func (c *clientNode) ClusterView(ctx context.Context) ([]member.Info, error) {
+	type view struct {
+		members []member.Info
+		err     error
+	}
+	v, err := ask(ctx, c.r, view{err: node.ErrNotReady}, func(n *node.Node, done func(view)) {
+		done(view{members: n.ClusterView()})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.members, v.err
+}
+
+func (c *clientNode) MaxAppendSize() int { return c.maxAppendSize }
+
+// subscriptionWindow is how many messages a subscription may have on
+// their way to its consumer: the credits it holds plus what waits in its
+// channel never exceed it, so the node's sink never blocks the loop.
+const subscriptionWindow = 64
+
+func (c *clientNode) Subscribe(ctx context.Context, req clientapi.SubscribeRequest) (clientapi.Subscription, error) {
+	s := &loopSubscription{
+		r: c.r,
+		// One slot more than the window for the final Dropped, which the
+		// node sends without a credit.
+		msgs:   make(chan streams.Message, subscriptionWindow+1),
+		broken: make(chan struct{}),
+	}
+	sink := func(m streams.Message) {
+		select {
+		case s.msgs <- m:
+		default:
+			// Unreachable while the window holds; dropping rather than
+			// blocking keeps the node alive if it ever does not.
+			s.overflow()
+		}
+	}
+	type started struct {
+		sub *streams.Subscription
+		err error
+	}
+	st, err := ask(ctx, c.r, started{err: node.ErrNotReady}, func(n *node.Node, done func(started)) {
+		begin := func(sub *streams.Subscription, err error) {
+			if err == nil {
+				if s.closed {
+					sub.Close() // the caller gave up while the node confirmed its leadership
+				} else {
+					s.sub = sub
+					sub.Request(subscriptionWindow)
+				}
+			}
+			done(started{sub: sub, err: err})
+		}
+		if req.Stream != "" {
+			n.SubscribeToStream(streams.SubscribeStreamRequest{Stream: req.Stream, From: req.From}, req.RequireLeader, sink, begin)
+		} else {
+			n.SubscribeToAll(streams.SubscribeAllRequest{From: req.From, Filter: req.Filter}, req.RequireLeader, sink, begin)
+		}
+	})
+	if err != nil {
+		// The subscription may have started on the loop after ctx ended:
+		// close it there.
+		s.Close()
+		return nil, err
+	}
+	if st.err != nil {
+		return nil, st.err
+	}
+	return s, nil
+}
+
+// loopSubscription carries a core subscription's messages from the loop
+// to one consumer goroutine, granting credits back as it takes them.
+type loopSubscription struct {
+	r      *Runtime
+	msgs   chan streams.Message
+	broken chan struct{} // closed if the window was ever exceeded
+
+	// Touched only on the loop.
+	sub        *streams.Subscription
+	closed     bool
+	overflowed bool
+
+	taken int // messages taken since the last grant (consumer only)
+
+	closeOnce sync.Once
+}
+
+// errSubscriptionOverflow ends a subscription that was sent more than its
+// window; its order could no longer be trusted.
+var errSubscriptionOverflow = errors.New("the subscription was sent more messages than its credit window; it was closed, subscribe again")
+
+func (s *loopSubscription) Next(ctx context.Context) (streams.Message, error) {
+	select {
+	case m := <-s.msgs:
+		if s.taken++; s.taken >= subscriptionWindow/2 {
+			n := s.taken
+			s.taken = 0
+			_ = s.r.loop.Post(func() {
+				if s.sub != nil {
+					s.sub.Request(n)
+				}
+			})
+		}
+		return m, nil
+	case <-s.broken:
+		return streams.Message{}, errSubscriptionOverflow
+	case <-ctx.Done():
+		return streams.Message{}, ctx.Err()
+	case <-s.r.loop.Done():
+		return streams.Message{}, clientapi.ErrNodeStopped
+	}
+}
+
+func (s *loopSubscription) Close() {
+	s.closeOnce.Do(func() {
+		_ = s.r.loop.Post(func() {
+			s.closed = true
+			if s.sub != nil {
+				s.sub.Close()
+			}
+		})
+	})
+}
+
+// overflow ends a subscription whose sink found its channel full, which
+// the credit window rules out; closing it beats blocking the node.
+func (s *loopSubscription) overflow() {
+	if s.overflowed {
+		return
+	}
+	s.overflowed = true
+	close(s.broken)
+	if s.sub != nil {
+		s.sub.Close()
+	}
+	s.r.log.logf(env.LevelError, "a client subscription was sent more than its credit window of %d messages and was closed", subscriptionWindow)
+}
