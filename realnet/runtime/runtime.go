@@ -17,11 +17,13 @@ import (
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/realnet/clientapi"
 	"github.com/annal-db/annal/realnet/clock"
 	"github.com/annal-db/annal/realnet/disk"
 	"github.com/annal-db/annal/realnet/loop"
 	"github.com/annal-db/annal/realnet/netstack"
 	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc"
 )
 
 // Config is one node to run.
@@ -171,6 +173,18 @@ func Start(cfg Config) (*Runtime, error) {
 	if no.KeepAliveTimeout == 0 {
 		no.KeepAliveTimeout = durationOrOff(opts, options.KeepAliveTimeout)
 	}
+	// The client API's limits: a receive size that lets an append over
+	// MaxAppendSize arrive and be refused by name, not cut off by gRPC.
+	no.GRPCServerOptions = append(no.GRPCServerOptions, clientapi.ServerOptions(int(opts.Int(options.MaxAppendSize)))...)
+	if no.GRPCServices == nil {
+		no.GRPCServices = func(s grpc.ServiceRegistrar) {
+			logf := func(format string, args ...any) { r.log.logf(env.LevelWarn, format, args...) }
+			// Only invalid options fail, and these are fixed.
+			if err := clientapi.Register(s, r.client, clientapi.Options{Logf: logf}); err != nil {
+				panic(err)
+			}
+		}
+	}
 	if r.net, err = netstack.New(r.loop, no); err != nil {
 		return nil, err
 	}
@@ -193,6 +207,7 @@ func Start(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime: recording the bound %s: %w", p.o.Name, err)
 		}
 	}
+	r.port.HandleHTTP("GET /gossip", clientapi.GossipHandler(r.client))
 	if cfg.Name == "" {
 		r.log.setName(r.port.Addr().String())
 	}

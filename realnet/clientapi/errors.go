@@ -1,0 +1,191 @@
+package clientapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/node"
+	"github.com/annal-db/annal/core/streams"
+)
+
+// Trailer keys and "exception" values the official clients read. The Go
+// clients read trailers only, so everything goes into trailers.
+const (
+	keyException          = "exception"
+	keyStreamName         = "stream-name"
+	keyLeaderHost         = "leader-endpoint-host"
+	keyLeaderPort         = "leader-endpoint-port"
+	keyExpectedVersion    = "expected-version"
+	keyActualVersion      = "actual-version"
+	keyMaxAppendSize      = "maximum-append-size"
+	keyRequiredProperties = "required-metadata-properties"
+
+	exNotLeader            = "not-leader"
+	exStreamDeleted        = "stream-deleted"
+	exWrongExpectedVersion = "wrong-expected-version"
+	exStreamNotFound       = "stream-not-found"
+	exMaxAppendSize        = "maximum-append-size-exceeded"
+	exMissingMetadata      = "missing-required-metadata-property"
+)
+
+// Required event metadata keys of an append.
+const (
+	metaType        = "type"
+	metaContentType = "content-type"
+	metaCreated     = "created"
+
+	contentTypeJSON   = "application/json"
+	contentTypeBinary = "application/octet-stream"
+)
+
+// rpcError is an answer to the client: a status, and the trailers that
+// carry EventStoreDB's exception and its details.
+type rpcError struct {
+	st      *status.Status
+	trailer metadata.MD
+}
+
+func (e *rpcError) Error() string              { return e.st.Message() }
+func (e *rpcError) GRPCStatus() *status.Status { return e.st }
+
+// newRPCError builds an answer; kv are trailer key/value pairs.
+func newRPCError(code codes.Code, msg string, kv ...string) *rpcError {
+	e := &rpcError{st: status.New(code, msg)}
+	if len(kv) > 0 {
+		e.trailer = metadata.Pairs(kv...)
+	}
+	return e
+}
+
+func invalidArgument(format string, args ...any) *rpcError {
+	return newRPCError(codes.InvalidArgument, fmt.Sprintf(format, args...))
+}
+
+func missingMetadata(event int, key string) *rpcError {
+	return newRPCError(codes.InvalidArgument,
+		fmt.Sprintf("Required Metadata Property '%s' is missing from event %d; every proposed event needs %q and %q", key, event, metaType, metaContentType),
+		keyException, exMissingMetadata,
+		keyRequiredProperties, metaType+","+metaContentType)
+}
+
+func maxAppendSizeExceeded(stream string, size, limit int) *rpcError {
+	return newRPCError(codes.InvalidArgument,
+		fmt.Sprintf("Maximum Append Size of %d Exceeded: the append to %q has %d bytes or more; split it into smaller appends", limit, stream, size),
+		keyException, exMaxAppendSize,
+		keyMaxAppendSize, strconv.Itoa(limit))
+}
+
+func notLeader(leader env.Endpoint) *rpcError {
+	return newRPCError(codes.NotFound, "Leader info available",
+		keyException, exNotLeader,
+		keyLeaderHost, leader.Host,
+		keyLeaderPort, strconv.Itoa(int(leader.Port)))
+}
+
+func streamDeleted(stream string) *rpcError {
+	return newRPCError(codes.FailedPrecondition, fmt.Sprintf("Event stream '%s' is deleted.", stream),
+		keyException, exStreamDeleted,
+		keyStreamName, stream)
+}
+
+func wrongExpectedVersion(stream string, expected streams.ExpectedRevision, actual int64) *rpcError {
+	return newRPCError(codes.FailedPrecondition,
+		fmt.Sprintf("WrongExpectedVersion on stream %q: expected version %d, actual version %d", stream, int64(expected), actual),
+		keyException, exWrongExpectedVersion,
+		keyStreamName, stream,
+		keyExpectedVersion, strconv.FormatInt(int64(expected), 10),
+		keyActualVersion, strconv.FormatInt(actual, 10))
+}
+
+// toRPCError maps an error of the node, or of the call itself, to what
+// the client is told. It is the one place that knows the table; unknown
+// errors become UNKNOWN with their text (known reports whether the error
+// was one the table lists).
+func toRPCError(err error) (e *rpcError, known bool) {
+	var (
+		rpc     *rpcError
+		grpcErr interface{ GRPCStatus() *status.Status }
+		nl      *node.NotLeaderError
+		del     *streams.StreamDeletedError
+		wev     *streams.WrongExpectedVersionError
+		ci      *streams.CorruptedIdempotencyError
+		nf      *streams.StreamNotFoundError
+		size    *streams.MaxAppendSizeExceededError
+		timeout *streams.TimeoutError
+		busy    *streams.TooBusyError
+		inv     *streams.InvalidArgumentError
+		remote  *node.RemoteWriteError
+	)
+	switch {
+	case errors.As(err, &rpc):
+		return rpc, true
+	case errors.As(err, &grpcErr):
+		// Already a status: a failed Recv or Send of the call.
+		return &rpcError{st: grpcErr.GRPCStatus()}, true
+	case errors.As(err, &nl):
+		if nl.Leader.IsZero() {
+			return newRPCError(codes.Unavailable, "no leader yet: the cluster is electing one; retry shortly"), true
+		}
+		return notLeader(nl.Leader), true
+	case errors.Is(err, node.ErrNotReady), errors.Is(err, ErrNodeStopped):
+		return newRPCError(codes.Unavailable, "Server Is Not Ready: "+err.Error()), true
+	case errors.As(err, &del):
+		return streamDeleted(del.Stream), true
+	case errors.As(err, &wev):
+		return wrongExpectedVersion(wev.Stream, wev.Expected, wev.Actual), true
+	case errors.As(err, &ci):
+		return wrongExpectedVersion(ci.Stream, ci.Expected, ci.Actual), true
+	case errors.As(err, &nf):
+		return newRPCError(codes.NotFound, fmt.Sprintf("Event stream '%s' is not found.", nf.Stream),
+			keyException, exStreamNotFound, keyStreamName, nf.Stream), true
+	case errors.As(err, &size):
+		return maxAppendSizeExceeded(size.Stream, size.Size, size.Max), true
+	case errors.As(err, &timeout), errors.Is(err, node.ErrAmbiguous), errors.Is(err, node.ErrLeadershipLost), errors.Is(err, env.ErrTimeout):
+		return newRPCError(codes.Aborted, "Operation timed out: "+err.Error()), true
+	case errors.As(err, &busy):
+		return newRPCError(codes.Unavailable, "Server Is Too Busy: "+err.Error()), true
+	case errors.As(err, &inv):
+		return newRPCError(codes.InvalidArgument, inv.What), true
+	case errors.As(err, &remote):
+		return newRPCError(codes.Unknown, remote.Message), true
+	case errors.Is(err, context.Canceled):
+		return newRPCError(codes.Canceled, "the call was cancelled"), true
+	case errors.Is(err, context.DeadlineExceeded):
+		return newRPCError(codes.DeadlineExceeded, "the call's deadline passed"), true
+	}
+	return newRPCError(codes.Unknown, err.Error()), false
+}
+
+// fail ends a call with err: it sets the trailers, logs errors the table
+// does not know (they are bugs or unforeseen failures), and returns the
+// status to return from the handler.
+func (s *server) fail(setTrailer func(metadata.MD), method string, err error) error {
+	e, known := toRPCError(err)
+	if !known {
+		s.logf("%s: unexpected error answered as UNKNOWN: %v", method, err)
+	}
+	if len(e.trailer) > 0 {
+		setTrailer(e.trailer)
+	}
+	return e.st.Err()
+}
+
+// requiresLeader reads the requires-leader header a client sends when the
+// call must be served by the leader.
+func requiresLeader(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("requires-leader") {
+		if strings.EqualFold(strings.TrimSpace(v), "true") {
+			return true
+		}
+	}
+	return false
+}

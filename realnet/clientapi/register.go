@@ -1,0 +1,109 @@
+package clientapi
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/annal-db/annal/realnet/clientapi/esdbpb/gossippb"
+	"github.com/annal-db/annal/realnet/clientapi/esdbpb/serverfeaturespb"
+	"github.com/annal-db/annal/realnet/clientapi/esdbpb/streamspb"
+)
+
+// Options configure the client API. The zero value works.
+type Options struct {
+	// ServerVersion is the version ServerFeatures reports, MAJOR.MINOR.PATCH
+	// in digits only: the Go clients parse each part as an integer and
+	// refuse the node otherwise. Empty means DefaultServerVersion.
+	ServerVersion string
+	// Logf logs what the clients are not told (unexpected errors). Nil
+	// discards.
+	Logf func(format string, args ...any)
+	// Now is the wall clock stamped on caught-up, fell-behind and
+	// checkpoint messages. Nil means time.Now.
+	Now func() time.Time
+	// ReadPageSize bounds the events asked of the node at once by a read;
+	// the read goes on page by page until the client's count. Zero means
+	// DefaultReadPageSize.
+	ReadPageSize int
+
+	// maxEvents overrides maxEventsPerAppend (tests).
+	maxEvents int
+}
+
+// DefaultServerVersion is the EventStoreDB version whose protocol this
+// package speaks.
+const DefaultServerVersion = "24.10.0"
+
+// DefaultReadPageSize is EventStoreDB's own read batch for gRPC reads
+// rounded up: a page is sent before the next is asked for.
+const DefaultReadPageSize = 512
+
+var versionPattern = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.ServerVersion == "" {
+		o.ServerVersion = DefaultServerVersion
+	}
+	if !versionPattern.MatchString(o.ServerVersion) {
+		return o, fmt.Errorf("clientapi: ServerVersion %q is not MAJOR.MINOR.PATCH in digits (like %q); the Go clients refuse a node whose version has anything else", o.ServerVersion, DefaultServerVersion)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ReadPageSize == 0 {
+		o.ReadPageSize = DefaultReadPageSize
+	}
+	if o.maxEvents == 0 {
+		o.maxEvents = maxEventsPerAppend
+	}
+	if o.ReadPageSize < 0 {
+		return o, fmt.Errorf("clientapi: ReadPageSize is %d; it must be positive, or 0 for %d", o.ReadPageSize, DefaultReadPageSize)
+	}
+	return o, nil
+}
+
+// server holds what every service of the API shares.
+type server struct {
+	node Node
+	opts Options
+}
+
+func (s *server) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+// Register registers the Streams, Gossip and ServerFeatures services on
+// s, served by n. It fails only on invalid options.
+func Register(s grpc.ServiceRegistrar, n Node, opts Options) error {
+	if n == nil {
+		return fmt.Errorf("clientapi: Register needs a Node")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	srv := &server{node: n, opts: opts}
+	streamspb.RegisterStreamsServer(s, &streamsService{server: srv})
+	gossippb.RegisterGossipServer(s, &gossipService{server: srv})
+	serverfeaturespb.RegisterServerFeaturesServer(s, &featuresService{methods: supportedMethods(opts.ServerVersion)})
+	return nil
+}
+
+// ServerOptions are the grpc.Server options the official clients need.
+// They ping every 10 s, the Go clients even with no call open, which
+// grpc-go's default enforcement answers with GOAWAY; and a message may
+// carry a whole append (a BatchAppend chunk is up to 3 MiB), which must
+// arrive for the node to refuse it with maximum-append-size-exceeded
+// rather than for gRPC to cut it off.
+func ServerOptions(maxAppendSize int) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(max(maxAppendSize, 0) + 4<<20),
+	}
+}
