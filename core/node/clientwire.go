@@ -28,6 +28,11 @@ const (
 
 // Bounds of decoded client messages.
 const (
+	// MaxEventsPerAppend bounds the events of one append on every
+	// transport: MaxAppendSize counts only event bytes, so without it an
+	// append of empty events could hold millions of them in memory.
+	MaxEventsPerAppend = 1 << 15
+	// maxEventsPerMessage bounds the events of a read page.
 	maxEventsPerMessage = 4096
 )
 
@@ -226,7 +231,7 @@ func (m *AppendRequest) Encode(e *wire.Encoder) {
 func (m *AppendRequest) Decode(d *wire.Decoder) {
 	m.Stream = d.String("stream")
 	m.Expected = d.Varint("expected")
-	if n := d.Count("events", maxEventsPerMessage); n > 0 {
+	if n := d.Count("events", MaxEventsPerAppend); n > 0 {
 		m.Events = make([]streams.EventData, n)
 		for i := range m.Events {
 			decodeEventData(d, &m.Events[i])

@@ -40,9 +40,10 @@ var (
 	})
 	MaxAppendSize = register(Option{
 		Name: "MaxAppendSize", Group: GroupApplication, Type: Int,
-		Default: "1048576", Min: 1, Max: 256 << 20,
+		Default: "1048576", Min: 1, Max: 15 << 20,
 		Help: "Largest total size, in bytes, of the events in one append request; larger appends fail with maximum-append-size-exceeded. " +
-			"EventStoreDB's default (20.x to 25.0): 1 MiB.",
+			"EventStoreDB's default (20.x to 25.0): 1 MiB. At most 15 MiB: a whole append travels as one message between nodes, " +
+			"and messages are bounded at 16 MiB.",
 	})
 	StatsPeriodSec = register(Option{
 		Name: "StatsPeriodSec", Group: GroupApplication, Type: Seconds, Default: "30", Min: 1,

@@ -51,7 +51,7 @@ func TestSetErrorWording(t *testing.T) {
 		{GossipSeed, "node1:2113,node2", SourceConfigFile, ErrSyntax,
 			`GossipSeed: "node1:2113,node2" (from config file) has an invalid entry "node2": the port is missing; use host:port entries separated by commas, e.g. node1:2113,node2:2113`},
 		{MaxAppendSize, "0", SourceCommandLine, ErrRange,
-			`MaxAppendSize: "0" (from command line) is out of range: allowed 1..268435456`},
+			`MaxAppendSize: "0" (from command line) is out of range: allowed 1..15728640`},
 		{RunProjections, "All", SourceEnvironment, ErrNotSupported,
 			`RunProjections: "All" (from environment) is not supported: annal has no projection engine.`},
 		{DefaultAdminPassword, "hunter2", SourceCommandLine, ErrEnvOnly,
@@ -123,7 +123,7 @@ func TestRangeEdges(t *testing.T) {
 		{InitialStreamWindowSize, []string{"65535", "2147483647"}, []string{"65534", "2147483648"}},
 		{ClusterSize, []string{"1", "3", "5"}, []string{"0", "-3"}},
 		{NodePriority, []string{"-5", "0", "2147483647", "-2147483648"}, []string{"2147483648"}},
-		{MaxAppendSize, []string{"1", "268435456"}, []string{"268435457"}},
+		{MaxAppendSize, []string{"1", "15728640"}, []string{"15728641"}},
 		{MaxTruncation, []string{"0", "-1", "9223372036854775807"}, []string{"-2", "9223372036854775808"}},
 	}
 	for _, c := range cases {

@@ -183,11 +183,9 @@ func proposedEvent(i int, id *sharedpb.UUID, md map[string]string, custom, data 
 	return streams.EventData{ID: eventID, Type: typ, Data: data, Metadata: custom, IsJSON: contentType == contentTypeJSON}, nil
 }
 
-// maxEventsPerAppend bounds the events of one append. The maximum append
-// size counts only event bytes, so without it an append of empty events
-// could make the call hold millions of them (each costs about 100 bytes
-// here whatever its size).
-const maxEventsPerAppend = 1 << 15
+// maxEventsPerAppend bounds the events of one append, as the node's own
+// bound for appends on every transport.
+const maxEventsPerAppend = node.MaxEventsPerAppend
 
 // tooManyEvents answers it as an append too large, which is what it is
 // to the clients.
