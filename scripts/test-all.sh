@@ -31,6 +31,12 @@ if [ -n "$race_pkgs" ]; then
   go test -count=1 -race $race_pkgs
 fi
 
+step "official EventStoreDB/KurrentDB clients (NodeJS and Go) against real annal processes"
+bin_dir=$(mktemp -d)
+trap 'rm -rf "$bin_dir"' EXIT
+go build -o "$bin_dir/annal" ./cmd/annal
+clients/run.sh "$bin_dir/annal"
+
 step "determinism gate: same seed, same trace hash, across processes and GOMAXPROCS"
 scripts/determinism-gate.sh
 
