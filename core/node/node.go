@@ -314,15 +314,31 @@ func (n *Node) onGossip() {
 			n.leaderLost()
 		}
 	case n.state.IsLeaderish():
-		leaders := 0
-		for _, m := range view {
-			if m.IsAlive && m.State == member.Leader {
-				leaders++
-			}
+		n.resolveRivalLeaders(view)
+	}
+}
+
+// resolveRivalLeaders settles another leader in gossip by epoch: a leader
+// elected in a later epoch deposed this one (which was cut off, frozen or
+// paused meanwhile), so this one follows it at once; an older rival is
+// the deposed one and will do the same when it sees this node. Only a
+// rival in the same epoch, which elections rule out, calls an election:
+// calling one for a stale leader would let its return move leadership.
+func (n *Node) resolveRivalLeaders(view []member.Info) {
+	for _, m := range view {
+		if !m.IsAlive || m.State != member.Leader || m.InstanceID == n.id {
+			continue
 		}
-		if leaders > 1 {
-			n.logf(env.LevelWarn, "gossip shows %d leaders; calling an election", leaders)
+		switch {
+		case m.EpochNumber > n.epoch.Number:
+			n.logf(env.LevelWarn, "gossip shows leader %s in epoch %d, later than this node's %d; following it",
+				m.InstanceID.Short(), m.EpochNumber, n.epoch.Number)
+			n.follow(m.InstanceID, m.HTTPEndPoint)
+			return
+		case m.EpochNumber == n.epoch.Number:
+			n.logf(env.LevelWarn, "gossip shows leader %s in this node's epoch %d; calling an election", m.InstanceID.Short(), n.epoch.Number)
 			n.election.StartElections()
+			return
 		}
 	}
 }
