@@ -1,6 +1,6 @@
 // Command annal runs annal: a production node (`annal [options]`), a local
-// three-node development cluster (`annal dev`), and simulated clusters
-// (`annal sim run`).
+// three-node development cluster (`annal dev`), simulated clusters
+// (`annal sim run`), and load on a running cluster (`annal bench`).
 package main
 
 import (
@@ -23,6 +23,8 @@ Usage:
   annal dev [flags]         run a local three-node insecure cluster on 127.0.0.1 and print its
                             connection string (annal dev -h for flags)
   annal sim run [flags]     run a simulated cluster (annal sim run -h for flags)
+  annal bench MODE [flags]  load a running cluster through the client API and print one line of
+                            figures; MODE is append, read or failover (annal bench -h for flags)
 
 `
 
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = devCommand(args[1:], stdout, stderr)
 	case args[0] == "sim":
 		err = simCommand(args[1:], stdout, stderr)
+	case args[0] == "bench":
+		err = benchCommand(args[1:], stdout, stderr)
 	case strings.HasPrefix(args[0], "-"):
 		err = nodeCommand(args, stdout, stderr)
 	default:
