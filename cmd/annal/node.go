@@ -79,15 +79,20 @@ func runNode(in config.Inputs, stdout, stderr io.Writer, interrupted func() (con
 		}
 		return exitCode(1)
 	}
-	if !v.Bool(options.Insecure) {
-		// CheckNodeStart passed, so certificates are configured.
-		fmt.Fprintf(stderr, "annal: the node cannot start: %v\n", noderuntime.ErrTLSNotImplemented)
+	// Start before waiting for signals: a node that cannot start (its
+	// certificates, its directory, its ports) says so and exits at once.
+	rt, err := noderuntime.Start(noderuntime.Config{Options: v, Log: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "annal: the node cannot start: %v\n", err)
 		return exitCode(1)
 	}
-
 	ctx, stop := interrupted()
 	defer stop()
-	err = noderuntime.Run(ctx, noderuntime.Config{Options: v, Log: stderr})
+	select {
+	case <-ctx.Done():
+	case <-rt.Exited():
+	}
+	err = rt.Stop()
 	var exit *noderuntime.ExitError
 	switch {
 	case err == nil:
@@ -96,7 +101,7 @@ func runNode(in config.Inputs, stdout, stderr io.Writer, interrupted func() (con
 		fmt.Fprintf(stderr, "annal: %v\n", err)
 		return exitCode(max(exit.Code, 1))
 	default:
-		fmt.Fprintf(stderr, "annal: the node cannot start: %v\n", err)
+		fmt.Fprintf(stderr, "annal: %v\n", err)
 		return exitCode(1)
 	}
 }

@@ -186,10 +186,13 @@ func TestNodeCommand(t *testing.T) {
 		notStderr []string
 	}{
 		{
-			name:   "secure node with certificates: TLS is not there yet",
-			args:   []string{"--node-ip", "10.1.2.3", "--certificate-file", "/etc/annal/node.crt", "--certificate-private-key-file", "/etc/annal/node.key"},
-			exit:   exitCode(1),
-			stderr: []string{"annal: the node cannot start: TLS is not implemented yet; use --insecure"},
+			name: "secure node whose certificate files are missing",
+			args: []string{"--node-ip", "10.1.2.3", "--certificate-file", "/nonexistent/annal/node.crt", "--certificate-private-key-file", "/nonexistent/annal/node.key",
+				"--trusted-root-certificates-path", "/nonexistent/annal/ca"},
+			exit: exitCode(1),
+			stderr: []string{"annal: the node cannot start: the certificates have 3 problems:",
+				"CertificateFile /nonexistent/annal/node.crt does not exist", "CertificatePrivateKeyFile /nonexistent/annal/node.key does not exist",
+				"TrustedRootCertificatesPath /nonexistent/annal/ca does not exist"},
 		},
 		{
 			name: "secure node without certificate", args: []string{"--node-ip", "10.1.2.3"},

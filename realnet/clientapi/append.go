@@ -46,6 +46,9 @@ func (s *streamsService) append(stream pb.Streams_AppendServer) (*pb.AppendResp,
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorize(ctx, OpWrite, name); err != nil {
+		return nil, err
+	}
 	var expected streams.ExpectedRevision
 	switch e := opts.GetExpectedStreamRevision().(type) {
 	case *pb.AppendReq_Options_Revision:
@@ -271,6 +274,9 @@ func (s *streamsService) remove(ctx context.Context, id *sharedpb.StreamIdentifi
 	}
 	if parseErr != nil {
 		return 0, parseErr
+	}
+	if err := s.authorize(ctx, OpDelete, name); err != nil {
+		return 0, err
 	}
 	res, err := s.node.Delete(ctx, node.DeleteRequest{Stream: name, Expected: int64(expected), Tombstone: tombstone, RequireLeader: requiresLeader(ctx)})
 	if err != nil {

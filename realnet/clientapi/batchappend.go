@@ -143,7 +143,7 @@ func (s *streamsService) batchAppend(stream pb.Streams_BatchAppendServer) error 
 				end(r.err)
 				continue
 			}
-			start, err := s.batchRequest(pending, r.req, send)
+			start, err := s.batchRequest(callCtx, pending, r.req, send)
 			if err != nil {
 				end(err)
 				continue
@@ -194,7 +194,7 @@ func (s *streamsService) expire(pending map[[16]byte]*batch, send func(*pb.Batch
 // batchRequest takes one request: it may begin an append (options), add
 // events to one, or finish it (is_final: start is the append to write).
 // Refusals of one append are sent as its response; err ends the call.
-func (s *streamsService) batchRequest(pending map[[16]byte]*batch, req *pb.BatchAppendReq, send func(*pb.BatchAppendResp)) (start *batch, err error) {
+func (s *streamsService) batchRequest(ctx context.Context, pending map[[16]byte]*batch, req *pb.BatchAppendReq, send func(*pb.BatchAppendResp)) (start *batch, err error) {
 	key, err := fromUUID(req.GetCorrelationId())
 	if err != nil {
 		return nil, invalidArgument("a BatchAppend request has no usable correlation_id (%v); every request needs one", err)
@@ -209,6 +209,13 @@ func (s *streamsService) batchRequest(pending map[[16]byte]*batch, req *pb.Batch
 		var refusal *pb.BatchAppendResp
 		if b, refusal = s.newBatch(key, req.GetCorrelationId(), o, now); refusal != nil {
 			send(refusal)
+			return nil, nil
+		}
+		if err := s.authorize(ctx, OpWrite, b.stream); err != nil {
+			if !errors.Is(err, ErrAccessDenied) {
+				return nil, err
+			}
+			send(b.answer(batchError(codes.PermissionDenied, accessDeniedMessage(err), &sharedpb.AccessDenied{})))
 			return nil, nil
 		}
 		pending[key] = b

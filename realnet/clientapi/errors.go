@@ -34,6 +34,15 @@ const (
 	exStreamNotFound       = "stream-not-found"
 	exMaxAppendSize        = "maximum-append-size-exceeded"
 	exMissingMetadata      = "missing-required-metadata-property"
+	exAccessDenied         = "access-denied"
+)
+
+// Refusals of Options.Authorize: wrap one of these.
+var (
+	// ErrAccessDenied: the caller may not do this.
+	ErrAccessDenied = errors.New("access denied")
+	// ErrUnauthenticated: the caller's credentials are not valid.
+	ErrUnauthenticated = errors.New("not authenticated")
 )
 
 // Required event metadata keys of an append.
@@ -105,6 +114,12 @@ func wrongExpectedVersion(stream string, expected streams.ExpectedRevision, actu
 		keyActualVersion, strconv.FormatInt(actual, 10))
 }
 
+// accessDeniedMessage is EventStoreDB's "Access Denied", and the reason
+// Options.Authorize gave after ErrAccessDenied's own text.
+func accessDeniedMessage(err error) string {
+	return "Access Denied" + strings.TrimPrefix(err.Error(), ErrAccessDenied.Error())
+}
+
 // toRPCError maps an error of the node, or of the call itself, to what
 // the client is told. It is the one place that knows the table; unknown
 // errors become UNKNOWN with their text (known reports whether the error
@@ -127,6 +142,10 @@ func toRPCError(err error) (e *rpcError, known bool) {
 	switch {
 	case errors.As(err, &rpc):
 		return rpc, true
+	case errors.Is(err, ErrAccessDenied):
+		return newRPCError(codes.PermissionDenied, accessDeniedMessage(err), keyException, exAccessDenied), true
+	case errors.Is(err, ErrUnauthenticated):
+		return newRPCError(codes.Unauthenticated, err.Error()), true
 	case errors.As(err, &grpcErr):
 		// Already a status: a failed Recv or Send of the call.
 		return &rpcError{st: grpcErr.GRPCStatus()}, true

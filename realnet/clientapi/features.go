@@ -32,10 +32,16 @@ var methodFeatures = map[string][]string{
 
 // supportedMethods lists every method of the services Register registers,
 // from their descriptions, so the list cannot claim a method that is not
-// served. Names are lower case: the Go clients compare them exactly.
-func supportedMethods(version string) *serverfeaturespb.SupportedMethods {
+// served (gossip only when it is not hidden). Names are lower case: the Go
+// clients compare them exactly.
+func supportedMethods(version string, gossip bool) *serverfeaturespb.SupportedMethods {
 	out := &serverfeaturespb.SupportedMethods{EventStoreServerVersion: version}
-	for _, desc := range []grpc.ServiceDesc{streamspb.Streams_ServiceDesc, gossippb.Gossip_ServiceDesc, serverfeaturespb.ServerFeatures_ServiceDesc} {
+	descs := []grpc.ServiceDesc{streamspb.Streams_ServiceDesc}
+	if gossip {
+		descs = append(descs, gossippb.Gossip_ServiceDesc)
+	}
+	descs = append(descs, serverfeaturespb.ServerFeatures_ServiceDesc)
+	for _, desc := range descs {
 		service := strings.ToLower(desc.ServiceName)
 		var names []string
 		for _, m := range desc.Methods {

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/realnet/clientapi/esdbpb/gossippb"
@@ -22,6 +25,9 @@ type gossipService struct {
 }
 
 func (g *gossipService) Read(ctx context.Context, _ *sharedpb.Empty) (*gossippb.ClusterInfo, error) {
+	if g.opts.GossipHidden != "" {
+		return nil, status.Error(codes.Unimplemented, g.opts.GossipHidden)
+	}
 	view, err := g.node.ClusterView(ctx)
 	if err != nil {
 		return nil, g.fail(unaryTrailer(ctx), "Gossip.Read", err)

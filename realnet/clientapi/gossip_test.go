@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/member"
@@ -99,6 +101,32 @@ func TestServerFeaturesListsExactlyWhatIsServed(t *testing.T) {
 	}
 	if !equalStrings(list, want) {
 		t.Fatalf("methods\n%v\nwant\n%v", list, want)
+	}
+}
+
+// Hidden gossip answers at once with a status every official client takes
+// as "try the next seed", says which option hid it, never asks the node,
+// and drops out of the feature list.
+func TestHiddenGossipAnswersUnimplementedAtOnce(t *testing.T) {
+	n := newFakeNode()
+	n.view = testView()
+	n.inject(ErrNodeStopped, nil) // a node asked would make the call fail otherwise
+	c := serve(t, n, Options{GossipHidden: "client gossip is hidden by GossipOnExt=false"})
+	_, err := c.gossip.Read(testContext(t), &sharedpb.Empty{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(status.Convert(err).Message(), "GossipOnExt=false") {
+		t.Fatalf("Gossip.Read with gossip hidden: %v, want UNIMPLEMENTED naming GossipOnExt=false", err)
+	}
+	got, err := c.features.GetSupportedMethods(testContext(t), &sharedpb.Empty{})
+	if err != nil {
+		t.Fatalf("GetSupportedMethods: %v", err)
+	}
+	for _, m := range got.GetMethods() {
+		if strings.Contains(m.GetServiceName(), "gossip") {
+			t.Fatalf("features list %s/%s while gossip is hidden", m.GetServiceName(), m.GetMethodName())
+		}
+	}
+	if len(got.GetMethods()) != 6 {
+		t.Fatalf("features list %d methods with gossip hidden, want the 6 others", len(got.GetMethods()))
 	}
 }
 

@@ -54,6 +54,13 @@ func (s *streamsService) read(ctx context.Context, req *pb.ReadReq, stream pb.St
 	if err != nil {
 		return err
 	}
+	target := p.stream
+	if target == "" {
+		target = AllStream
+	}
+	if err := s.authorize(ctx, OpRead, target); err != nil {
+		return err
+	}
 	leader := requiresLeader(ctx)
 	switch {
 	case p.subscribe:

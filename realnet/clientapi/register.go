@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"time"
@@ -29,10 +30,36 @@ type Options struct {
 	// the read goes on page by page until the client's count. Zero means
 	// DefaultReadPageSize.
 	ReadPageSize int
+	// GossipHidden, when not empty, hides the Gossip service from clients:
+	// Read answers UNIMPLEMENTED with this text at once (the clients then
+	// try their next seed) and ServerFeatures does not list it. It says
+	// which option hid it.
+	GossipHidden string
+	// Authorize, when set, is asked before every stream operation (reads
+	// and subscriptions of a stream or of $all, appends, deletes); its
+	// error refuses the operation. An error matching ErrAccessDenied is
+	// answered PERMISSION_DENIED with exception=access-denied (in
+	// BatchAppend, that append's AccessDenied status), one matching
+	// ErrUnauthenticated UNAUTHENTICATED. Nil allows everything, as on an
+	// insecure node.
+	Authorize func(ctx context.Context, op Operation, stream string) error
 
 	// maxEvents overrides maxEventsPerAppend (tests).
 	maxEvents int
 }
+
+// Operation is what a stream operation does, for Options.Authorize.
+type Operation uint8
+
+const (
+	OpRead   Operation = iota + 1 // read or subscribe
+	OpWrite                       // append
+	OpDelete                      // delete or tombstone
+)
+
+// AllStream is the stream name Options.Authorize is given for reads and
+// subscriptions of the whole log.
+const AllStream = "$all"
 
 // DefaultServerVersion is the EventStoreDB version whose protocol this
 // package speaks.
@@ -78,6 +105,14 @@ func (s *server) logf(format string, args ...any) {
 	}
 }
 
+// authorize asks Options.Authorize whether the call may do op to stream.
+func (s *server) authorize(ctx context.Context, op Operation, stream string) error {
+	if s.opts.Authorize == nil {
+		return nil
+	}
+	return s.opts.Authorize(ctx, op, stream)
+}
+
 // Register registers the Streams, Gossip and ServerFeatures services on
 // s, served by n. It fails only on invalid options.
 func Register(s grpc.ServiceRegistrar, n Node, opts Options) error {
@@ -91,7 +126,7 @@ func Register(s grpc.ServiceRegistrar, n Node, opts Options) error {
 	srv := &server{node: n, opts: opts}
 	streamspb.RegisterStreamsServer(s, &streamsService{server: srv})
 	gossippb.RegisterGossipServer(s, &gossipService{server: srv})
-	serverfeaturespb.RegisterServerFeaturesServer(s, &featuresService{methods: supportedMethods(opts.ServerVersion)})
+	serverfeaturespb.RegisterServerFeaturesServer(s, &featuresService{methods: supportedMethods(opts.ServerVersion, opts.GossipHidden == "")})
 	return nil
 }
 

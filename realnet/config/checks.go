@@ -115,9 +115,11 @@ func CheckNodeStart(c *Config) error {
 	var p Problems
 	if !v.Bool(options.Insecure) && v.String(options.CertificateFile) == "" {
 		p = append(p, fmt.Sprintf("no certificate is configured and Insecure is off, so the node cannot serve TLS. "+
-			"Give the node's certificate with CertificateFile (%s; with CertificatePrivateKeyFile for a PEM file) and the CA with TrustedRootCertificatesPath, "+
+			"Give the node's certificate (PEM) with CertificateFile (%s), its key with CertificatePrivateKeyFile (%s) "+
+			"and the directory holding the CA's certificate with TrustedRootCertificatesPath (%s), "+
 			"or, for development only, run with --insecure (%s=true, or Insecure: true in the config file).",
-			options.CLIName(options.CertificateFile), options.EnvNames(options.Insecure)[0]))
+			options.CLIName(options.CertificateFile), options.CLIName(options.CertificatePrivateKeyFile),
+			options.CLIName(options.TrustedRootCertificatesPath), options.EnvNames(options.Insecure)[0]))
 	}
 	if v.Bool(options.EnableExternalTcp) {
 		p = append(p, fmt.Sprintf("EnableExternalTcp is true (from %s), but annal does not serve the legacy TCP client API yet. "+

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -44,10 +45,14 @@ type channel struct {
 
 	lastRecv  atomic.Int64 // time since origin of the latest bytes read, 0: never
 	abandoned atomic.Bool
+	tls       *tls.Config // nil: cleartext
 
 	mu       sync.Mutex
 	dialErr  error // the latest connect's failure; nil after a success
 	breakErr error // why the latest connection ended; nil after a connect
+	// loggedTLS is the latest TLS failure logged, so that a peer refused
+	// at every reconnect is logged once, and again when the reason changes.
+	loggedTLS string
 }
 
 // channelTo returns the current channel to the endpoint, making it on
@@ -62,8 +67,16 @@ func (s *Stack) channelTo(to env.Endpoint) (*channel, error) {
 		return ch, nil
 	}
 	ch := &channel{s: s, to: to, toStr: to.String(), origin: time.Now()}
+	creds := insecure.NewCredentials()
+	if s.opts.TLS != nil {
+		// The dialer does the handshake (so that it knows why one
+		// failed); gRPC is told the connection's TLS state.
+		creds = terminatedTLS{}
+		ch.tls = s.opts.TLS.Peer.Clone()
+		ch.tls.NextProtos = []string{alpnH2}
+	}
 	cc, err := grpc.NewClient("passthrough:///"+ch.toStr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithContextDialer(ch.dial),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: backoff.Config{
@@ -88,7 +101,7 @@ func (s *Stack) channelTo(to env.Endpoint) (*channel, error) {
 func (ch *channel) now() int64 { return int64(time.Since(ch.origin)) + 1 }
 
 // dial is the channel's connect: TCP with keepalive off and NODELAY on,
-// recording the outcome.
+// then TLS on a secure node, recording the outcome.
 func (ch *channel) dial(ctx context.Context, addr string) (net.Conn, error) {
 	d := net.Dialer{KeepAlive: -1}
 	nc, err := d.DialContext(ctx, "tcp", addr)
@@ -100,8 +113,25 @@ func (ch *channel) dial(ctx context.Context, addr string) (net.Conn, error) {
 		return nil, ne
 	}
 	_ = nc.(*net.TCPConn).SetNoDelay(true)
+	if ch.tls != nil {
+		tc, err := ch.s.clientHandshake(ctx, nc, ch.tls)
+		if err != nil {
+			_ = nc.Close()
+			ne := &NetError{Op: "connect", Remote: addr, Err: classifyHandshake(err), Cause: err}
+			ch.mu.Lock()
+			ch.dialErr = ne
+			first := ch.loggedTLS != err.Error()
+			ch.loggedTLS = err.Error()
+			ch.mu.Unlock()
+			if first && ctx.Err() == nil {
+				ch.s.logf(env.LevelWarn, "netstack: call channel to %s: %v", addr, err)
+			}
+			return nil, ne
+		}
+		nc = tc
+	}
 	ch.mu.Lock()
-	ch.dialErr, ch.breakErr = nil, nil
+	ch.dialErr, ch.breakErr, ch.loggedTLS = nil, nil, ""
 	ch.mu.Unlock()
 	return &trackedConn{Conn: nc, ch: ch}, nil
 }
@@ -131,6 +161,15 @@ func (t *trackedConn) Read(b []byte) (int, error) {
 func (t *trackedConn) Close() error {
 	t.closed.Store(true)
 	return t.Conn.Close()
+}
+
+// ConnectionState is the TLS state of a secure channel's connection, for
+// gRPC's credentials.
+func (t *trackedConn) ConnectionState() tls.ConnectionState {
+	if tc, ok := t.Conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
 }
 
 func (ch *channel) close() { _ = ch.cc.Close() }

@@ -3,8 +3,10 @@ package netstack
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -41,6 +43,7 @@ type conn struct {
 
 	mu              sync.Mutex
 	nc              *net.TCPConn // nil while dialing
+	tc              *tls.Conn    // TLS over nc; nil in cleartext
 	local, remote   env.Endpoint
 	queue           [][]byte // waiting for the writer
 	count, bytes    int      // queued, including the batch being written
@@ -246,18 +249,24 @@ func (c *conn) reportClosed(reason error) {
 // ---- goroutines ----
 
 // start runs the writer on its own goroutine and the reader on this one.
-func (c *conn) start(nc *net.TCPConn) {
-	if !c.s.spawn(func() { c.writeLoop(nc) }) {
+func (c *conn) start() {
+	c.mu.Lock()
+	nc, tc := c.nc, c.tc
+	c.mu.Unlock()
+	var stream net.Conn = nc
+	if tc != nil {
+		stream = tc
+	}
+	if !c.s.spawn(func() { c.writeLoop(stream, nc, tc) }) {
 		c.breakWith(errStackClosed, false)
 	}
-	c.readLoop(nc)
+	c.readLoop(stream)
 }
 
 // dial connects, then becomes the connection's reader.
 func (c *conn) dial(ctx context.Context, to env.Endpoint) {
 	d := net.Dialer{Timeout: c.s.opts.ConnectTimeout, KeepAlive: -1}
 	nc, err := d.DialContext(ctx, "tcp", to.String())
-	c.dialCancel() // the dial is over; a cancel now affects nothing
 	if err != nil {
 		c.s.forget(c)
 		if c.appClosed.Load() {
@@ -268,26 +277,42 @@ func (c *conn) dial(ctx context.Context, to env.Endpoint) {
 		c.s.deliver(func() { c.reportClosed(reason) })
 		return
 	}
-	tc := nc.(*net.TCPConn)
-	_ = tc.SetNoDelay(true)
+	raw := nc.(*net.TCPConn)
+	_ = raw.SetNoDelay(true)
+	var tc *tls.Conn
+	if c.s.opts.TLS != nil {
+		tc, err = c.s.clientHandshake(ctx, raw, c.s.opts.TLS.Peer)
+	}
+	c.dialCancel() // the dial is over; a cancel now affects nothing
+	if err != nil {
+		_ = raw.Close()
+		c.s.forget(c)
+		if c.appClosed.Load() {
+			return
+		}
+		reason := c.breakWith(&NetError{Op: "connect", Remote: to.String(), Err: classifyHandshake(err), Cause: err}, false)
+		c.s.logf(env.LevelWarn, "netstack: replication connection to %s: %v", to, err)
+		c.s.deliver(func() { c.reportClosed(reason) })
+		return
+	}
 	c.mu.Lock()
 	if c.appClosed.Load() || c.broken != nil {
 		c.mu.Unlock()
-		_ = tc.Close()
+		_ = raw.Close()
 		c.s.forget(c)
 		return
 	}
-	c.nc = tc
-	c.local, c.remote = endpointOf(tc.LocalAddr()), endpointOf(tc.RemoteAddr())
+	c.nc, c.tc = raw, tc
+	c.local, c.remote = endpointOf(raw.LocalAddr()), endpointOf(raw.RemoteAddr())
 	c.mu.Unlock()
 	c.s.deliver(c.established)
-	c.start(tc)
+	c.start()
 }
 
 // readLoop hands whole messages to the loop until the connection ends,
 // then reports why (after every message it read).
-func (c *conn) readLoop(nc *net.TCPConn) {
-	fr := frameReader{br: bufio.NewReaderSize(nc, readBufferSize)}
+func (c *conn) readLoop(stream io.Reader) {
+	fr := frameReader{br: bufio.NewReaderSize(stream, readBufferSize)}
 	var err error
 	for err == nil {
 		var batch [][]byte
@@ -315,6 +340,11 @@ func (c *conn) readLoop(nc *net.TCPConn) {
 		cause.Err = env.ErrReset
 		c.s.logf(env.LevelError, "netstack: connection %d %s <- %s: %v; the connection is reset, others are unaffected", c.id, l, r, err)
 	}
+	if isTLSAlert(err) && !c.appClosed.Load() {
+		// In TLS 1.3 a peer refuses our certificate after our side of the
+		// handshake is over: the refusal arrives here.
+		c.s.logf(env.LevelWarn, "netstack: connection %d %s <- %s: the peer ended TLS: %v", c.id, l, r, err)
+	}
 	reason := c.breakWith(cause, malformed)
 	c.s.forget(c)
 	if !c.appClosed.Load() {
@@ -323,9 +353,9 @@ func (c *conn) readLoop(nc *net.TCPConn) {
 }
 
 // writeLoop writes queued messages in batches, one flush (usually one
-// system call) per batch.
-func (c *conn) writeLoop(nc *net.TCPConn) {
-	bw := bufio.NewWriterSize(nc, writeBufferSize)
+// system call) per batch, to stream (raw, or tc over it).
+func (c *conn) writeLoop(stream io.Writer, raw *net.TCPConn, tc *tls.Conn) {
+	bw := bufio.NewWriterSize(stream, writeBufferSize)
 	var batch [][]byte
 	hdr := make([]byte, 0, frameHeader)
 	for {
@@ -340,10 +370,13 @@ func (c *conn) writeLoop(nc *net.TCPConn) {
 			return
 		}
 		if len(c.queue) == 0 {
-			// Closing with everything written: FIN; the reader waits for
-			// the peer's.
+			// Closing with everything written: close_notify under TLS,
+			// then FIN; the reader waits for the peer's.
 			c.mu.Unlock()
-			_ = nc.CloseWrite()
+			if tc != nil {
+				_ = tc.CloseWrite()
+			}
+			_ = raw.CloseWrite()
 			return
 		}
 		batch, c.queue = c.queue, batch[:0]

@@ -39,12 +39,29 @@
 // give up (a late reply is dropped).
 //
 // The node port (Serve, ServeNode) accepts raw connections, counts them
-// (with a hook that may refuse one, for a future connection limit), and
+// (Options.AdmitNodeConn may refuse one: MaxConcurrentConnections), and
 // reads each one's first bytes under a deadline: the HTTP/2 client preface
 // hands the connection to grpc-go's own server, anything else to net/http
 // (HTTP/1.1). One listener thus serves both on one port while gRPC keeps
 // its own transport, its keepalive knobs and its speed (behind net/http it
-// loses both).
+// loses both). HTTP/1.1 requests that switch protocols (Upgrade) are
+// admitted by Options.AdmitUpgrade and counted while their connections
+// live.
+//
+// Security (Options.TLS). The node port then speaks TLS only: the stack
+// does the handshake itself and chooses the server by ALPN (a client
+// offering http/1.1, a browser, gets HTTP/1.1; one offering only h2, every
+// gRPC client, gets gRPC; one offering nothing is sniffed as in
+// cleartext), and gRPC's transport is given credentials that report the
+// connection's TLS state as its own TLS would. Cleartext on a TLS port is
+// refused without a redirect: HTTP/1.1 gets an empty reply, cleartext
+// HTTP/2 a GOAWAY (INADEQUATE_SECURITY) saying to use tls=true. The
+// cluster's calls are served only to callers whose client certificate is
+// a node's (TLS.IsNode). The replication port is mutual TLS: its listener
+// does each handshake on its own goroutine (at most
+// maxPendingHandshakes at once) and hands the node only connections from
+// nodes; dials present this node's certificate and check the peer's. A
+// failed handshake is logged with its reason on the side that refused.
 //
 // Shutdown. Stack.Close closes every listener, connection and channel at
 // once and waits for the stack's goroutines; after it no callback of the

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -46,7 +47,7 @@ func (s *Stack) Listen(ep env.Endpoint, accept func(c env.Conn) env.ConnHandler)
 	if err != nil {
 		return nil, err
 	}
-	l := &streamListener{s: s, ln: ln, ep: bound, accept: accept}
+	l := &streamListener{s: s, ln: ln, ep: bound, accept: accept, handshakes: make(chan struct{}, maxPendingHandshakes)}
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
@@ -67,6 +68,8 @@ type streamListener struct {
 	ep     env.Endpoint
 	accept func(env.Conn) env.ConnHandler
 	closed atomic.Bool
+	// handshakes holds a token per TLS handshake in progress.
+	handshakes chan struct{}
 }
 
 // Addr implements env.Listener.
@@ -101,16 +104,71 @@ func (l *streamListener) run() {
 		}
 		backoff = 0
 		_ = nc.SetNoDelay(true)
-		c, ok := l.s.newConn(nc, env.Endpoint{})
-		if !ok {
+		if l.s.opts.TLS == nil {
+			if !l.serve(nc, nil) {
+				return
+			}
+			continue
+		}
+		// The handshake runs on its own goroutine, so that a slow or
+		// silent peer does not hold up the next accept; pending ones are
+		// bounded.
+		select {
+		case l.handshakes <- struct{}{}:
+		default:
+			l.s.logf(env.LevelWarn, "netstack: replication port %s: %d TLS handshakes already pending; closing the connection from %s",
+				l.ep, maxPendingHandshakes, nc.RemoteAddr())
+			_ = nc.Close()
+			continue
+		}
+		if !l.s.spawn(func() {
+			defer func() { <-l.handshakes }()
+			l.handshake(nc)
+		}) {
 			_ = nc.Close()
 			return
 		}
-		if err := l.s.post(func() { l.admit(c) }); err != nil {
-			c.abort(fmt.Errorf("netstack: accept on %s: the node's loop stopped: %w", l.ep, env.ErrClosed), true)
-			l.s.forget(c)
-		}
 	}
+}
+
+// maxPendingHandshakes bounds the replication port's TLS handshakes in
+// progress at once.
+const maxPendingHandshakes = 64
+
+// handshake secures an accepted connection; a peer that is not a node of
+// this cluster is refused, and the log says why.
+func (l *streamListener) handshake(nc *net.TCPConn) {
+	ctx, cancel := context.WithTimeout(l.s.ctx, l.s.opts.HandshakeTimeout)
+	defer cancel()
+	tc := tls.Server(nc, l.s.opts.TLS.Replication)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = nc.Close()
+		if !l.closed.Load() && l.s.ctx.Err() == nil {
+			l.s.logf(env.LevelWarn, "netstack: replication port %s: TLS handshake with %s failed, connection closed: %v "+
+				"(only nodes of this cluster may connect: a certificate signed by a CA in TrustedRootCertificatesPath, matching CertificateReservedNodeCommonName)",
+				l.ep, nc.RemoteAddr(), err)
+		}
+		return
+	}
+	l.serve(nc, tc)
+}
+
+// serve hands an accepted (and secured) connection to the node; false
+// when the stack is closed.
+func (l *streamListener) serve(nc *net.TCPConn, tc *tls.Conn) bool {
+	c, ok := l.s.newConn(nc, env.Endpoint{})
+	if !ok {
+		_ = nc.Close()
+		return false
+	}
+	c.mu.Lock()
+	c.tc = tc
+	c.mu.Unlock()
+	if err := l.s.post(func() { l.admit(c) }); err != nil {
+		c.abort(fmt.Errorf("netstack: accept on %s: the node's loop stopped: %w", l.ep, env.ErrClosed), true)
+		l.s.forget(c)
+	}
+	return true
 }
 
 // admit hands an accepted connection to the node, on the loop.
@@ -129,10 +187,7 @@ func (l *streamListener) admit(c *conn) {
 		return
 	}
 	c.h = h
-	c.mu.Lock()
-	nc := c.nc
-	c.mu.Unlock()
-	if !l.s.spawn(func() { c.start(nc) }) {
+	if !l.s.spawn(c.start) {
 		c.abort(errStackClosed, false)
 		l.s.forget(c)
 	}

@@ -1,7 +1,11 @@
 package netstack
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log"
@@ -28,8 +32,18 @@ const (
 	httpIdleTimeout = 2 * time.Minute
 )
 
+// A cleartext connection refused by a secure node port: after the answer
+// (none, or the HTTP/2 refusal) the port sends FIN, then reads and
+// discards what the client still sends, bounded in time and bytes, so
+// that the client sees the end of the stream rather than a reset.
+const (
+	plainLinger     = time.Second
+	plainDrainLimit = 64 << 10
+)
+
 // NodePort is the node port: gRPC (the cluster's calls, and any services
-// Options.GRPCServices registers) and HTTP/1.1 on one listener.
+// Options.GRPCServices registers) and HTTP/1.1 on one listener, in
+// cleartext or, with Options.TLS, over TLS.
 type NodePort struct {
 	s    *Stack
 	ln   *net.TCPListener
@@ -37,6 +51,7 @@ type NodePort struct {
 	grpc *grpc.Server
 	http *http.Server
 	mux  *http.ServeMux
+	tls  *tls.Config // nil: cleartext
 
 	toGRPC, toHTTP *connQueue
 
@@ -44,18 +59,29 @@ type NodePort struct {
 
 	mu    sync.Mutex
 	conns map[*portConn]struct{} // open, sniffed or not
+	// upgrades are the slots AdmitUpgrade counts: requests switching
+	// protocols, and connections switched and open (upgradedOpen of them).
+	upgrades, upgradedOpen int
 
-	accepted, rejected, sniffFailed, grpcConns, httpConns atomic.Uint64
+	accepted, rejected, sniffFailed, grpcConns, httpConns  atomic.Uint64
+	plainRefused, tlsFailed, upgradesDone, upgradesRefused atomic.Uint64
 }
 
 // NodePortStats counts a node port's connections since it opened.
 type NodePortStats struct {
-	Open        int    // connections open now
+	Open        int    // connections open now, upgraded ones included
 	Accepted    uint64 // every connection accepted, admitted or not
 	Rejected    uint64 // refused by Options.AdmitNodeConn
 	SniffFailed uint64 // closed before sending the bytes that choose a protocol
 	GRPC        uint64 // handed to the gRPC server
 	HTTP        uint64 // handed to the HTTP/1.1 server
+
+	PlainRefused uint64 // cleartext on a TLS port, refused
+	TLSFailed    uint64 // TLS handshakes that failed
+
+	Upgraded        int    // connections switched to another protocol, open now
+	Upgrades        uint64 // connections ever switched
+	UpgradesRefused uint64 // requests to switch refused by Options.AdmitUpgrade
 }
 
 // Serve implements env.Network: it opens the node port on ep with the
@@ -83,6 +109,9 @@ func (s *Stack) ServeNode(ep env.Endpoint, h env.RequestHandler) (*NodePort, err
 		toHTTP: newConnQueue(ln.Addr()),
 		conns:  make(map[*portConn]struct{}),
 	}
+	if s.opts.TLS != nil {
+		p.tls = nodePortTLS(s.opts.TLS.NodePort)
+	}
 	p.grpc = grpc.NewServer(s.grpcServerOptions()...)
 	if h != nil {
 		clusterpb.RegisterClusterServer(p.grpc, &clusterService{s: s, h: h})
@@ -97,8 +126,13 @@ func (s *Stack) ServeNode(ep env.Endpoint, h env.RequestHandler) (*NodePort, err
 	if s.opts.HTTP != nil {
 		p.mux.Handle("/", s.opts.HTTP)
 	}
+	var handler http.Handler = p.mux
+	if s.opts.WrapHTTP != nil {
+		handler = s.opts.WrapHTTP(p.mux)
+	}
 	p.http = &http.Server{
-		Handler:           p.mux,
+		Handler:           p.httpEntry(handler),
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, portConnKey{}, c) },
 		ReadHeaderTimeout: s.opts.SniffTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          log.New(logWriter{s: s, level: env.LevelDebug}, "netstack: node port "+bound.String()+": ", 0),
@@ -139,6 +173,9 @@ func (s *Stack) grpcServerOptions() []grpc.ServerOption {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.opts.KeepAliveMinTime, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(maxCallMessage),
 	}
+	if s.opts.TLS != nil {
+		opts = append(opts, grpc.Creds(terminatedTLS{}))
+	}
 	return append(opts, s.opts.GRPCServerOptions...)
 }
 
@@ -152,15 +189,20 @@ func (p *NodePort) HandleHTTP(pattern string, h http.Handler) { p.mux.Handle(pat
 // Stats counts the port's connections.
 func (p *NodePort) Stats() NodePortStats {
 	p.mu.Lock()
-	open := len(p.conns)
+	open, upgraded := len(p.conns), p.upgradedOpen
 	p.mu.Unlock()
 	return NodePortStats{
-		Open:        open,
-		Accepted:    p.accepted.Load(),
-		Rejected:    p.rejected.Load(),
-		SniffFailed: p.sniffFailed.Load(),
-		GRPC:        p.grpcConns.Load(),
-		HTTP:        p.httpConns.Load(),
+		Open:            open,
+		Accepted:        p.accepted.Load(),
+		Rejected:        p.rejected.Load(),
+		SniffFailed:     p.sniffFailed.Load(),
+		GRPC:            p.grpcConns.Load(),
+		HTTP:            p.httpConns.Load(),
+		PlainRefused:    p.plainRefused.Load(),
+		TLSFailed:       p.tlsFailed.Load(),
+		Upgraded:        upgraded,
+		Upgrades:        p.upgradesDone.Load(),
+		UpgradesRefused: p.upgradesRefused.Load(),
 	}
 }
 
@@ -180,7 +222,7 @@ func (p *NodePort) Close() {
 	conns := keys(p.conns)
 	p.mu.Unlock()
 	for _, c := range conns {
-		_ = c.Close()
+		c.abort()
 	}
 	p.s.mu.Lock()
 	delete(p.s.ports, p)
@@ -204,7 +246,7 @@ func (p *NodePort) run() {
 		backoff = 0
 		p.accepted.Add(1)
 		p.mu.Lock()
-		open := len(p.conns)
+		open := len(p.conns) - p.upgradedOpen
 		p.mu.Unlock()
 		if admit != nil && !admit(open) {
 			p.rejected.Add(1)
@@ -213,7 +255,7 @@ func (p *NodePort) run() {
 			continue
 		}
 		_ = nc.SetNoDelay(true)
-		c := &portConn{Conn: nc, p: p}
+		c := &portConn{Conn: nc, raw: nc, p: p}
 		p.mu.Lock()
 		if p.closed.Load() {
 			p.mu.Unlock()
@@ -229,52 +271,255 @@ func (p *NodePort) run() {
 	}
 }
 
-// sniff reads a new connection's first bytes, under a deadline, until they
-// either are the HTTP/2 preface (gRPC) or cannot be (HTTP/1.1).
+// sniff reads a new connection's first bytes, under a deadline, and hands
+// it to the server of its protocol. In cleartext: the HTTP/2 preface
+// means gRPC, anything else HTTP/1.1. Under TLS: see sniffTLS.
 func (p *NodePort) sniff(c *portConn) {
-	_ = c.SetReadDeadline(time.Now().Add(p.s.opts.SniffTimeout))
+	deadline := time.Now().Add(p.s.opts.SniffTimeout)
+	_ = c.raw.SetReadDeadline(deadline)
+	if p.tls != nil {
+		p.sniffTLS(c, deadline)
+		return
+	}
+	pre, err := readPreface(c.raw)
+	if err != nil {
+		p.sniffFail(c, len(pre), err)
+		return
+	}
+	_ = c.raw.SetReadDeadline(time.Time{})
+	p.route(c, pre, string(pre) == http2Preface)
+}
+
+// sniffTLS serves a connection of a TLS port: a TLS handshake, then the
+// protocol the handshake chose by ALPN (h2: gRPC; http/1.1: HTTP), or,
+// without ALPN, the first bytes inside TLS as in cleartext. Anything that
+// does not open with a TLS handshake is refused (refusePlain).
+func (p *NodePort) sniffTLS(c *portConn, deadline time.Time) {
+	var first [1]byte
+	if _, err := io.ReadFull(c.raw, first[:]); err != nil {
+		p.sniffFail(c, 0, err)
+		return
+	}
+	if first[0] != tlsRecordHandshake {
+		p.refusePlain(c, first[0], deadline)
+		return
+	}
+	_ = c.raw.SetDeadline(deadline)
+	tc := tls.Server(&replayConn{Conn: c.raw, pre: first[:]}, p.tls)
+	if err := tc.Handshake(); err != nil {
+		p.tlsFailed.Add(1)
+		p.logHandshakeFailure(c.RemoteAddr(), err)
+		c.abort()
+		return
+	}
+	st := tc.ConnectionState()
+	c.Conn, c.tlsState = tc, &st
+	var pre []byte
+	h2 := st.NegotiatedProtocol == alpnH2
+	if st.NegotiatedProtocol == "" {
+		var err error
+		if pre, err = readPreface(tc); err != nil {
+			p.sniffFail(c, len(pre), err)
+			return
+		}
+		h2 = string(pre) == http2Preface
+	}
+	_ = c.raw.SetDeadline(time.Time{})
+	p.route(c, pre, h2)
+}
+
+// logHandshakeFailure logs a failed TLS handshake on the node port. A
+// client certificate that could not be verified is worth a warning (a
+// node of another cluster, or with the wrong CA, is trying to join);
+// clients that give up on the handshake are not.
+func (p *NodePort) logHandshakeFailure(from net.Addr, err error) {
+	level := env.LevelDebug
+	var verify *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &verify) || errors.As(err, &unknown) {
+		level = env.LevelWarn
+	}
+	if !p.closed.Load() {
+		p.s.logf(level, "netstack: node port %s: TLS handshake with %s failed: %v; connection closed", p.ep, from, err)
+	}
+}
+
+// refusePlain answers cleartext on a TLS port as EventStoreDB does, with
+// no redirect: an HTTP/1.1 request gets an empty reply; a cleartext HTTP/2
+// client (gRPC with tls=false) gets a GOAWAY saying the node serves TLS
+// only.
+func (p *NodePort) refusePlain(c *portConn, first byte, deadline time.Time) {
+	p.plainRefused.Add(1)
+	pre, _ := readPreface(io.MultiReader(bytes.NewReader([]byte{first}), c.raw))
+	what := "cleartext that is not a TLS handshake"
+	if string(pre) == http2Preface {
+		what = "cleartext HTTP/2 (a gRPC client with tls=false)"
+		_ = c.raw.SetWriteDeadline(deadline)
+		refuseHTTP2(c.raw)
+	}
+	p.s.logf(env.LevelDebug, "netstack: node port %s: %s from %s; this port serves TLS only, connection closed", p.ep, what, c.RemoteAddr())
+	_ = c.raw.CloseWrite()
+	_ = c.raw.SetReadDeadline(time.Now().Add(plainLinger))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.raw, plainDrainLimit))
+	c.abort()
+}
+
+// readPreface reads until the bytes either are the HTTP/2 client preface
+// or cannot be.
+func readPreface(r io.Reader) ([]byte, error) {
 	buf := make([]byte, len(http2Preface))
 	n := 0
 	for {
-		m, err := c.Conn.Read(buf[n:])
+		m, err := r.Read(buf[n:])
 		n += m
-		if !strings.HasPrefix(http2Preface, string(buf[:n])) {
-			break
-		}
-		if n == len(buf) {
-			break
+		if !strings.HasPrefix(http2Preface, string(buf[:n])) || n == len(buf) {
+			return buf[:n], nil
 		}
 		if err != nil {
-			p.sniffFailed.Add(1)
-			if !errors.Is(err, io.EOF) && !p.closed.Load() {
-				p.s.logf(env.LevelDebug, "netstack: node port %s: connection from %s sent %d bytes in %v and no protocol: %v; closing it",
-					p.ep, c.RemoteAddr(), n, p.s.opts.SniffTimeout, err)
-			}
-			_ = c.Close()
-			return
+			return buf[:n], err
 		}
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	c.pre = buf[:n]
+}
+
+func (p *NodePort) sniffFail(c *portConn, n int, err error) {
+	p.sniffFailed.Add(1)
+	if !errors.Is(err, io.EOF) && !p.closed.Load() {
+		p.s.logf(env.LevelDebug, "netstack: node port %s: connection from %s sent %d bytes in %v and no protocol: %v; closing it",
+			p.ep, c.RemoteAddr(), n, p.s.opts.SniffTimeout, err)
+	}
+	c.abort()
+}
+
+// route hands a sniffed connection to its server; pre are the bytes read
+// while sniffing, read again first.
+func (p *NodePort) route(c *portConn, pre []byte, grpc bool) {
+	c.pre = pre
 	q := p.toHTTP
-	if bytes.Equal(c.pre, []byte(http2Preface)) {
+	if grpc {
 		q = p.toGRPC
 		p.grpcConns.Add(1)
 	} else {
 		p.httpConns.Add(1)
 	}
 	if !q.hand(c) {
-		_ = c.Close()
+		c.abort()
 	}
 }
+
+type portConnKey struct{}
+
+// httpEntry is the front of the HTTP side: requests on a TLS connection
+// carry its state (net/http sets it only on its own TLS connections), and
+// requests to switch protocols are admitted and counted (Options.AdmitUpgrade).
+func (p *NodePort) httpEntry(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pc, _ := r.Context().Value(portConnKey{}).(*portConn)
+		if pc != nil && pc.tlsState != nil && r.TLS == nil {
+			r.TLS = pc.tlsState
+		}
+		if pc == nil || !isUpgradeRequest(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !p.reserveUpgrade() {
+			p.upgradesRefused.Add(1)
+			p.s.logf(env.LevelWarn, "netstack: node port %s refused to switch the connection from %s to %q: too many upgraded connections (MaxConcurrentUpgradedConnections)",
+				p.ep, r.RemoteAddr, r.Header.Get("Upgrade"))
+			w.Header().Set("Connection", "close")
+			http.Error(w, "too many upgraded connections: the node's MaxConcurrentUpgradedConnections is reached; try again later", http.StatusServiceUnavailable)
+			return
+		}
+		uw := &upgradeWriter{ResponseWriter: w, p: p, pc: pc}
+		defer func() {
+			if !uw.hijacked {
+				p.releaseUpgrade()
+			}
+		}()
+		next.ServeHTTP(uw, r)
+	})
+}
+
+// isUpgradeRequest: an HTTP/1.1 request asking to switch protocols.
+func isUpgradeRequest(r *http.Request) bool {
+	if r.ProtoMajor != 1 || r.Header.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *NodePort) reserveUpgrade() bool {
+	admit := p.s.opts.AdmitUpgrade
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if admit != nil && !admit(p.upgrades) {
+		return false
+	}
+	p.upgrades++
+	return true
+}
+
+func (p *NodePort) releaseUpgrade() {
+	p.mu.Lock()
+	p.upgrades--
+	p.mu.Unlock()
+}
+
+// markUpgraded: the handler took the connection over. It keeps its
+// upgrade slot until it closes, and stops counting against AdmitNodeConn
+// (as in Kestrel, where an upgraded connection moves from one limit to
+// the other).
+func (p *NodePort) markUpgraded(c *portConn) {
+	p.upgradesDone.Add(1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, open := p.conns[c]; !open {
+		p.upgrades--
+		return
+	}
+	c.upgraded = true
+	p.upgradedOpen++
+}
+
+// upgradeWriter notices when the handler of an upgrade request takes the
+// connection over.
+type upgradeWriter struct {
+	http.ResponseWriter
+	p        *NodePort
+	pc       *portConn
+	hijacked bool
+}
+
+func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(u.ResponseWriter).Hijack()
+	if err == nil && !u.hijacked {
+		u.hijacked = true
+		u.p.markUpgraded(u.pc)
+	}
+	return c, brw, err
+}
+
+func (u *upgradeWriter) Flush() { _ = http.NewResponseController(u.ResponseWriter).Flush() }
+
+func (u *upgradeWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 // portConn is a node-port connection: the bytes read while sniffing are
 // read again first, and closing it takes it off the port's count.
 type portConn struct {
+	// Conn is what the servers read and write: raw, or TLS over it.
 	net.Conn
-	p    *NodePort
-	pre  []byte
-	once sync.Once
+	raw      *net.TCPConn
+	p        *NodePort
+	pre      []byte
+	tlsState *tls.ConnectionState // nil in cleartext
+	upgraded bool                 // guarded by p.mu
+	once     sync.Once
 }
 
 func (c *portConn) Read(b []byte) (int, error) {
@@ -286,14 +531,52 @@ func (c *portConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
+// ConnectionState is the TLS state, for gRPC's credentials.
+func (c *portConn) ConnectionState() tls.ConnectionState {
+	if c.tlsState == nil {
+		return tls.ConnectionState{}
+	}
+	return *c.tlsState
+}
+
+// Close closes gracefully (TLS says close_notify first).
 func (c *portConn) Close() error {
 	err := c.Conn.Close()
+	c.untrack()
+	return err
+}
+
+// abort closes at once.
+func (c *portConn) abort() {
+	_ = c.raw.Close()
+	c.untrack()
+}
+
+func (c *portConn) untrack() {
 	c.once.Do(func() {
 		c.p.mu.Lock()
 		delete(c.p.conns, c)
+		if c.upgraded {
+			c.p.upgrades--
+			c.p.upgradedOpen--
+		}
 		c.p.mu.Unlock()
 	})
-	return err
+}
+
+// replayConn reads pre before the connection's own bytes.
+type replayConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *replayConn) Read(b []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(b, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
 }
 
 // connQueue is a net.Listener fed with connections the port has sniffed.

@@ -56,9 +56,29 @@ type Options struct {
 	// HTTP serves what no node-port route matches. The node port itself
 	// answers GET /health/live; NodePort.HandleHTTP adds routes later.
 	HTTP http.Handler
+	// WrapHTTP, when set, wraps the node port's whole HTTP/1.1 handler
+	// (the routes above and HandleHTTP's): the node's HTTP API puts its
+	// own routes, /health/live included, its limits and its exposure
+	// switches in front of everything the port serves.
+	WrapHTTP func(http.Handler) http.Handler
 	// AdmitNodeConn decides whether a new node-port connection is served,
-	// given how many the port already has open. Nil admits every one.
+	// given how many the port already has open (upgraded connections not
+	// counted). Nil admits every one.
 	AdmitNodeConn func(open int) bool
+	// AdmitUpgrade decides whether an HTTP/1.1 request asking to switch
+	// protocols (Connection: upgrade, with an Upgrade header; WebSockets)
+	// is served, given how many such connections the port has (switched,
+	// or being switched). Refused ones are answered 503. Nil admits every
+	// one.
+	AdmitUpgrade func(upgraded int) bool
+
+	// TLS, when set, secures the node: TLS on both ports and on the
+	// cluster's calls. Nil serves and dials cleartext.
+	TLS *TLS
+	// HandshakeTimeout bounds a TLS handshake on the replication port and
+	// when dialing another node (default 10 s). On the node port the
+	// handshake is part of what SniffTimeout bounds.
+	HandshakeTimeout time.Duration
 }
 
 // Defaults for Options.
@@ -72,6 +92,7 @@ const (
 	DefaultKeepAliveInterval = 10 * time.Second
 	DefaultKeepAliveTimeout  = 10 * time.Second
 	DefaultKeepAliveMinTime  = 5 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
 )
 
 // Call channel reconnect backoff, as the simulator's.
@@ -96,7 +117,7 @@ func (o *Options) withDefaults() (Options, error) {
 		name string
 		v    time.Duration
 	}{{"ConnectTimeout", r.ConnectTimeout}, {"CloseLinger", r.CloseLinger}, {"ResolveTimeout", r.ResolveTimeout},
-		{"SniffTimeout", r.SniffTimeout}, {"KeepAliveMinTime", r.KeepAliveMinTime}} {
+		{"SniffTimeout", r.SniffTimeout}, {"KeepAliveMinTime", r.KeepAliveMinTime}, {"HandshakeTimeout", r.HandshakeTimeout}} {
 		if f.v < 0 {
 			return r, fmt.Errorf("netstack: option %s is %v; use a positive duration, or 0 for the default", f.name, f.v)
 		}
@@ -120,5 +141,9 @@ func (o *Options) withDefaults() (Options, error) {
 	defDur(&r.KeepAliveInterval, DefaultKeepAliveInterval)
 	defDur(&r.KeepAliveTimeout, DefaultKeepAliveTimeout)
 	defDur(&r.KeepAliveMinTime, DefaultKeepAliveMinTime)
+	defDur(&r.HandshakeTimeout, DefaultHandshakeTimeout)
+	if t := r.TLS; t != nil && (t.NodePort == nil || t.Replication == nil || t.Peer == nil || t.IsNode == nil) {
+		return r, fmt.Errorf("netstack: option TLS needs NodePort, Replication, Peer and IsNode; %s missing", t.missing())
+	}
 	return r, nil
 }

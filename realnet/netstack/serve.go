@@ -9,6 +9,7 @@ import (
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/realnet/netstack/clusterpb"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -30,8 +31,21 @@ type callResult struct {
 // Call implements clusterpb.ClusterServer.
 func (cs *clusterService) Call(ctx context.Context, in *clusterpb.CallRequest) (*clusterpb.CallReply, error) {
 	var from env.Endpoint
-	if p, ok := peer.FromContext(ctx); ok {
+	p, ok := peer.FromContext(ctx)
+	if ok {
 		from = endpointOf(p.Addr)
+	}
+	if t := cs.s.opts.TLS; t != nil {
+		// Only nodes make the cluster's calls: a client of the node port
+		// is refused unless its certificate is a node's.
+		info, isTLS := p.AuthInfo.(credentials.TLSInfo)
+		if !ok || !isTLS {
+			return nil, status.Error(codes.PermissionDenied, "the cluster's calls are for nodes, over TLS")
+		}
+		if err := t.IsNode(info.State); err != nil {
+			cs.s.logf(env.LevelDebug, "netstack: cluster call %q from %s refused: %v", in.GetMethod(), from, err)
+			return nil, status.Error(codes.PermissionDenied, err.Error())
+		}
 	}
 	method, payload := in.GetMethod(), in.GetPayload()
 	// Room for the one reply, so that the loop never waits on a caller

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/annal-db/annal/core/env"
@@ -89,7 +90,9 @@ func (c *clientNode) ClusterView(ctx context.Context) ([]member.Info, error) {
 		err     error
 	}
 	v, err := ask(ctx, c.r, view{err: node.ErrNotReady}, func(n *node.Node, done func(view)) {
-		done(view{members: n.ClusterView()})
+		// A copy: the view is the gossip service's own, which it updates
+		// in place on the loop while the caller reads this one.
+		done(view{members: slices.Clone(n.ClusterView())})
 	})
 	if err != nil {
 		return nil, err

@@ -28,6 +28,20 @@
 //     after os.Exit) and lets Run return an *ExitError with the code and
 //     the node's reason.
 //
+// # Security
+//
+// A node that is not Insecure starts only with usable certificates
+// (realnet/tlsconfig checks them before anything else is acquired, and
+// Start returns every problem). It then serves TLS on both ports and
+// dials other nodes over TLS, knows the users admin ($admins) and ops
+// ($ops) with the DefaultAdminPassword and DefaultOpsPassword options,
+// checks credentials on every gRPC call and HTTP request, and lets the
+// client API ask EventStoreDB's default rules before each stream
+// operation (realnet/auth). The start-up log says how the node is
+// secured, warns while a default password is unchanged, and shows an
+// INSECURE MODE banner on an insecure node. kestrelsettings.json's limits
+// apply in both modes.
+//
 // # Stopping
 //
 // Stop (Run, when its context ends) stops accepting on both ports, calls

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/annal-db/annal/realnet/disk"
 	"github.com/annal-db/annal/realnet/loop"
 	"github.com/annal-db/annal/realnet/netstack"
+	"github.com/annal-db/annal/realnet/tlsconfig"
 	"github.com/jonboulle/clockwork"
 	"google.golang.org/grpc"
 )
@@ -59,11 +61,6 @@ type Config struct {
 // nothing a restart would not redo.
 const DefaultDrainTimeout = 10 * time.Second
 
-// ErrTLSNotImplemented refuses a secure node: annal serves cleartext only
-// for now.
-var ErrTLSNotImplemented = errors.New("TLS is not implemented yet; use --insecure (Insecure: true, or EVENTSTORE_INSECURE=true) " +
-	"to run without TLS, authentication and authorization, for development only")
-
 // Runtime is one running node and the drivers it runs on.
 type Runtime struct {
 	dir   string
@@ -82,6 +79,7 @@ type Runtime struct {
 
 	node   *node.Node  // touched only on the loop
 	client *clientNode // the node as the client API calls it
+	api    *runtimeAPI // the HTTP API on the node port (httpapi.go)
 
 	mu          sync.Mutex
 	status      Status
@@ -120,8 +118,11 @@ func Start(cfg Config) (*Runtime, error) {
 		return nil, errors.New("runtime: Config.Options is nil; load the node's options with realnet/config, or start from options.Defaults()")
 	}
 	opts := cfg.Options.Clone()
-	if !opts.Bool(options.Insecure) {
-		return nil, ErrTLSNotImplemented
+	// A secure node's certificates and users (security.go), checked
+	// before anything is acquired; nil for an insecure node.
+	sec, err := newSecurity(opts, tlsconfig.Inputs{})
+	if err != nil {
+		return nil, err
 	}
 	if cfg.DrainTimeout < 0 {
 		return nil, fmt.Errorf("runtime: DrainTimeout is %v; use a positive duration, or 0 for the default (%v)", cfg.DrainTimeout, DefaultDrainTimeout)
@@ -150,7 +151,6 @@ func Start(cfg Config) (*Runtime, error) {
 		}
 	}()
 
-	var err error
 	if r.dir, r.memDb, err = databaseDir(opts); err != nil {
 		return nil, err
 	}
@@ -176,11 +176,26 @@ func Start(cfg Config) (*Runtime, error) {
 	// The client API's limits: a receive size that lets an append over
 	// MaxAppendSize arrive and be refused by name, not cut off by gRPC.
 	no.GRPCServerOptions = append(no.GRPCServerOptions, clientapi.ServerOptions(int(opts.Int(options.MaxAppendSize)))...)
+	// The HTTP API (realnet/httpapi, wired in httpapi.go): /info,
+	// /health/live, /stats, /metrics, the exposure switches and HTTP
+	// limits in front of the port's routes; gRPC calls counted.
+	if r.api, err = newRuntimeAPI(r, opts); err != nil {
+		return nil, err
+	}
+	if inner := no.WrapHTTP; inner != nil {
+		no.WrapHTTP = func(h http.Handler) http.Handler { return r.api.Wrap(inner(h)) }
+	} else {
+		no.WrapHTTP = r.api.Wrap
+	}
+	no.GRPCServerOptions = append(no.GRPCServerOptions, r.api.GRPCServerOptions()...)
+	// Connection limits, then TLS and credentials (security.go).
+	applyLimits(opts, &no)
+	sec.apply(&no)
 	if no.GRPCServices == nil {
 		no.GRPCServices = func(s grpc.ServiceRegistrar) {
 			logf := func(format string, args ...any) { r.log.logf(env.LevelWarn, format, args...) }
 			// Only invalid options fail, and these are fixed.
-			if err := clientapi.Register(s, r.client, clientapi.Options{Logf: logf}); err != nil {
+			if err := clientapi.Register(s, r.api.CountNode(r.client), clientapi.Options{Logf: logf, GossipHidden: r.api.Exposure().Gossip, Authorize: sec.authorizer()}); err != nil {
 				panic(err)
 			}
 		}
@@ -208,17 +223,18 @@ func Start(cfg Config) (*Runtime, error) {
 		}
 	}
 	r.port.HandleHTTP("GET /gossip", clientapi.GossipHandler(r.client))
+	r.api.publish(r.port)
 	if cfg.Name == "" {
 		r.log.setName(r.port.Addr().String())
 	}
 
 	e := env.Env{
 		Clock:    r.clock,
-		Net:      &nodeNet{Stack: r.net, port: r.port, repl: r.repl, router: rt},
-		Disk:     r.cdisk,
+		Net:      r.api.CountConnections(&nodeNet{Stack: r.net, port: r.port, repl: r.repl, router: rt}),
+		Disk:     r.api.TimeDisk(r.cdisk),
 		Rand:     newRand(),
 		Log:      r.log,
-		Observer: observer{r: r, next: cfg.Observer},
+		Observer: observer{r: r, next: r.api.Observer(cfg.Observer)},
 		Exit:     r.exit,
 	}
 	if r.memDb {
@@ -226,6 +242,7 @@ func Start(cfg Config) (*Runtime, error) {
 	}
 	r.log.logf(env.LevelInfo, "starting: database %s, node port %v, replication port %v, cluster size %d",
 		r.dir, r.port.Addr(), r.repl.Addr(), opts.Int(options.ClusterSize))
+	sec.logStart(r.log)
 	settings := cfg.Settings
 	if err := r.loop.Post(func() {
 		r.node = node.New(e, opts, settings)

@@ -22,6 +22,7 @@ import (
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/realnet/tlsconfig"
 )
 
 func leads(n *testNode) func() bool {
@@ -239,12 +240,20 @@ func TestMemDbDirectoryIsDeletedAtStop(t *testing.T) {
 	}
 }
 
-// A secure node is refused before anything is created.
-func TestSecureNodeIsRefused(t *testing.T) {
+// A secure node whose certificates cannot be used is refused, with every
+// problem named, before anything is created.
+func TestSecureNodeWithoutUsableCertificatesIsRefused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
-	_, err := Start(Config{Options: nodeOptions(t, dir, map[*options.Option]string{options.Insecure: "false"}), Log: io.Discard})
-	if !errors.Is(err, ErrTLSNotImplemented) || !strings.Contains(err.Error(), "use --insecure") {
-		t.Fatalf("error %v, want ErrTLSNotImplemented", err)
+	missing := filepath.Join(t.TempDir(), "missing")
+	_, err := Start(Config{Options: nodeOptions(t, dir, map[*options.Option]string{
+		options.Insecure:                    "false",
+		options.CertificateFile:             missing + "/node.crt",
+		options.CertificatePrivateKeyFile:   missing + "/node.key",
+		options.TrustedRootCertificatesPath: missing + "/ca",
+	}), Log: io.Discard})
+	var p tlsconfig.Problems
+	if !errors.As(err, &p) || len(p) != 3 || !strings.Contains(err.Error(), "CertificateFile "+missing+"/node.crt does not exist") {
+		t.Fatalf("error %v, want the three missing files named", err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused node created %s", dir)

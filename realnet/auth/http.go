@@ -1,0 +1,52 @@
+package auth
+
+import (
+	"net/http"
+)
+
+// Realm is the realm of the Basic challenge in 401 answers, as
+// EventStoreDB names it.
+const Realm = "ESDB"
+
+// EndpointPolicy says which HTTP routes anonymous callers may use.
+type EndpointPolicy struct {
+	// AllowAnonymousEndpointAccess opens every route to anonymous callers
+	// (EventStoreDB's option of that name).
+	AllowAnonymousEndpointAccess bool
+	// OverrideAnonymousEndpointAccessForGossip keeps GET /gossip open
+	// (EventStoreDB's option; on by default, since clients discover the
+	// cluster without credentials).
+	OverrideAnonymousEndpointAccessForGossip bool
+}
+
+// openRoutes are always open: liveness, node information, ping.
+var openRoutes = map[string]bool{"/health/live": true, "/info": true, "/ping": true}
+
+func (pol EndpointPolicy) anonymousMay(path string) bool {
+	return pol.AllowAnonymousEndpointAccess || openRoutes[path] ||
+		(path == "/gossip" && pol.OverrideAnonymousEndpointAccessForGossip)
+}
+
+// HTTP authenticates the node port's HTTP requests: Basic credentials in
+// the Authorization header. Wrong credentials, or none on a route that
+// needs a user, are answered 401 with a Basic challenge; otherwise next
+// serves the request with the caller in its context (FromContext).
+func (a *Authenticator) HTTP(next http.Handler, pol EndpointPolicy) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.FromHeader(r.Header.Values("Authorization"))
+		switch {
+		case err != nil:
+			challenge(w, err.Error())
+			return
+		case !p.Authenticated() && !pol.anonymousMay(r.URL.Path):
+			challenge(w, r.URL.Path+" needs a user's credentials (HTTP Basic authentication)")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+	})
+}
+
+func challenge(w http.ResponseWriter, why string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`", charset="UTF-8"`)
+	http.Error(w, "Unauthorized: "+why, http.StatusUnauthorized)
+}
