@@ -160,11 +160,17 @@ func (l *Log) AppendRaw(position int64, raw []byte, done func(error)) error {
 	if pad {
 		l.pad()
 	}
+	// One copy per run of records inside one segment, which is one
+	// extent: addExtent would join the records of a run anyway.
+	runPos, runOff := position, 0
 	for p, off := position, 0; off < len(raw); {
 		n := int(binary.LittleEndian.Uint32(raw[off:]))
-		l.addExtent(p, append([]byte(nil), raw[off:off+n]...))
 		off += n
 		p += int64(n)
+		if off == len(raw) || p%l.cfg.SegmentSize == 0 {
+			l.addExtent(runPos, append([]byte(nil), raw[runOff:off]...))
+			runPos, runOff = p, off
+		}
 	}
 	l.end = position + int64(len(raw))
 	l.stats.Records += uint64(records)
@@ -239,6 +245,11 @@ type flush struct {
 	firstSeg int64 // segment of the first byte written
 	lastSeg  int64 // segment of the last byte written
 	created  bool
+
+	// The step in progress (writes, then syncs): completions still to
+	// come and the first failure.
+	left  int
+	first error
 }
 
 func (fl *flush) start() {
@@ -266,7 +277,7 @@ func (fl *flush) createSegment(n int64) {
 		return
 	}
 	fl.created = true
-	name := segmentName(l.cfg.Dir, n)
+	name := l.segment(n)
 	l.disk.Create(name, func(err error) {
 		if err != nil && !errors.Is(err, env.ErrExist) {
 			fl.fail(fmt.Errorf("creating segment %s: %w", name, err), false)
@@ -292,19 +303,18 @@ func (fl *flush) createSegment(n int64) {
 // write issues every extent's write at once; the syncs wait for them all.
 func (fl *flush) write() {
 	l := fl.l
-	left := len(fl.extents)
-	var first error
+	fl.left, fl.first = len(fl.extents), nil
 	for _, e := range fl.extents {
 		name, off := l.fileOf(e.pos)
 		l.disk.WriteAt(name, off, e.data, func(err error) {
-			if err != nil && first == nil {
-				first = fmt.Errorf("writing %d bytes at log position %d: %w", len(e.data), e.pos, err)
+			if err != nil && fl.first == nil {
+				fl.first = fmt.Errorf("writing %d bytes at log position %d: %w", len(e.data), e.pos, err)
 			}
-			if left--; left > 0 {
+			if fl.left--; fl.left > 0 {
 				return
 			}
-			if first != nil {
-				fl.fail(first, !errors.Is(first, env.ErrNoSpace))
+			if fl.first != nil {
+				fl.fail(fl.first, !errors.Is(fl.first, env.ErrNoSpace))
 				return
 			}
 			fl.sync()
@@ -316,20 +326,19 @@ func (fl *flush) write() {
 // flush created segments: only then may writer.chk point into them.
 func (fl *flush) sync() {
 	l := fl.l
-	left := int(fl.lastSeg - fl.firstSeg + 1)
-	var first error
+	fl.left, fl.first = int(fl.lastSeg-fl.firstSeg+1), nil
 	for n := fl.firstSeg; n <= fl.lastSeg; n++ {
-		name := segmentName(l.cfg.Dir, n)
+		name := l.segment(n)
 		l.stats.DataSyncs++
 		l.disk.Sync(name, func(err error) {
-			if err != nil && first == nil {
-				first = fmt.Errorf("syncing segment %s: %w", name, err)
+			if err != nil && fl.first == nil {
+				fl.first = fmt.Errorf("syncing segment %s: %w", name, err)
 			}
-			if left--; left > 0 {
+			if fl.left--; fl.left > 0 {
 				return
 			}
-			if first != nil {
-				fl.fail(first, true)
+			if fl.first != nil {
+				fl.fail(fl.first, true)
 				return
 			}
 			if !fl.created {

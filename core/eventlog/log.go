@@ -96,6 +96,11 @@ type Log struct {
 	failed       error
 	gen          uint64 // bumped by Truncate, so reads in flight know
 
+	// The name of the segment last named: every read and write names
+	// one, nearly always the same.
+	segNum  int64
+	segName string
+
 	stats Stats
 }
 
@@ -188,7 +193,7 @@ func (r *recovery) checkHeader(n int64) {
 		r.checkHeader(n + 1)
 		return
 	}
-	name := segmentName(l.cfg.Dir, n)
+	name := l.segment(n)
 	l.disk.ReadAt(name, 0, headerSize, func(h []byte, err error) {
 		if err != nil && !errors.Is(err, env.ErrShortRead) {
 			r.done(nil, fmt.Errorf("eventlog: reading the header of %s: %w", name, err))
@@ -360,6 +365,13 @@ func (l *Log) segmentStart(p int64) int64 { return p - p%l.cfg.SegmentSize }
 func (l *Log) segmentEnd(p int64) int64 { return l.segmentStart(p) + l.cfg.SegmentSize }
 
 func (l *Log) fileOf(p int64) (name string, off int64) {
-	n := p / l.cfg.SegmentSize
-	return segmentName(l.cfg.Dir, n), headerSize + p%l.cfg.SegmentSize
+	return l.segment(p / l.cfg.SegmentSize), headerSize + p%l.cfg.SegmentSize
+}
+
+// segment is the file name of segment n.
+func (l *Log) segment(n int64) string {
+	if l.segName == "" || l.segNum != n {
+		l.segNum, l.segName = n, segmentName(l.cfg.Dir, n)
+	}
+	return l.segName
 }

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -22,6 +23,20 @@ func readAhead(maxBytes int) int { return min(max(maxBytes, probeSize), env.MaxR
 // of at most env.MaxRead. A short file gives fewer bytes, not an error.
 func (l *Log) readSpan(p int64, n int, done func([]byte, error)) {
 	name, off := l.fileOf(p)
+	if n <= env.MaxRead {
+		// One read, the usual case: its buffer is the span.
+		l.disk.ReadAt(name, off, n, func(data []byte, err error) {
+			switch {
+			case errors.Is(err, env.ErrShortRead):
+				done(nil, nil)
+			case err != nil:
+				done(nil, err)
+			default:
+				done(data, nil)
+			}
+		})
+		return
+	}
 	var out []byte
 	var next func()
 	next = func() {
@@ -35,8 +50,8 @@ func (l *Log) readSpan(p int64, n int, done func([]byte, error)) {
 				done(nil, err)
 				return
 			}
-			if out == nil && len(data) == n {
-				done(data, nil)
+			if out == nil && (len(data) == n || len(data) < k) {
+				done(data, nil) // one read was all of it: no copy
 				return
 			}
 			out = append(out, data...)
@@ -99,6 +114,21 @@ func (f *forward) peek() (raw []byte, want int, err error) {
 	return f.buf[:n], 0, nil
 }
 
+// framesBuffered counts the records the buffer holds whole from p that
+// start within budget bytes, going by their length prefixes alone: a
+// capacity hint, so a read that returns many records allocates once.
+func (f *forward) framesBuffered(budget int) int {
+	n := 0
+	for off := 0; off+4 <= len(f.buf) && off < budget; n++ {
+		size := int(binary.LittleEndian.Uint32(f.buf[off:]))
+		if size < MinRecordSize || size > len(f.buf)-off {
+			break
+		}
+		off += size
+	}
+	return max(n, 1)
+}
+
 func (f *forward) skip(n int) {
 	f.buf = f.buf[n:]
 	f.p += int64(n)
@@ -118,7 +148,11 @@ func (f *forward) load(want int, done func(error)) {
 			done(fmt.Errorf("eventlog: reading log position %d: %w", f.p+int64(have), err))
 			return
 		}
-		f.buf = append(f.buf, data...)
+		if len(f.buf) == 0 {
+			f.buf = data // the read's own buffer: no copy
+		} else {
+			f.buf = append(f.buf, data...)
+		}
 		if len(f.buf) < want {
 			name, _ := f.l.fileOf(f.p)
 			done(&frameError{position: f.p, reason: fmt.Sprintf("segment file %s ends before the record does", name)})
@@ -324,6 +358,9 @@ func (l *Log) ReadForward(from, upTo int64, maxBytes int, done func(recs []Recor
 			if rec.Kind != KindPadding {
 				if len(recs) > 0 && used+rec.Size > maxBytes {
 					break
+				}
+				if recs == nil {
+					recs = make([]Record, 0, f.framesBuffered(maxBytes))
 				}
 				recs = append(recs, rec)
 				used += rec.Size

@@ -156,9 +156,18 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // prefix to the end of its body (for padding, only the prefix: the body is
 // filler).
 func checksum(position int64, covered []byte) uint32 {
-	var p [8]byte
-	binary.LittleEndian.PutUint64(p[:], uint64(position))
-	return crc32.Update(crc32.Checksum(p[:], castagnoli), castagnoli, covered)
+	return crc32.Update(positionCRC(position), castagnoli, covered)
+}
+
+// positionCRC is the CRC-32C of position's 8 little-endian bytes, taken a
+// byte at a time from the table: handing crc32 an array would move it to
+// the heap on every record.
+func positionCRC(position int64) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < 8; i++ {
+		crc = castagnoli[byte(crc)^byte(uint64(position)>>(8*i))] ^ crc>>8
+	}
+	return ^crc
 }
 
 // Encode appends r, framed and sealed for position r.Position, to dst.

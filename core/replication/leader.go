@@ -79,6 +79,11 @@ type Server struct {
 	BytesSent uint64
 
 	check checkRound
+
+	// walks are the snapshots of subs that Pump walks, one per nesting
+	// level (a read answered at once pumps again), kept for reuse.
+	walks [][]*Subscription
+	depth int
 }
 
 // checkRound is one leadership confirmation: a LeaderCheck to every
@@ -266,7 +271,17 @@ func (s *Server) Pump() {
 	committed := s.node.Committed()
 	// A send can close a connection, which removes its subscription from
 	// s.subs: walk a copy.
-	for _, sub := range slices.Clone(s.subs) {
+	if s.depth == len(s.walks) {
+		s.walks = append(s.walks, nil)
+	}
+	walk := append(s.walks[s.depth][:0], s.subs...)
+	s.walks[s.depth] = walk
+	s.depth++
+	defer func() {
+		s.depth--
+		clear(walk) // hold no subscription that has gone away
+	}()
+	for _, sub := range walk {
 		if sub.p.closed {
 			continue
 		}

@@ -75,10 +75,10 @@
 //
 // A read returns one page and where to continue; the transport streams
 // pages until the client's count is reached, so a read of $all with a count
-// of 2^53 never holds more than a page. Log reads ask for ReadChunkBytes at
-// a time. Stream reads honour $tb, $maxCount and $maxAge (against the Now
-// the node passes: core has no clock); a stream that never had events, or
-// is soft-deleted, is StreamNotFoundError, a tombstoned one
+// of 2^53 never holds more than a page. Log reads ask for at most
+// ReadChunkBytes at a time. Stream reads honour $tb, $maxCount and $maxAge
+// (against the Now the node passes: core has no clock); a stream that never
+// had events, or is soft-deleted, is StreamNotFoundError, a tombstoned one
 // StreamDeletedError. $all reads take EventStoreDB's server-side filters
 // (stream name or event type, prefixes or a regex) and report a checkpoint
 // every MaxSearchWindow × CheckpointIntervalMultiplier events considered.

@@ -8,9 +8,9 @@ import (
 // fetch reads the events at positions (all ascending or all descending; the
 // events come back in that order) from the log. Positions close together
 // are read with one ranged read (a stream's events written together sit
-// next to each other), others one by one; every log read asks for at most
-// ReadChunkBytes. It stops early once the events add up to budget bytes
-// (after at least one), so done may get a prefix.
+// next to each other), others one by one; a ranged read asks for what spans
+// its group, at most ReadChunkBytes. It stops early once the events add up
+// to budget bytes (after at least one), so done may get a prefix.
 func (s *Service) fetch(positions []int64, budget int, done func([]Event, error)) {
 	f := &fetcher{s: s, positions: positions, budget: budget, done: done}
 	f.next()
@@ -70,10 +70,12 @@ func (f *fetcher) next() {
 		slices.Reverse(ascending)
 	}
 	got := make([]Event, 0, len(group))
+	last := ascending[len(ascending)-1]
+	room := lastEventRoom(ascending)
 	var read func(from int64)
 	read = func(from int64) {
 		upTo := f.s.log.Committed()
-		f.s.log.ReadForward(from, upTo, f.s.cfg.ReadChunkBytes, func(evs []Event, next int64, err error) {
+		f.s.log.ReadForward(from, upTo, groupReadBytes(from, last, room, f.s.cfg.ReadChunkBytes), func(evs []Event, next int64, err error) {
 			if err == nil && len(evs) == 0 {
 				err = fmt.Errorf("the log returned nothing in [%d, %d) where the index has event positions", from, upTo)
 			}
@@ -115,6 +117,30 @@ func (f *fetcher) next() {
 		})
 	}
 	read(ascending[0])
+}
+
+// maxEventRoom bounds what a ranged read asks for beyond the start of the
+// last event it wants: a page, which holds most events whole.
+const maxEventRoom = 4 << 10
+
+// lastEventRoom guesses the bytes of the last event of a group (ascending
+// positions, at least two): the widest gap between its events, each of
+// which holds a whole event of the same stream, at most a page. A guess
+// too small costs one more read, which starts at that event.
+func lastEventRoom(ascending []int64) int64 {
+	var room int64
+	for i := 1; i < len(ascending); i++ {
+		room = max(room, ascending[i]-ascending[i-1])
+	}
+	return min(room, maxEventRoom)
+}
+
+// groupReadBytes is the byte budget of a ranged read from from that must
+// reach the event at last: the span between them and room for that event,
+// never more than a chunk. A whole chunk would make the log read and
+// decode everything after the group only for it to be dropped here.
+func groupReadBytes(from, last, room int64, chunk int) int {
+	return int(max(min(int64(chunk), last-from+room), 1))
 }
 
 func abs(v int64) int64 {

@@ -28,7 +28,7 @@ type Config struct {
 	// MaxReadBytes bounds the bytes of one read page (at least one event
 	// is returned).
 	MaxReadBytes int
-	// ReadChunkBytes is maxBytes for each log read.
+	// ReadChunkBytes bounds maxBytes of each log read.
 	ReadChunkBytes int
 	// MaxScanBytes bounds how much of the log one read page scans; a
 	// sparse filter then returns a shorter page with End false.

@@ -24,6 +24,31 @@ type inode struct {
 	dirty       []int64 // indices of pages that became dirty since the last sync, in order
 	size        int64
 	durableSize int64
+	// spare holds page buffers a sync left unreferenced (the durable copies
+	// it replaced), for the next pages that become dirty: a file appended
+	// and synced in turn dirties its last page again after every sync.
+	spare [][]byte
+}
+
+// maxSpare bounds the buffers one file keeps for reuse.
+const maxSpare = 8
+
+// newBuffer is a page buffer whose content the caller overwrites.
+func (f *inode) newBuffer() []byte {
+	if n := len(f.spare); n > 0 {
+		buf := f.spare[n-1]
+		f.spare[n-1] = nil
+		f.spare = f.spare[:n-1]
+		return buf
+	}
+	return make([]byte, f.pageSize)
+}
+
+// release keeps buf, which nothing references any more, for reuse.
+func (f *inode) release(buf []byte) {
+	if buf != nil && len(f.spare) < maxSpare {
+		f.spare = append(f.spare, buf)
+	}
 }
 
 func newInode(pageSize int) *inode {
@@ -66,14 +91,21 @@ func (f *inode) dirtyPage(idx int64, whole bool) *page {
 		f.pages[idx] = p
 	}
 	if !p.dirty {
-		buf := make([]byte, f.pageSize)
-		if p.durable != nil && !whole {
+		buf := f.newBuffer()
+		switch {
+		case whole:
+		case p.durable != nil:
 			copy(buf, p.durable)
+		default:
+			clear(buf)
 		}
 		p.cache = buf
 		f.markDirty(idx, p)
 	} else if p.cache == nil {
-		p.cache = make([]byte, f.pageSize)
+		p.cache = f.newBuffer()
+		if !whole {
+			clear(p.cache)
+		}
 	}
 	return p
 }
@@ -187,6 +219,9 @@ func (f *inode) sync() int {
 			continue // already synced through a duplicate index, or dropped
 		}
 		n++
+		if !sameBuffer(p.durable, p.cache) {
+			f.release(p.durable)
+		}
 		p.durable = p.cache
 		p.dirty = false
 		if p.durable == nil && idx*f.pageSize >= f.size {
@@ -213,4 +248,9 @@ func (f *inode) flipDurable(off int64, bit uint) {
 		}
 	}
 	p.durable[off-idx*f.pageSize] ^= 1 << bit
+}
+
+// sameBuffer reports whether a and b are the same page buffer.
+func sameBuffer(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 && &a[0] == &b[0]
 }

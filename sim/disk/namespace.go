@@ -216,7 +216,11 @@ func validName(name string) string {
 	if name == "" {
 		return "the name is empty"
 	}
-	for _, part := range strings.Split(name, "/") {
+	// Element by element without splitting: every disk operation checks
+	// its name, so this must not allocate.
+	for rest, more := name, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, "/")
 		switch part {
 		case "":
 			return "it has an empty path element (leading, trailing or doubled slash)"

@@ -134,6 +134,27 @@ type op struct {
 	doneData  func([]byte, error)
 	doneNames func([]string, error)
 	doneSize  func(int64, error)
+
+	// The outcome, set at completion for the callback. A read's data
+	// goes in data, an Append's offset or a Size in n.
+	err   error
+	names []string
+}
+
+// answer runs the issuer's callback with the outcome.
+func (o *op) answer() {
+	switch {
+	case o.doneData != nil:
+		o.doneData(o.data, o.err)
+	case o.doneOff != nil:
+		o.doneOff(o.n, o.err)
+	case o.doneNames != nil:
+		o.doneNames(o.names, o.err)
+	case o.doneSize != nil:
+		o.doneSize(o.n, o.err)
+	default:
+		o.done(o.err)
+	}
 }
 
 func (o *op) Fire(uint64) { o.v.s.complete(o) }
@@ -364,7 +385,7 @@ func (s *Store) complete(o *op) {
 			}
 		}
 		rec.Str("err", errCode(err)).End()
-		s.deliver(o, 0, func() { o.done(err) })
+		s.deliver(o, err, 0)
 
 	case opDelete:
 		s.stats.Deletes++
@@ -377,7 +398,7 @@ func (s *Store) complete(o *op) {
 			s.ns.record(metaOp{n: 1, sets: [2]entry{{o.name, nil}}})
 		}
 		rec.Str("err", errCode(err)).End()
-		s.deliver(o, 0, func() { o.done(err) })
+		s.deliver(o, err, 0)
 
 	case opRename:
 		s.stats.Renames++
@@ -392,7 +413,7 @@ func (s *Store) complete(o *op) {
 			s.ns.record(metaOp{n: 2, sets: [2]entry{{o.name, nil}, {o.to, ino}}})
 		}
 		rec.Str("to", o.to).Str("err", errCode(err)).End()
-		s.deliver(o, 0, func() { o.done(err) })
+		s.deliver(o, err, 0)
 
 	case opList:
 		s.stats.Lists++
@@ -402,7 +423,8 @@ func (s *Store) complete(o *op) {
 			sort.Strings(names)
 		}
 		rec.Int("count", int64(len(names))).Str("err", errCode(err)).End()
-		s.deliver(o, 16*len(names), func() { o.doneNames(names, err) })
+		o.names = names
+		s.deliver(o, err, 16*len(names))
 
 	case opSize:
 		s.stats.Sizes++
@@ -415,7 +437,8 @@ func (s *Store) complete(o *op) {
 			size = ino.size
 		}
 		rec.Int("size", size).Str("err", errCode(err)).End()
-		s.deliver(o, 0, func() { o.doneSize(size, err) })
+		o.n = size
+		s.deliver(o, err, 0)
 
 	case opWrite, opAppend:
 		if o.kind == opWrite {
@@ -441,15 +464,12 @@ func (s *Store) complete(o *op) {
 			s.stats.BytesWritten += uint64(len(o.data))
 		}
 		rec.Int("off", o.off).Bytes("data", o.data).Str("err", errCode(err)).End()
-		if o.kind == opWrite {
-			s.deliver(o, 0, func() { o.done(err) })
-		} else {
-			off := o.off
-			if err != nil {
-				off = -1
-			}
-			s.deliver(o, 0, func() { o.doneOff(off, err) })
+		o.data = nil // written: the callback needs only the offset
+		o.n = o.off
+		if err != nil {
+			o.n = -1
 		}
+		s.deliver(o, err, 0)
 
 	case opPreallocate, opTruncate:
 		if o.kind == opPreallocate {
@@ -471,7 +491,7 @@ func (s *Store) complete(o *op) {
 			}
 		}
 		rec.Int("size", o.n).Str("err", errCode(err)).End()
-		s.deliver(o, 0, func() { o.done(err) })
+		s.deliver(o, err, 0)
 
 	case opRead:
 		s.stats.Reads++
@@ -495,7 +515,8 @@ func (s *Store) complete(o *op) {
 			data = []byte{}
 		}
 		rec.Int("off", o.off).Int("n", o.n).Int("got", int64(len(data))).Str("err", errCode(err)).End()
-		s.deliver(o, len(data), func() { o.doneData(data, err) })
+		o.data = data
+		s.deliver(o, err, len(data))
 
 	case opSync:
 		s.stats.Syncs++
@@ -508,7 +529,7 @@ func (s *Store) complete(o *op) {
 			pages = ino.sync()
 		}
 		rec.Int("pages", int64(pages)).Str("err", errCode(err)).End()
-		s.deliver(o, 0, func() { o.done(err) })
+		s.deliver(o, err, 0)
 
 	case opSyncDir:
 		s.stats.SyncDirs++
@@ -517,18 +538,20 @@ func (s *Store) complete(o *op) {
 			ops = s.ns.syncDir(o.name)
 		}
 		rec.Int("ops", int64(ops)).Str("err", errCode(err)).End()
-		s.deliver(o, 0, func() { o.done(err) })
+		s.deliver(o, err, 0)
 
 	default:
 		panic(fmt.Sprintf("disk: unknown operation kind %d", o.kind))
 	}
 }
 
-// deliver hands a completion to the issuing process, unless it was killed.
-func (s *Store) deliver(o *op, bytes int, f func()) {
+// deliver hands a completion with outcome err, which brought the process
+// bytes of data, to the issuing process, unless it was killed.
+func (s *Store) deliver(o *op, err error, bytes int) {
 	if o.v.closed {
 		s.stats.DroppedCallbacks++
 		return
 	}
-	o.v.exec.Exec(callbackCost(bytes), f)
+	o.err = err
+	o.v.exec.Exec(callbackCost(bytes), o.answer)
 }
