@@ -98,6 +98,34 @@ func TestReportShapeAndExitStatus(t *testing.T) {
 	}
 }
 
+// A workload with clients has subscribers by default; the report counts
+// what they received, and --subscribers 0 turns them off.
+func TestClientWorkloadsIncludeSubscribers(t *testing.T) {
+	report := func(extra ...string) map[string]any {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"sim", "run", "--seed", "2", "--duration", "15s", "--clients", "2", "--json"}, extra...)
+		if code := run(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d, stderr: %s", args, code, stderr.String())
+		}
+		var m map[string]any
+		if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
+			t.Fatalf("stdout is not one JSON object: %v", err)
+		}
+		return m
+	}
+	m := report()
+	if m["subscribers"].(float64) != 3 || m["subscriptions_started"].(float64) < 3 || m["subscription_deliveries"].(float64) < 100 {
+		t.Fatalf("report: %v subscribers, %v subscriptions started, %v deliveries; want the 3 default subscribers receiving the clients' events",
+			m["subscribers"], m["subscriptions_started"], m["subscription_deliveries"])
+	}
+	if _, ok := m["subscriptions_dropped"]; !ok {
+		t.Error("report lacks subscriptions_dropped")
+	}
+	if m = report("--subscribers", "0"); m["subscribers"].(float64) != 0 || m["subscription_deliveries"].(float64) != 0 {
+		t.Fatalf("--subscribers 0 still ran %v subscribers", m["subscribers"])
+	}
+}
+
 func TestSeedIsDrawnAndPrintedWhenNotGiven(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"sim", "run", "--nodes", "1", "--duration", "5s"}, &stdout, &stderr); code != 0 {
@@ -114,6 +142,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"sim", "walk"},
 		{"fly"},
 		{"sim", "run", "--option", "NoSuchOption=1", "--duration", "1s"},
+		{"sim", "run", "--subscribers", "65", "--duration", "1s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code == 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/annal-db/annal/sim/cluster"
 	"github.com/annal-db/annal/sim/network"
 	"github.com/annal-db/annal/sim/scenario"
+	"github.com/annal-db/annal/sim/workload"
 )
 
 func simCommand(args []string, stdout, stderr io.Writer) error {
@@ -43,6 +44,7 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	debug := fs.Bool("debug", false, "trace the nodes' debug log lines too")
 	clients := fs.Int("clients", 0, "simulated clients appending to and reading shared streams (0: no workload)")
 	rate := fs.Float64("rate", 100, "the clients' appends per second, all together")
+	subscribers := fs.Int("subscribers", -1, fmt.Sprintf("catch-up subscribers checked against the committed log: the first follows $all, the others the clients' streams in turn, each on its own node; -1: %d with --clients, none without", workload.DefaultSubscribers))
 	linHTML := fs.String("linearizability-html", "", "where to write porcupine's HTML view of a history found not linearizable (default: next to --trace)")
 	linModel := fs.String("linearizability-model", "strict", "what histories are checked against: strict (expected revisions checked against the committed stream) or writer-view (rejections may be decided against a node's proposals in flight, as EventStoreDB decides)")
 	linTimeout := fs.Duration("linearizability-timeout", 0, "bound on the linearizability check of one stream (0: none; a check that runs out says unknown)")
@@ -94,6 +96,21 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if given["rate"] || cfg.Rate == 0 {
 		cfg.Rate = *rate
+	}
+	// A scenario's subscribers hold unless the command line sets them.
+	if given["subscribers"] || sc == nil {
+		n := *subscribers
+		if n < 0 {
+			n = 0
+			if cfg.Clients > 0 {
+				n = workload.DefaultSubscribers
+			}
+		}
+		if n > workload.MaxSubscribers {
+			fmt.Fprintf(stderr, "annal sim run: --subscribers %d; give at most %d\n", n, workload.MaxSubscribers)
+			return errUsage
+		}
+		cfg.Subscribers = workload.DefaultSubscriberConfigs(n, cfg.Nodes, 0)
 	}
 	cfg.LinearizabilityTimeout = *linTimeout
 	cfg.LinearizabilityModel = check.Model(*linModel)
@@ -176,6 +193,7 @@ func printReport(w io.Writer, r *cluster.Report, failed []string) {
 	fmt.Fprintf(w, "failure detections: %d true, %d false; clock skew reports %d\n",
 		r.TrueDetections, r.FalseDetections, r.ClockSkewEvents)
 	printWorkload(w, r)
+	printSubscribers(w, r)
 	if len(r.Violations) == 0 {
 		fmt.Fprintln(w, "violations: none")
 	}
@@ -218,6 +236,35 @@ func printWorkload(w io.Writer, r *cluster.Report) {
 			fmt.Fprintln(w, "linearizability view not written:", lin.VisualizationError)
 		}
 	}
+}
+
+func printSubscribers(w io.Writer, r *cluster.Report) {
+	ss, fs := r.Checks.Subscribers, r.Checks.Subscriptions
+	if ss == nil || fs == nil {
+		return
+	}
+	fmt.Fprintf(w, "subscribers %d: %d subscriptions started, %d dropped, %d events delivered and checked; fell behind %d times, caught up %d times\n",
+		r.Subscribers, r.SubscriptionsStarted, r.SubscriptionsDropped, r.SubscriptionDeliveries, ss.FellBehind, ss.CaughtUp)
+	for _, k := range sortedKeys(ss.Dropped) {
+		fmt.Fprintf(w, "  subscriptions dropped, %s: %d\n", k, ss.Dropped[k])
+	}
+	for _, k := range sortedKeys(ss.Refused) {
+		fmt.Fprintf(w, "  subscribe refused, %s: %d\n", k, ss.Refused[k])
+	}
+	fmt.Fprintf(w, "subscribers complete at the end: %d of %d", fs.Complete, fs.Feeds)
+	if len(fs.Unsettled) > 0 {
+		fmt.Fprintf(w, " (not settled, so not checked: %v)", fs.Unsettled)
+	}
+	fmt.Fprintln(w)
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // optionFlags collects --option Name=Value.

@@ -1,8 +1,9 @@
 // Package check holds the simulator's data checkers: what every replica
 // applies must agree with one committed log, every acknowledged write must
 // stay in it unchanged, stream revisions must have no gaps, reads must
-// return only committed events, and the clients' history must be
-// linearizable per stream.
+// return only committed events, every subscriber must receive the
+// committed events of its stream (or of $all) exactly once and in order,
+// and the clients' history must be linearizable per stream.
 //
 // The checkers know nothing of clusters or hosts: replicas are numbered,
 // and whoever drives them (sim/cluster) feeds them what nodes apply and
@@ -46,6 +47,7 @@ type Log struct {
 	acks     []Ack
 	maxAcks  int
 	stats    LogStats
+	feeds    FeedStats
 }
 
 // entry is one committed record, reduced to what the checks compare.

@@ -9,10 +9,15 @@ import (
 	"github.com/annal-db/annal/sim/host"
 	"github.com/annal-db/annal/sim/network"
 	"github.com/annal-db/annal/sim/scenario"
+	"github.com/annal-db/annal/sim/workload"
 )
 
 // Apply plays one timeline step now.
 func (c *Cluster) Apply(st scenario.Step) {
+	if st.Do == "slow" {
+		c.applySlow(st)
+		return
+	}
 	rec := c.W.Trace.Rec(c.W.Now(), "", "fault").Str("do", st.Do)
 	target := c.resolve(st.Target)
 	if target != nil {
@@ -26,6 +31,10 @@ func (c *Cluster) Apply(st scenario.Step) {
 	}
 	with := make([]*host.Host, 0, len(st.With))
 	for _, w := range st.With {
+		if st.Do == "pin" || st.Do == "unpin" {
+			rec = rec.Str("client", w)
+			continue
+		}
 		if h := c.resolve(w); h != nil && h != target {
 			with = append(with, h)
 		}
@@ -48,7 +57,11 @@ func (c *Cluster) Apply(st scenario.Step) {
 	case "thaw":
 		target.Thaw()
 	case "power-off":
+		torn := target.Disk.Stats().PagesTorn
 		target.PowerOff()
+		if target.Disk.Stats().PagesTorn > torn {
+			c.checker.mark(c.index(target), "torn-pages", "")
+		}
 	case "power-on":
 		target.PowerOn()
 	case "pause":
@@ -86,6 +99,27 @@ func (c *Cluster) Apply(st scenario.Step) {
 		if n := c.Node(c.index(target)); n != nil {
 			n.Resign()
 		}
+	case "rate":
+		v, err := strconv.ParseFloat(st.Value, 64)
+		if err == nil && c.workload != nil {
+			err = c.workload.SetRate(v)
+		}
+		if err != nil || c.workload == nil {
+			panic(fmt.Sprintf("scenario: rate %q at %v: the run needs clients and a positive rate (%v)", st.Value, st.At.D(), err))
+		}
+	case "pin", "unpin":
+		var err error
+		switch {
+		case c.workload == nil:
+			err = fmt.Errorf("the run has no clients")
+		case st.Do == "pin":
+			err = c.workload.Pin(st.With, c.ClientEndpoint(c.index(target)))
+		default:
+			err = c.workload.Unpin(st.With)
+		}
+		if err != nil {
+			panic(fmt.Sprintf("scenario: %s at %v: %v", st.Do, st.At.D(), err))
+		}
 	case "loss", "latency":
 		p := c.Fabric.Config().Link
 		if st.Do == "loss" {
@@ -110,6 +144,20 @@ func (c *Cluster) Apply(st scenario.Step) {
 		}
 	}
 	c.checker.faultApplied()
+}
+
+// applySlow changes a subscriber's processing time per event.
+func (c *Cluster) applySlow(st scenario.Step) {
+	d, err := time.ParseDuration(st.Value)
+	var sub *workload.Subscriber
+	if c.subscribers != nil {
+		sub = c.subscribers.ByName(st.Target)
+	}
+	if err != nil || sub == nil {
+		panic(fmt.Sprintf("scenario: slow at %v: target %q must be a subscriber and value %q a duration", st.At.D(), st.Target, st.Value))
+	}
+	c.W.Trace.Rec(c.W.Now(), "", "fault").Str("do", st.Do).Str("target", st.Target).Dur("per_event", d).End()
+	sub.SetSlow(d)
 }
 
 func (c *Cluster) block(from, to *host.Host) {

@@ -33,6 +33,12 @@ const maxViolations = 100
 //     serving node shows half an append; acknowledged writes are in it,
 //     where their answers say, and on the leader at the end; reads return
 //     only committed events their node applied (sim/check.Log);
+//   - every event a subscriber receives is the next committed event of its
+//     stream (or of $all) after the last one it received, on any node:
+//     nothing skipped, repeated, reordered or uncommitted; a caught-up
+//     message claims exactly what it received; at the end, a subscriber
+//     whose subscription has handed it everything has every event its node
+//     applied (sim/check.Feed);
 //   - at the end, the clients' history is linearizable per stream
 //     (sim/check.CheckLinearizable).
 //
@@ -75,6 +81,7 @@ type Checker struct {
 	falseDetections, trueDetections int
 	skewEvents                      int
 	marks                           []mark
+	markCounts                      map[string]int
 
 	StepDownBound, LivenessBound, DetectionWindow time.Duration
 
@@ -94,16 +101,26 @@ type Checker struct {
 	appliedSince []bool
 	anyApplied   bool
 	partialSeen  []string
+
+	// subs are the run's subscribers and feeds the checks of what each
+	// received (both nil without subscribers).
+	subs  *workload.Subscribers
+	feeds []*check.Feed
 }
 
 const maxDuration = time.Duration(1<<63 - 1)
 
 type mark struct {
-	at    time.Duration
-	node  string
-	kind  string
-	state string
+	at     time.Duration
+	node   string
+	kind   string
+	state  string
+	client string
 }
+
+// maxMarksPerKind bounds the marks kept of one kind: a long run's client
+// answers must not crowd out its state changes.
+const maxMarksPerKind = 1 << 16
 
 func newChecker(c *Cluster) *Checker {
 	n := len(c.Hosts)
@@ -112,6 +129,7 @@ func newChecker(c *Cluster) *Checker {
 		lastEpoch: make([]int32, n), state: make([]member.State, n), incarnation: make([]int, n),
 		lastNotRunning: make([]time.Duration, n), noQuorumSince: make([]time.Duration, n),
 		stepDownFlag: make([]bool, n), lastLeader: -1, dirty: true, nextWake: maxDuration,
+		markCounts: map[string]int{},
 	}
 	k.cut = make([][]bool, n)
 	k.pairChanged = make([][]time.Duration, n)
@@ -191,6 +209,55 @@ func (k *Checker) ReadServed(ep env.Endpoint, client string, evs []streams.Event
 	}
 }
 
+// Answered implements workload.AnswerSink: a node's answer to a client,
+// kept as a mark whose state is the operation (append, read).
+func (k *Checker) Answered(client string, ep env.Endpoint, op, what string) {
+	k.markBy(k.hostOf(ep), what, op, client)
+}
+
+// watchSubscribers starts checking what every subscriber receives.
+func (k *Checker) watchSubscribers(subs *workload.Subscribers) {
+	k.subs = subs
+	for _, s := range subs.List() {
+		k.feeds = append(k.feeds, k.log.NewFeed(s.Name(), s.Config().Stream))
+	}
+}
+
+// SubscriberMessage implements workload.SubscriptionSink: every event is
+// checked against the committed log as it arrives.
+func (k *Checker) SubscriberMessage(sub, i int, m streams.Message) {
+	f := k.feeds[sub]
+	switch m.Kind {
+	case streams.Confirmed:
+		k.markBy(i, "subscription-started", "", f.Name())
+	case streams.EventAppeared:
+		f.Event(i, m.Event)
+	case streams.CaughtUp:
+		f.CaughtUp(i, m)
+		k.markBy(i, "caught-up", "", f.Name())
+	case streams.FellBehind:
+		k.markBy(i, "fell-behind", "", f.Name())
+	}
+}
+
+// SubscriberEnded implements workload.SubscriptionSink.
+func (k *Checker) SubscriberEnded(sub, i int, reason string) {
+	k.markBy(i, "subscription-dropped", reason, k.feeds[sub].Name())
+}
+
+// finishSubscribers checks, at the end of the run, that every subscriber
+// whose subscription has handed it everything got every event its node
+// applied.
+func (k *Checker) finishSubscribers() {
+	if k.subs == nil {
+		return
+	}
+	for j, s := range k.subs.List() {
+		i, settled := s.Settled()
+		k.feeds[j].Complete(i, k.c.Hosts[i].Incarnation, settled)
+	}
+}
+
 // bounds derives the invariant bounds from the options (the first node's;
 // scenarios that vary timings per node get the first node's bound).
 //
@@ -229,13 +296,17 @@ func (k *Checker) violate(format string, args ...any) {
 	}
 }
 
-func (k *Checker) mark(i int, kind, state string) {
+func (k *Checker) mark(i int, kind, state string) { k.markBy(i, kind, state, "") }
+
+// markBy records a mark that a client or subscriber caused.
+func (k *Checker) markBy(i int, kind, state, client string) {
 	name := ""
 	if i >= 0 {
 		name = k.c.Hosts[i].Name
 	}
-	if len(k.marks) < 1<<16 {
-		k.marks = append(k.marks, mark{at: k.c.W.Now(), node: name, kind: kind, state: state})
+	if k.markCounts[kind] < maxMarksPerKind {
+		k.markCounts[kind]++
+		k.marks = append(k.marks, mark{at: k.c.W.Now(), node: name, kind: kind, state: state, client: client})
 	}
 }
 
@@ -287,6 +358,11 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 		k.mark(i, "clock-skew", "")
 	case node.Fatal:
 		k.mark(i, "fatal", "")
+	case node.Truncated:
+		k.mark(i, "truncated", "")
+	case node.CommittedCut:
+		k.mark(i, "committed-cut", "")
+		k.violate("%s was asked by its leader to cut its log back to %d, below its commit point %d: the leader lacks committed records", h.Name, e.To, e.Committed)
 	}
 }
 
@@ -530,7 +606,13 @@ type Report struct {
 	Reads                       int            `json:"reads"`
 	Linearizable                bool           `json:"linearizable"`
 	LinearizabilityCheckSeconds float64        `json:"linearizability_check_seconds"`
-	Checks                      Checks         `json:"checks"`
+	// The subscribers (zeros without any): subscriptions confirmed and
+	// ended (re-subscriptions follow), events received.
+	Subscribers            int    `json:"subscribers"`
+	SubscriptionsStarted   int    `json:"subscriptions_started"`
+	SubscriptionsDropped   int    `json:"subscriptions_dropped"`
+	SubscriptionDeliveries int    `json:"subscription_deliveries"`
+	Checks                 Checks `json:"checks"`
 
 	marks []mark
 }
@@ -541,6 +623,10 @@ type Checks struct {
 	// Linearizability is set once the run is finished.
 	Linearizability *check.LinearizabilityResult `json:"linearizability,omitempty"`
 	Workload        *workload.Stats              `json:"workload,omitempty"`
+	// Subscriptions are the subscription checks' figures, Subscribers
+	// what the subscribers did (both nil without subscribers).
+	Subscriptions *check.FeedStats          `json:"subscriptions,omitempty"`
+	Subscribers   *workload.SubscriberStats `json:"subscribers,omitempty"`
 }
 
 // TimeToLeader summarises how long healthy clusters went without a leader.
@@ -579,6 +665,11 @@ func (k *Checker) report() *Report {
 		r.Checks.Workload = &ws
 	}
 	r.Checks.Log = k.log.Stats()
+	if k.subs != nil {
+		ss, fs := k.subs.Stats(), k.log.FeedStats()
+		r.Subscribers, r.SubscriptionsStarted, r.SubscriptionsDropped, r.SubscriptionDeliveries = ss.Subscribers, ss.Started, ss.DroppedTotal(), ss.Deliveries
+		r.Checks.Subscribers, r.Checks.Subscriptions = &ss, &fs
+	}
 	if k.lin != nil {
 		lin := *k.lin
 		r.Checks.Linearizability = &lin

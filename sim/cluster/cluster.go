@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,9 @@ type Config struct {
 	// (0: workload.DefaultRate).
 	Clients int
 	Rate    float64
+	// Subscribers follow streams or $all from their start, attached to
+	// nodes in-process (see workload.Subscribers); none by default.
+	Subscribers []workload.SubscriberConfig
 	// MaxOps bounds the clients' history (0: workload.DefaultMaxOps).
 	MaxOps int
 	// LinearizabilityTimeout bounds the check of one stream's history
@@ -70,13 +74,23 @@ type Config struct {
 
 // FromScenario turns a scenario into a run configuration.
 func FromScenario(s *scenario.Scenario, seed uint64) Config {
+	var subs []workload.SubscriberConfig
+	for _, sub := range s.Subscribers {
+		node := -1
+		if k, err := strconv.Atoi(strings.TrimPrefix(sub.Node, "n")); err == nil {
+			node = k - 1 // validated: n1..nN
+		}
+		subs = append(subs, workload.SubscriberConfig{
+			Stream: sub.Stream, Node: node, Slow: sub.Slow.D(), Credits: sub.Credits, RequireLeader: sub.RequireLeader,
+		})
+	}
 	return Config{
 		Seed: seed, Nodes: s.Nodes, Duration: s.Duration.D(),
 		Link:    network.LinkProfile{Latency: s.Network.Latency.D(), Jitter: s.Network.Jitter.D(), Loss: s.Network.Loss},
 		Options: s.Options, NodeOptions: s.NodeOptions, NAT: s.NAT, Timeline: s.Timeline,
 		DiscoverViaDNS: s.Discovery == "dns",
 		DiskFaults:     s.Disk,
-		Clients:        s.Clients, Rate: s.Rate,
+		Clients:        s.Clients, Rate: s.Rate, Subscribers: subs,
 	}
 }
 
@@ -90,11 +104,25 @@ type Cluster struct {
 	opts    []*options.Values
 	checker *Checker
 	bound   map[string]*host.Host
-	// public maps every address a node can be reached at to its host.
-	public map[netip.Addr]*host.Host
-	// workload is the clients' (nil without clients).
-	workload *workload.Workload
+	// public maps every address a node can be reached at to its host;
+	// publics is each node's address for clients.
+	public  map[netip.Addr]*host.Host
+	publics []netip.Addr
+	// workload is the clients' (nil without clients); subscribers nil
+	// without subscribers.
+	workload    *workload.Workload
+	subscribers *workload.Subscribers
+	// procs is the process each host runs (or last ran), for in-process
+	// subscribers.
+	procs    []process
 	finished bool
+}
+
+// process is one node incarnation as subscribers reach it.
+type process struct {
+	node        *node.Node
+	loop        env.Clock
+	incarnation int
 }
 
 // ClusterDNS is the name the simulated DNS answers with every node's
@@ -134,6 +162,7 @@ func New(cfg Config) (*Cluster, error) {
 	fabric := network.New(w, ncfg)
 	c := &Cluster{cfg: cfg, W: w, Fabric: fabric, bound: map[string]*host.Host{}, public: map[netip.Addr]*host.Host{}}
 	c.nodes = make([]*node.Node, cfg.Nodes)
+	c.procs = make([]process, cfg.Nodes)
 
 	addrs := make([]netip.Addr, cfg.Nodes)   // what the node binds
 	publics := make([]netip.Addr, cfg.Nodes) // what others dial
@@ -176,6 +205,7 @@ func New(cfg Config) (*Cluster, error) {
 			applied := func(recs []eventlog.Record) { c.checker.applied(idx, incarnation, recs) }
 			n := node.New(e, o.Clone(), node.Settings{SegmentSize: SegmentSize, OnApplied: applied})
 			c.nodes[idx] = n
+			c.procs[idx] = process{node: n, loop: e.Clock, incarnation: incarnation}
 			n.Start()
 			return n.Stop
 		}, nil)
@@ -191,6 +221,7 @@ func New(cfg Config) (*Cluster, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("cluster options: %s", strings.Join(errs, "; "))
 	}
+	c.publics = publics
 	c.checker = newChecker(c)
 	for _, h := range c.Hosts {
 		h.SetObserver(c.checker.observe)
@@ -215,6 +246,14 @@ func New(cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 		c.workload = wl
+	}
+	if len(cfg.Subscribers) > 0 {
+		subs, err := workload.NewSubscribers(w, clusterNodes{c}, cfg.Subscribers, c.checker)
+		if err != nil {
+			return nil, err
+		}
+		c.subscribers = subs
+		c.checker.watchSubscribers(subs)
 	}
 	return c, nil
 }
@@ -292,6 +331,11 @@ func suggest(k string) string {
 // Options is node i's option set.
 func (c *Cluster) Options(i int) *options.Values { return c.opts[i] }
 
+// ClientEndpoint is where clients reach node i.
+func (c *Cluster) ClientEndpoint(i int) env.Endpoint {
+	return env.Endpoint{Host: c.publics[i].String(), Port: NodePort}
+}
+
 // Node is the node running on host i now (nil if none).
 func (c *Cluster) Node(i int) *node.Node {
 	if c.Hosts[i].State() == host.Stopped || c.Hosts[i].State() == host.Powered {
@@ -329,6 +373,7 @@ func (c *Cluster) Finish() {
 		up[i] = k.up(i)
 	}
 	k.log.Final(up, k.leaderIndex())
+	k.finishSubscribers()
 	var history []check.Op
 	if c.workload != nil {
 		history = c.workload.History()
@@ -349,6 +394,9 @@ func (c *Cluster) Finish() {
 // Workload is the clients' workload (nil without clients).
 func (c *Cluster) Workload() *workload.Workload { return c.workload }
 
+// Subscribers are the run's subscribers (nil without any).
+func (c *Cluster) Subscribers() *workload.Subscribers { return c.subscribers }
+
 // Start boots every host and schedules the configured timeline.
 func (c *Cluster) Start() {
 	for _, h := range c.Hosts {
@@ -356,6 +404,9 @@ func (c *Cluster) Start() {
 	}
 	if c.workload != nil {
 		c.workload.Start()
+	}
+	if c.subscribers != nil {
+		c.subscribers.Start()
 	}
 	for i := range c.cfg.Timeline {
 		st := c.cfg.Timeline[i]
@@ -379,6 +430,45 @@ func diskConfig(f *scenario.DiskFaults) disk.Config {
 	c := disk.DefaultConfig()
 	if f != nil {
 		c.ReadFaultRate, c.WriteFaultRate, c.SyncFaultRate = f.Read, f.Write, f.Sync
+		if d := f.SyncLatency.D(); d > 0 {
+			c.SyncLatency = [2]time.Duration{d, d}
+		}
+		if f.CrashSurvive != nil || f.CrashTorn != nil || f.CrashZeroed != nil {
+			// Fates given in part: the ones not given are none.
+			c.CrashSurvive, c.CrashTorn, c.CrashZeroed = 0, 0, 0
+			for _, p := range []struct {
+				to   *float64
+				from *float64
+			}{{&c.CrashSurvive, f.CrashSurvive}, {&c.CrashTorn, f.CrashTorn}, {&c.CrashZeroed, f.CrashZeroed}} {
+				if p.from != nil {
+					*p.to = *p.from
+				}
+			}
+		}
 	}
 	return c
 }
+
+// clusterNodes gives subscribers in-process access to the nodes.
+type clusterNodes struct{ c *Cluster }
+
+func (n clusterNodes) Count() int { return len(n.c.Hosts) }
+
+func (n clusterNodes) Name(i int) string { return n.c.Hosts[i].Name }
+
+func (n clusterNodes) Process(i int) (workload.Process, workload.Reach) {
+	h := n.c.Hosts[i]
+	switch h.State() {
+	case host.Frozen, host.Powered:
+		return workload.Process{}, workload.Silent
+	case host.Running:
+		// A process starting is not listening yet: its node is built on
+		// its first input.
+		if p := n.c.procs[i]; p.node != nil && p.incarnation == h.Incarnation {
+			return workload.Process{Node: p.node, Loop: p.loop, Incarnation: p.incarnation}, workload.Up
+		}
+	}
+	return workload.Process{}, workload.Down
+}
+
+func (n clusterNodes) Index(ep env.Endpoint) int { return n.c.checker.hostOf(ep) }

@@ -32,6 +32,31 @@ func (r *Report) Check(e scenario.Expect) []string {
 	if e.MinFalseDetections != nil && r.FalseDetections < *e.MinFalseDetections {
 		failed = append(failed, fmt.Sprintf("false failure detections: %d, expected at least %d", r.FalseDetections, *e.MinFalseDetections))
 	}
+	if e.CaughtUpAtEnd {
+		l := r.Checks.Log
+		switch {
+		case l.FinalSkipped != "":
+			failed = append(failed, "caught up at end: the end check did not run ("+l.FinalSkipped+")")
+		case len(l.Behind) > 0:
+			failed = append(failed, fmt.Sprintf("caught up at end: %v up but behind the leader", l.Behind))
+		}
+	}
+	if e.SubscribersCaughtUpAtEnd {
+		switch s := r.Checks.Subscriptions; {
+		case s == nil:
+			failed = append(failed, "subscribers caught up at end: the run has no subscribers")
+		case len(s.Unsettled) > 0:
+			failed = append(failed, fmt.Sprintf("subscribers caught up at end: %v still waiting for events their node holds (or without a subscription)", s.Unsettled))
+		case s.Complete != s.Feeds:
+			failed = append(failed, fmt.Sprintf("subscribers caught up at end: %d of %d received everything their node applied", s.Complete, s.Feeds))
+		}
+	}
+	if e.MinAcknowledged != nil && r.AppendsAcknowledged < *e.MinAcknowledged {
+		failed = append(failed, fmt.Sprintf("appends acknowledged: %d, expected at least %d", r.AppendsAcknowledged, *e.MinAcknowledged))
+	}
+	if e.MinSubscriptionDeliveries != nil && r.SubscriptionDeliveries < *e.MinSubscriptionDeliveries {
+		failed = append(failed, fmt.Sprintf("subscription deliveries: %d, expected at least %d", r.SubscriptionDeliveries, *e.MinSubscriptionDeliveries))
+	}
 	for _, m := range e.MustHappen {
 		if r.count(m) == 0 {
 			failed = append(failed, "never happened: "+describe(m))
@@ -52,7 +77,7 @@ func (r *Report) count(m scenario.Mark) int {
 	}
 	n := 0
 	for _, k := range r.marks {
-		if k.kind != m.Event || (m.Node != "" && k.node != m.Node) || (m.State != "" && k.state != m.State) {
+		if k.kind != m.Event || (m.Node != "" && k.node != m.Node) || (m.State != "" && k.state != m.State) || (m.Client != "" && k.client != m.Client) {
 			continue
 		}
 		if k.at < m.After.D() || (m.Before > 0 && k.at > m.Before.D()) {
@@ -70,6 +95,9 @@ func describe(m scenario.Mark) string {
 	}
 	if m.State != "" {
 		s += " to " + m.State
+	}
+	if m.Client != "" {
+		s += " by " + m.Client
 	}
 	if m.After > 0 {
 		s += fmt.Sprintf(" after %v", m.After.D())

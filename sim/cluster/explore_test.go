@@ -23,6 +23,7 @@ var exploreActions = []string{
 
 // randomSchedule draws 2 to 7 faults from 10 s on, then heals and restarts
 // every node, and leaves 40 s for the clients to see the cluster recover.
+// Three subscribers (one of them slow) follow the log throughout.
 func randomSchedule(seed uint64) scenario.Scenario {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	nodes := 3 + 2*r.IntN(2)
@@ -64,6 +65,9 @@ func randomSchedule(seed uint64) scenario.Scenario {
 		Seed: &seed, Nodes: nodes, Duration: scenario.Duration(at + 40*time.Second),
 		Network: scenario.Network{Latency: scenario.Duration(time.Millisecond), Jitter: scenario.Duration(300 * time.Microsecond), Loss: 0.01},
 		Clients: 8, Rate: 150, Timeline: steps,
+		Subscribers: []scenario.Subscriber{
+			{Stream: "$all", Node: "n1"}, {Stream: "stream-1", Node: "n2"}, {Stream: "$all", Node: "n3", Slow: scenario.Duration(2 * time.Millisecond), Credits: 2},
+		},
 		Expect: scenario.Expect{Violations: &zero, MustHappen: []scenario.Mark{{Event: "state", State: "Leader"}}},
 	}
 }

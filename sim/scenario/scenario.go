@@ -15,11 +15,16 @@
 //	disk: {read: 0, write: 0, sync: 0.001}  # fault rates per operation
 //	clients: 8                   # optional simulated clients
 //	rate: 100                    # their appends per second, together
+//	subscribers:                 # optional catch-up subscribers (none by default)
+//	  - {stream: $all, node: n1}
+//	  - {stream: stream-1, node: n2, slow: 5ms, credits: 2}
 //	options: {ReplicationHeartbeatInterval: 700}   # every node
 //	node_options: {n2: {NodePriority: 5}}          # one node
 //	timeline:
 //	  - {at: 20s, do: kill, target: leader, as: old}
 //	  - {at: 30s, do: restart, target: old}
+//	  - {at: 31s, do: rate, value: "500"}
+//	  - {at: 32s, do: pin, target: leader, with: [c1]}
 //	expect:
 //	  violations: 0
 //	  leader_at_end: true
@@ -31,9 +36,24 @@
 // for), partition (target and with: lists; symmetric), one-way (target
 // cannot send to with), bridge (target and with are cut, everyone else
 // reaches both), heal, isolate (target from everyone), clock-jump (by),
-// clock-drift (ppm), resign, loss (value), latency (value).
+// clock-drift (ppm), resign, loss (value), latency (value). Workload
+// actions: rate (value: the clients' appends per second from now on), pin
+// (the clients named in with send every request to target, whatever it
+// answers), unpin (with: clients choose their node again), slow (target: a
+// subscriber, s1, s2, ...; value: its processing time per event, "0s" for
+// none).
 // Targets: a node name (n1, n2, ...), "leader" (the leader at that moment),
 // "follower" (some non-leader that runs), or a name bound earlier with as.
+//
+// Subscribers are named s1, s2, ... in file order; clients c1, c2, ....
+// Marks (must_happen, must_not_happen) match the nodes' events (state,
+// elected, leader-change, peer-dead, false-detection, clock-skew, fatal,
+// truncated, committed-cut), the host faults (torn-pages: a power-off tore
+// unsynced pages of the disk), the clients' answers (append-acknowledged,
+// leader-read-served, not-leader; node is the node that answered, client
+// the client, state the operation: append or read) and the subscribers' (subscription-started,
+// subscription-dropped, caught-up, fell-behind; node is the node
+// subscribed to, client the subscriber).
 package scenario
 
 import (
@@ -41,6 +61,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,11 +87,14 @@ type Scenario struct {
 	// shared streams during the run (0: none); Rate is their appends per
 	// second, all together (0: the workload's default).
 	// Disk sets every node's disk fault rates (probabilities per operation).
-	Disk     *DiskFaults `yaml:"disk,omitempty"`
-	Clients  int         `yaml:"clients,omitempty"`
-	Rate     float64     `yaml:"rate,omitempty"`
-	Timeline []Step      `yaml:"timeline,omitempty"`
-	Expect   Expect      `yaml:"expect,omitempty"`
+	Disk    *DiskFaults `yaml:"disk,omitempty"`
+	Clients int         `yaml:"clients,omitempty"`
+	Rate    float64     `yaml:"rate,omitempty"`
+	// Subscribers follow a stream or $all from its start for the whole
+	// run; every event they receive is checked against the committed log.
+	Subscribers []Subscriber `yaml:"subscribers,omitempty"`
+	Timeline    []Step       `yaml:"timeline,omitempty"`
+	Expect      Expect       `yaml:"expect,omitempty"`
 }
 
 // Network is the default link profile.
@@ -91,10 +115,37 @@ type NAT struct {
 // DiskFaults are the probabilities that one disk operation fails with an
 // I/O error: reads (ReadAt, List, Size), writes (writes, appends,
 // preallocation, truncation, creates, deletes, renames) and syncs.
+//
+// CrashSurvive, CrashTorn and CrashZeroed, when set, are the fates of each
+// page not yet synced when the host loses power: kept whole, torn (its
+// first sectors new, the rest old), zeroed; the rest is lost. Unset, the
+// simulated disk's defaults hold. SyncLatency, when set, is how long every
+// sync takes (a slow disk: under load, writes not yet synced are then
+// always in flight).
 type DiskFaults struct {
-	Read  float64 `yaml:"read"`
-	Write float64 `yaml:"write"`
-	Sync  float64 `yaml:"sync"`
+	Read         float64  `yaml:"read"`
+	Write        float64  `yaml:"write"`
+	Sync         float64  `yaml:"sync"`
+	CrashSurvive *float64 `yaml:"crash_survive,omitempty"`
+	CrashTorn    *float64 `yaml:"crash_torn,omitempty"`
+	CrashZeroed  *float64 `yaml:"crash_zeroed,omitempty"`
+	SyncLatency  Duration `yaml:"sync_latency,omitempty"`
+}
+
+// Subscriber is one catch-up subscriber.
+type Subscriber struct {
+	// Stream is the stream it follows, or $all.
+	Stream string `yaml:"stream"`
+	// Node is the node it subscribes to whenever that node runs (default:
+	// any running node).
+	Node string `yaml:"node,omitempty"`
+	// Slow is its processing time per event; it grants credits back only
+	// as it gets through them.
+	Slow Duration `yaml:"slow,omitempty"`
+	// Credits is how many messages it lets the node send ahead (default
+	// 32).
+	Credits       int  `yaml:"credits,omitempty"`
+	RequireLeader bool `yaml:"require_leader,omitempty"`
 }
 
 // Step is one action of the timeline.
@@ -126,15 +177,27 @@ type Expect struct {
 	MustNotHappen []Mark `yaml:"must_not_happen,omitempty"`
 	// LeaderIn names the nodes one of which must lead at the end.
 	LeaderIn []string `yaml:"leader_in,omitempty"`
+	// CaughtUpAtEnd: every running node has applied everything the leader
+	// has at the end (none is left behind).
+	CaughtUpAtEnd bool `yaml:"caught_up_at_end,omitempty"`
+	// SubscribersCaughtUpAtEnd: every subscriber has, at the end, received
+	// everything its node applied (and so was checked complete).
+	SubscribersCaughtUpAtEnd bool `yaml:"subscribers_caught_up_at_end,omitempty"`
+	// MinAcknowledged and MinSubscriptionDeliveries bound the clients'
+	// acknowledged appends and the events subscribers received from below.
+	MinAcknowledged           *int `yaml:"min_appends_acknowledged,omitempty"`
+	MinSubscriptionDeliveries *int `yaml:"min_subscription_deliveries,omitempty"`
 }
 
 // Mark matches trace events: a kind (state, leader-change, elected,
-// peer-dead, clock-skew, connect-timeout, ...), optionally a node, a state
-// and a time window.
+// peer-dead, clock-skew, connect-timeout, ...; see the package
+// documentation), optionally a node, a state, a client or subscriber, and a
+// time window.
 type Mark struct {
 	Event  string   `yaml:"event"`
 	Node   string   `yaml:"node,omitempty"`
 	State  string   `yaml:"state,omitempty"`
+	Client string   `yaml:"client,omitempty"`
 	After  Duration `yaml:"after,omitempty"`
 	Before Duration `yaml:"before,omitempty"`
 }
@@ -161,6 +224,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 var actions = []string{
 	"kill", "restart", "freeze", "thaw", "power-off", "power-on", "pause", "partition", "one-way", "bridge",
 	"heal", "isolate", "clock-jump", "clock-drift", "resign", "loss", "latency",
+	"rate", "pin", "unpin", "slow",
 }
 
 // Load reads and checks a scenario file.
@@ -203,10 +267,32 @@ func (s *Scenario) Validate() error {
 		errs = append(errs, fmt.Sprintf("clients: %d is outside 0..250", s.Clients))
 	}
 	if d := s.Disk; d != nil {
-		for name, v := range map[string]float64{"read": d.Read, "write": d.Write, "sync": d.Sync} {
-			if v < 0 || v >= 1 {
-				errs = append(errs, fmt.Sprintf("disk.%s: %v is outside [0, 1)", name, v))
+		for _, f := range []struct {
+			name string
+			v    float64
+		}{{"read", d.Read}, {"write", d.Write}, {"sync", d.Sync}} {
+			if f.v < 0 || f.v >= 1 {
+				errs = append(errs, fmt.Sprintf("disk.%s: %v is outside [0, 1)", f.name, f.v))
 			}
+		}
+		sum := 0.0
+		for _, f := range []struct {
+			name string
+			v    *float64
+		}{{"crash_survive", d.CrashSurvive}, {"crash_torn", d.CrashTorn}, {"crash_zeroed", d.CrashZeroed}} {
+			if f.v == nil {
+				continue
+			}
+			sum += *f.v
+			if *f.v < 0 || *f.v > 1 {
+				errs = append(errs, fmt.Sprintf("disk.%s: %v is outside [0, 1]", f.name, *f.v))
+			}
+		}
+		if sum > 1+1e-9 {
+			errs = append(errs, fmt.Sprintf("disk: crash_survive + crash_torn + crash_zeroed is %v; they must add up to at most 1 (the rest of the pages are lost)", sum))
+		}
+		if d.SyncLatency < 0 {
+			errs = append(errs, fmt.Sprintf("disk.sync_latency: %v is negative", d.SyncLatency.D()))
 		}
 	}
 	if s.Rate < 0 {
@@ -218,6 +304,21 @@ func (s *Scenario) Validate() error {
 	bound := map[string]bool{"leader": true, "follower": true}
 	for i := 1; i <= s.Nodes; i++ {
 		bound[fmt.Sprintf("n%d", i)] = true
+	}
+	if len(s.Subscribers) > maxSubscribers {
+		errs = append(errs, fmt.Sprintf("subscribers: %d; at most %d", len(s.Subscribers), maxSubscribers))
+	}
+	for i, sub := range s.Subscribers {
+		where := fmt.Sprintf("subscribers[%d] (s%d)", i, i+1)
+		if sub.Stream == "" {
+			errs = append(errs, where+": no stream; name one, or $all")
+		}
+		if sub.Node != "" && (!bound[sub.Node] || sub.Node == "leader" || sub.Node == "follower") {
+			errs = append(errs, fmt.Sprintf("%s: node %q is not a node (n1..n%d)", where, sub.Node, s.Nodes))
+		}
+		if sub.Slow < 0 || sub.Credits < 0 {
+			errs = append(errs, fmt.Sprintf("%s: slow %v and credits %d must not be negative", where, sub.Slow.D(), sub.Credits))
+		}
 	}
 	for name := range s.NodeOptions {
 		if !bound[name] || name == "leader" || name == "follower" {
@@ -234,13 +335,42 @@ func (s *Scenario) Validate() error {
 			errs = append(errs, where+": steps must be in time order")
 		}
 		last = st.At.D()
-		needsTarget := st.Do != "heal" && st.Do != "loss" && st.Do != "latency"
-		if needsTarget && !bound[st.Target] {
-			errs = append(errs, fmt.Sprintf("%s: target %q is not a node, \"leader\", \"follower\" or a name bound by an earlier as:", where, st.Target))
+		switch st.Do {
+		case "heal", "loss", "latency", "rate", "unpin":
+		case "slow":
+			if !subscriberName(st.Target, len(s.Subscribers)) {
+				errs = append(errs, fmt.Sprintf("%s: target %q is not a subscriber (s1..s%d)", where, st.Target, len(s.Subscribers)))
+			}
+		default:
+			if !bound[st.Target] {
+				errs = append(errs, fmt.Sprintf("%s: target %q is not a node, \"leader\", \"follower\" or a name bound by an earlier as:", where, st.Target))
+			}
 		}
 		for _, w := range st.With {
-			if !bound[w] {
+			switch {
+			case st.Do == "pin" || st.Do == "unpin":
+				if !clientName(w, s.Clients) {
+					errs = append(errs, fmt.Sprintf("%s: with %q is not a client (c1..c%d)", where, w, s.Clients))
+				}
+			case !bound[w]:
 				errs = append(errs, fmt.Sprintf("%s: with %q is not a node or bound name", where, w))
+			}
+		}
+		switch st.Do {
+		case "pin", "unpin":
+			if len(st.With) == 0 {
+				errs = append(errs, where+": needs with: (the clients, c1, c2, ...)")
+			}
+		case "rate":
+			if v, err := strconv.ParseFloat(st.Value, 64); err != nil || !(v > 0) {
+				errs = append(errs, fmt.Sprintf("%s: value %q is not a positive rate (appends per second, e.g. \"500\")", where, st.Value))
+			}
+			if s.Clients == 0 {
+				errs = append(errs, where+": the scenario has no clients whose rate could change")
+			}
+		case "slow":
+			if d, err := time.ParseDuration(st.Value); err != nil || d < 0 {
+				errs = append(errs, fmt.Sprintf("%s: value %q is not a duration of zero or more (e.g. \"5ms\")", where, st.Value))
 			}
 		}
 		if (st.Do == "partition" || st.Do == "one-way" || st.Do == "bridge") && len(st.With) == 0 {
@@ -257,4 +387,22 @@ func (s *Scenario) Validate() error {
 		return fmt.Errorf("scenario %q: %s", s.Name, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// maxSubscribers bounds a scenario's subscribers (as sim/workload does).
+const maxSubscribers = 64
+
+// clientName reports whether name is one of c1..cN.
+func clientName(name string, n int) bool { return numbered(name, "c", n) }
+
+// subscriberName reports whether name is one of s1..sN.
+func subscriberName(name string, n int) bool { return numbered(name, "s", n) }
+
+func numbered(name, prefix string, n int) bool {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return false
+	}
+	k, err := strconv.Atoi(rest)
+	return err == nil && k >= 1 && k <= n && strconv.Itoa(k) == rest
 }

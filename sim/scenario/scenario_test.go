@@ -3,6 +3,7 @@ package scenario
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -62,5 +63,79 @@ timeline:
 func TestUnknownFieldsAreRejected(t *testing.T) {
 	if _, err := Parse([]byte("name: x\nnodes: 1\nduration: 1s\nnodez: 3\n")); err == nil || !strings.Contains(err.Error(), "nodez") {
 		t.Fatalf("err %v, want one naming the unknown field", err)
+	}
+}
+
+func TestParseReadsSubscribersAndWorkloadActions(t *testing.T) {
+	s, err := Parse([]byte(`
+name: x
+nodes: 3
+duration: 1m
+clients: 2
+disk: {crash_survive: 0, crash_torn: 1, sync_latency: 5ms}
+subscribers:
+  - {stream: $all, node: n1}
+  - {stream: stream-1, slow: 20ms, credits: 1, require_leader: true}
+timeline:
+  - {at: 1s, do: rate, value: "500"}
+  - {at: 2s, do: pin, target: leader, with: [c1, c2]}
+  - {at: 3s, do: slow, target: s2, value: 0s}
+  - {at: 4s, do: unpin, with: [c2]}
+expect:
+  caught_up_at_end: true
+  subscribers_caught_up_at_end: true
+  min_appends_acknowledged: 10
+  min_subscription_deliveries: 20
+  must_happen: [{event: fell-behind, client: s2, node: n1}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := s.Subscribers[1]
+	if len(s.Subscribers) != 2 || s.Subscribers[0].Node != "n1" || sub.Stream != "stream-1" || sub.Slow.D() != 20*time.Millisecond ||
+		sub.Credits != 1 || !sub.RequireLeader {
+		t.Fatalf("subscribers parsed as %+v", s.Subscribers)
+	}
+	if d := s.Disk; *d.CrashSurvive != 0 || *d.CrashTorn != 1 || d.CrashZeroed != nil || d.SyncLatency.D() != 5*time.Millisecond {
+		t.Fatalf("disk parsed as %+v", d)
+	}
+	e := s.Expect
+	if !e.CaughtUpAtEnd || !e.SubscribersCaughtUpAtEnd || *e.MinAcknowledged != 10 || *e.MinSubscriptionDeliveries != 20 ||
+		e.MustHappen[0].Client != "s2" || s.Timeline[1].With[1] != "c2" {
+		t.Fatalf("parsed %+v", s)
+	}
+}
+
+func TestValidationOfSubscribersAndWorkloadActions(t *testing.T) {
+	_, err := Parse([]byte(`
+name: bad
+nodes: 3
+duration: 1m
+clients: 2
+disk: {crash_survive: 0.8, crash_torn: 0.5}
+subscribers:
+  - {node: n1}
+  - {stream: a, node: n7}
+  - {stream: b, credits: -1}
+timeline:
+  - {at: 1s, do: rate, value: fast}
+  - {at: 2s, do: pin, target: n1, with: [c3]}
+  - {at: 3s, do: unpin}
+  - {at: 4s, do: slow, target: s9, value: 1ms}
+  - {at: 5s, do: slow, target: s1, value: soon}
+`))
+	if err == nil {
+		t.Fatal("a scenario full of mistakes was accepted")
+	}
+	for _, want := range []string{"must add up to at most 1", "subscribers[0] (s1): no stream", `node "n7" is not a node`,
+		"credits -1 must not be negative", `value "fast" is not a positive rate`, `with "c3" is not a client (c1..c2)`,
+		"unpin at 3s): needs with:", `target "s9" is not a subscriber (s1..s3)`, `value "soon" is not a duration`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+	if _, err := Parse([]byte("name: x\nnodes: 1\nduration: 1m\ntimeline: [{at: 1s, do: rate, value: \"10\"}]\n")); err == nil ||
+		!strings.Contains(err.Error(), "no clients whose rate could change") {
+		t.Fatalf("err %v: want a rate change without clients refused", err)
 	}
 }

@@ -36,6 +36,7 @@ type client struct {
 	e    env.Env
 
 	target  env.Endpoint
+	pinned  env.Endpoint     // when set, every request goes there
 	known   map[string]int64 // last revision learned per stream
 	appends uint64           // appends started, numbering their event ids
 	arrival time.Duration    // when the next operation is due
@@ -80,6 +81,9 @@ func (c *client) run(e env.Env) func() {
 	}
 	nodes := c.wl.cfg.Nodes
 	c.target = nodes[c.rnd.IntN(len(nodes))]
+	if !c.pinned.IsZero() {
+		c.target = c.pinned
+	}
 	c.arrival = c.wl.w.Now()
 	c.scheduleNext()
 	return func() { c.stopped = true }
@@ -237,6 +241,7 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 	)
 	switch err := r.Err; {
 	case err == nil:
+		c.wl.answered(c, to, f.op.Kind, AnswerAcknowledged)
 		c.known[f.op.Stream] = r.Revision
 		f.op.Revision = r.Revision
 		c.wl.stats.Acknowledged++
@@ -285,6 +290,9 @@ func (c *client) readAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 	)
 	switch err := r.Err; {
 	case err == nil:
+		if f.requireLeader {
+			c.wl.answered(c, to, f.op.Kind, AnswerLeaderRead)
+		}
 		c.wl.sink.ReadServed(to, c.name, r.Events)
 		c.known[f.op.Stream] = r.LastRevision
 		f.op.Revision = r.LastRevision
@@ -293,6 +301,9 @@ func (c *client) readAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		}
 		c.settle(f, check.OK, "")
 	case errors.As(err, &nf):
+		if f.requireLeader {
+			c.wl.answered(c, to, f.op.Kind, AnswerLeaderRead)
+		}
 		f.op.Revision = streams.NoRevision
 		c.settle(f, check.NotFound, "")
 	case errors.As(err, &nl):
@@ -307,6 +318,14 @@ func (c *client) readAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 // notLeader follows the leader the node named, or looks elsewhere when it
 // named none (or itself).
 func (c *client) notLeader(f *inFlight, from, leader env.Endpoint) {
+	c.wl.answered(c, from, f.op.Kind, AnswerNotLeader)
+	if !c.pinned.IsZero() {
+		// A client that insists on one node takes its refusal as the
+		// operation's answer and goes on with the next one.
+		f.reason = "not-leader"
+		c.giveUp(f)
+		return
+	}
 	if leader.IsZero() || leader == from {
 		c.retry(f, "no-leader", false, true)
 		return
@@ -334,7 +353,7 @@ func (c *client) retry(f *inFlight, reason string, ambiguous, elsewhere bool) {
 		c.giveUp(f)
 		return
 	}
-	if elsewhere {
+	if elsewhere && c.pinned.IsZero() {
 		nodes := c.wl.cfg.Nodes
 		c.target = nodes[c.rnd.IntN(len(nodes))]
 	}

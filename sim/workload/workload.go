@@ -6,6 +6,13 @@
 // with the same event ids until they get a definite answer. Every
 // operation is recorded, with its invocation and response times and its
 // outcome, for the linearizability check.
+//
+// Subscribers (subscriber.go) are the other kind of application: each
+// follows one stream, or $all, through catch-up subscriptions for the whole
+// run, subscribing again after every drop from the last event it received.
+// They sit next to the nodes rather than on hosts of their own: a
+// subscription is a long-lived stream the nodes' request/response RPC does
+// not carry.
 package workload
 
 import (
@@ -110,6 +117,27 @@ type Sink interface {
 	ReadServed(node env.Endpoint, client string, evs []streams.Event)
 }
 
+// AnswerSink, when a Sink also has it, hears which node gave which answer
+// (the scenario marks: a scenario can require that a node acknowledged
+// nothing in a window, or did refuse).
+type AnswerSink interface {
+	// Answered: node answered client's request, an append or a read
+	// (op), with what: one of AnswerAcknowledged, AnswerLeaderRead,
+	// AnswerNotLeader.
+	Answered(client string, node env.Endpoint, op, what string)
+}
+
+// The answers AnswerSink hears of.
+const (
+	// AnswerAcknowledged: an append was acknowledged.
+	AnswerAcknowledged = "append-acknowledged"
+	// AnswerLeaderRead: a read that requires the leader was served.
+	AnswerLeaderRead = "leader-read-served"
+	// AnswerNotLeader: the node answered not-leader (a redirect, or no
+	// leader known).
+	AnswerNotLeader = "not-leader"
+)
+
 // Workload is the set of clients of one run.
 type Workload struct {
 	w       *world.World
@@ -156,7 +184,7 @@ func New(w *world.World, fabric *network.Fabric, cfg Config, sink Sink) (*Worklo
 	}
 	wl := &Workload{w: w, cfg: cfg, sink: sink, stats: Stats{Clients: cfg.Clients, Rate: cfg.Rate, Failed: map[string]int{}}}
 	for s := range cfg.Streams {
-		wl.streams = append(wl.streams, fmt.Sprintf("stream-%d", s+1))
+		wl.streams = append(wl.streams, StreamName(s))
 	}
 	for k := 1; k <= cfg.Clients; k++ {
 		c := newClient(wl, k)
@@ -225,6 +253,67 @@ func (s Stats) FailureReasons() []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// SetRate changes the clients' appends per second, all together, from
+// their next operation on (a burst, a lull).
+func (wl *Workload) SetRate(rate float64) error {
+	if !(rate > 0) {
+		return fmt.Errorf("workload: rate %v appends/s; give a positive rate", rate)
+	}
+	wl.cfg.Rate = rate
+	return nil
+}
+
+// Pin sends every request of the named clients (c1, c2, ...) to node from
+// now on, whatever it answers: they neither follow the leader nor move on
+// when it fails, and take a not-leader answer as the operation's end.
+// Unpin lets them choose again.
+func (wl *Workload) Pin(clients []string, node env.Endpoint) error {
+	cs, err := wl.byName(clients)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		c.pinned = node
+		c.target = node
+	}
+	return nil
+}
+
+// Unpin lets the named clients follow the leader again.
+func (wl *Workload) Unpin(clients []string) error {
+	cs, err := wl.byName(clients)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		c.pinned = env.Endpoint{}
+	}
+	return nil
+}
+
+func (wl *Workload) byName(names []string) ([]*client, error) {
+	var out []*client
+	for _, n := range names {
+		found := false
+		for _, c := range wl.clients {
+			if c.name == n {
+				out = append(out, c)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("workload: no client %q (clients are c1..c%d)", n, len(wl.clients))
+		}
+	}
+	return out, nil
+}
+
+func (wl *Workload) answered(c *client, node env.Endpoint, op check.OpKind, what string) {
+	if a, ok := wl.sink.(AnswerSink); ok {
+		a.Answered(c.name, node, op.String(), what)
+	}
 }
 
 func (wl *Workload) record(op check.Op) {

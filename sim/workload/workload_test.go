@@ -3,6 +3,8 @@ package workload
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -295,5 +297,78 @@ func TestAnAppendInFlightWhenItsClientDiesStaysUnknown(t *testing.T) {
 	}
 	if history[0].Attempts < 5 || history[1].Call < 6*time.Second {
 		t.Fatalf("history %v: want an append retried for 5 s, then one the restarted client began", history)
+	}
+}
+
+// answers records the answers clients reported, as the scenario marks do.
+type answers struct {
+	sink
+	got []string
+}
+
+func (a *answers) Answered(client string, node env.Endpoint, op, what string) {
+	a.got = append(a.got, fmt.Sprintf("%s %s %s %s", client, node.Host, op, what))
+}
+
+func TestPinnedClientsStayOnTheirNodeAndTakeNotLeaderAsTheAnswer(t *testing.T) {
+	leader := &fakeNode{answer: committing(false), read: notFound}
+	follower := &fakeNode{read: func(*node.ReadRequest) node.ReadResult {
+		return node.ReadResult{Err: &node.NotLeaderError{Leader: leader.ep}}
+	}}
+	follower.answer = func(*node.AppendRequest) node.WriteResult {
+		return node.WriteResult{Err: &node.NotLeaderError{Leader: leader.ep}}
+	}
+	w := world.New(1, nil)
+	r := &rig{w: w, fabric: network.New(w, network.DefaultConfig()), nodes: []*fakeNode{follower, leader}, sink: &sink{}}
+	marks := &answers{}
+	cfg := Config{Clients: 2, Rate: 40, StopAt: 10 * time.Second}
+	for i, f := range r.nodes {
+		addr := netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})
+		f.ep = env.Endpoint{Host: addr.String(), Port: 2113}
+		cfg.Nodes = append(cfg.Nodes, f.ep)
+		fake := f
+		host.New(w, r.fabric, host.Config{Name: fmt.Sprintf("n%d", i+1), Addrs: []netip.Addr{addr}, Disk: disk.DefaultConfig()},
+			func(e env.Env) func() {
+				l, err := e.Net.Serve(fake.ep, fake)
+				if err != nil {
+					t.Errorf("fake node cannot serve: %v", err)
+					return func() {}
+				}
+				return l.Close
+			}, nil).Start()
+	}
+	wl, err := New(w, r.fabric, cfg, marks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wl.Pin([]string{"c1", "c2"}, follower.ep); err != nil {
+		t.Fatal(err)
+	}
+	wl.Start()
+	w.RunUntil(5 * time.Second)
+	if len(leader.appends) != 0 || leader.reads != 0 {
+		t.Fatalf("pinned clients reached the leader %d times", len(leader.appends)+leader.reads)
+	}
+	s := wl.Stats()
+	if s.Failed["not-leader"] < 50 || s.Acknowledged != 0 || !slices.Contains(marks.got, "c1 10.0.0.1 append not-leader") ||
+		!slices.Contains(marks.got, "c2 10.0.0.1 read not-leader") {
+		t.Fatalf("stats %+v, %d answers: want every append failed as not-leader at once, and the refusals reported", s, len(marks.got))
+	}
+	// Let go, they follow the redirect and get acknowledged by the leader.
+	if err := wl.Unpin([]string{"c1", "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wl.SetRate(80); err != nil {
+		t.Fatal(err)
+	}
+	w.RunUntil(10 * time.Second)
+	if wl.Stats().Acknowledged < 50 || !slices.Contains(marks.got, "c1 10.0.0.2 append append-acknowledged") {
+		t.Fatalf("after unpinning: %d acknowledged; want the clients to follow the leader", wl.Stats().Acknowledged)
+	}
+	if err := wl.Pin([]string{"c9"}, leader.ep); err == nil || !strings.Contains(err.Error(), `no client "c9"`) {
+		t.Fatalf("pinning an unknown client: err %v", err)
+	}
+	if err := wl.SetRate(0); err == nil {
+		t.Fatal("a zero rate was accepted")
 	}
 }

@@ -1,0 +1,141 @@
+package check
+
+import (
+	"testing"
+
+	"github.com/annal-db/annal/core/eventlog"
+	"github.com/annal-db/annal/core/streams"
+)
+
+// delivered is a committed record as a subscription hands it out.
+func delivered(rec eventlog.Record) streams.Event {
+	e := rec.Event
+	return streams.Event{Position: rec.Position, Stream: e.Stream, Number: e.Number, ID: e.ID, Type: e.Type,
+		Data: e.Data, Metadata: e.Metadata, IsJSON: e.IsJSON(), Created: e.Created}
+}
+
+// feedRig: a committed log of an epoch and five events over streams a and
+// b, applied whole by n1 and up to the fourth record by n2.
+func feedRig(t *testing.T) (*logRig, []eventlog.Record) {
+	r := newLogRig(t, 2)
+	recs := []eventlog.Record{
+		r.epoch(1), r.event("a", 0, id(1)), r.event("b", 0, id(2)), r.event("a", 1, id(3)),
+		r.event("a", 2, id(4)), r.event("b", 1, id(5)),
+	}
+	r.log.Applied(0, 1, recs)
+	r.log.Applied(1, 1, recs[:4])
+	r.quiet()
+	return r, recs
+}
+
+func TestFeedsTakeEveryCommittedEventOnceAcrossResubscriptions(t *testing.T) {
+	r, recs := feedRig(t)
+	a := r.log.NewFeed("s1", "a")
+	all := r.log.NewFeed("s2", streams.AllStream)
+	// Both start on n2, which has applied up to a:1, then move to n1.
+	a.Event(1, delivered(recs[1]))
+	a.Event(1, delivered(recs[3]))
+	a.CaughtUp(1, streams.Message{Kind: streams.CaughtUp, Revision: 1})
+	a.Event(0, delivered(recs[4]))
+	for _, k := range []int{1, 2, 3} {
+		all.Event(1, delivered(recs[k]))
+	}
+	all.CaughtUp(1, streams.Message{Kind: streams.CaughtUp, Position: recs[3].Position})
+	all.Event(0, delivered(recs[4]))
+	all.Event(0, delivered(recs[5]))
+	a.Complete(0, 1, true)
+	all.Complete(0, 1, true)
+	r.quiet()
+	if s := r.log.FeedStats(); s.Feeds != 2 || s.Events != 8 || s.Complete != 2 || len(s.Unsettled) != 0 {
+		t.Fatalf("feed stats %+v: want 2 feeds, 8 events checked, both complete", s)
+	}
+	if a.Events() != 3 || a.Name() != "s1" {
+		t.Fatalf("feed %s counted %d events, want s1 with 3", a.Name(), a.Events())
+	}
+}
+
+func TestFeedsReportGapsRepeatsAndForeignEvents(t *testing.T) {
+	r, recs := feedRig(t)
+	a := r.log.NewFeed("s1", "a")
+	a.Event(0, delivered(recs[1]))
+	a.Event(0, delivered(recs[1]))
+	r.said("subscriber s1 received from n1 event 0@\"a\"", "already received revision 0", "delivered twice")
+	a.Event(0, delivered(recs[4]))
+	r.said("never received revision 1", "skipped")
+	a.Event(0, delivered(recs[2]))
+	r.said("event 0@\"b\"", "it follows stream \"a\"")
+
+	all := r.log.NewFeed("s2", streams.AllStream)
+	all.Event(0, delivered(recs[1]))
+	all.Event(0, delivered(recs[3]))
+	r.said("subscriber s2", "never received event 0@\"b\"", "position 200", "skipped")
+	all.Event(0, delivered(recs[2]))
+	r.said("already received the event at position 300", "out of $all order")
+}
+
+func TestFeedsReportUncommittedAndUnappliedEvents(t *testing.T) {
+	r, recs := feedRig(t)
+	a := r.log.NewFeed("s1", "a")
+	// Served by n2, which has not applied position 400.
+	a.Event(1, delivered(recs[1]))
+	a.Event(1, delivered(recs[3]))
+	a.Event(1, delivered(recs[4]))
+	r.said("received from n2 event 2@\"a\"", "which n2 has not applied")
+	// An event nobody applied.
+	a.Event(0, delivered(r.event("a", 3, id(9))))
+	r.said("which no replica has applied", "uncommitted event")
+	// Different content at a committed position.
+	changed := delivered(recs[5])
+	changed.Data = []byte("other")
+	r.log.NewFeed("s3", "b").Event(0, changed)
+	r.said("subscriber s3", "committed log holds event 1@\"b\"")
+}
+
+func TestFeedsCheckCaughtUpClaims(t *testing.T) {
+	r, recs := feedRig(t)
+	a := r.log.NewFeed("s1", "a")
+	a.Event(0, delivered(recs[1]))
+	a.CaughtUp(0, streams.Message{Kind: streams.CaughtUp, Revision: 2})
+	r.said("caught-up at revision 2 of \"a\"", "last revision it received is 0")
+	all := r.log.NewFeed("s2", streams.AllStream)
+	all.CaughtUp(0, streams.Message{Kind: streams.CaughtUp, Position: 100})
+	r.said("caught-up at $all position 100", "last event it received is at -1")
+}
+
+func TestFeedsIncompleteAtTheEndAreReported(t *testing.T) {
+	r, recs := feedRig(t)
+	a := r.log.NewFeed("s1", "a")
+	a.Event(0, delivered(recs[1]))
+	// On n2, which applied a:0 and a:1, s1 has only a:0.
+	a.Complete(1, 1, true)
+	r.said("s1 of \"a\" is caught up on n2", "received revisions up to 0 of the 2 there", "missing event")
+	all := r.log.NewFeed("s2", streams.AllStream)
+	all.Complete(0, 1, true)
+	r.said("s2 of $all is caught up on n1", "never received event 0@\"a\"")
+	// Nothing missing on a replica that is behind the subscriber.
+	b := r.log.NewFeed("s3", "b")
+	b.Event(0, delivered(recs[2]))
+	b.Event(0, delivered(recs[5]))
+	b.Complete(1, 1, true)
+	r.quiet()
+	// A new incarnation of n1 that has applied nothing yet lacks nothing.
+	r.log.NewFeed("s5", "a").Complete(0, 2, true)
+	r.quiet()
+	// Not settled: recorded, not judged.
+	r.log.NewFeed("s4", "a").Complete(0, 1, false)
+	r.quiet()
+	if s := r.log.FeedStats(); s.Complete != 2 || len(s.Unsettled) != 1 || s.Unsettled[0] != "s4" {
+		t.Fatalf("feed stats %+v: want s3 and s5 complete and s4 unsettled", s)
+	}
+}
+
+func TestFeedReportsStopAfterAFew(t *testing.T) {
+	r, recs := feedRig(t)
+	a := r.log.NewFeed("s1", "a")
+	for range 10 {
+		a.Event(0, delivered(recs[2]))
+	}
+	if len(r.got) != maxReportsPerFeed {
+		t.Fatalf("%d reports for one broken feed, want %d", len(r.got), maxReportsPerFeed)
+	}
+}
