@@ -91,6 +91,9 @@ type annalNode struct {
 	seeds              []string
 	clusterSize        int
 	dir, logPath       string
+	// certs makes the node secure (TLS, authentication, authorization);
+	// nil starts it with --insecure.
+	certs *nodeCerts
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -102,12 +105,35 @@ type annalNode struct {
 
 func (n *annalNode) endpoint() string { return "127.0.0.1:" + strconv.Itoa(n.nodePort) }
 
+// httpClient talks to the node's HTTP endpoints (health, gossip), over
+// TLS trusting the test CA when the node is secure.
+func (n *annalNode) httpClient() *http.Client {
+	if n.certs == nil {
+		return &http.Client{Timeout: time.Second}
+	}
+	return &http.Client{Timeout: time.Second, Transport: n.certs.transport}
+}
+
+func (n *annalNode) url(path string) string {
+	scheme := "http"
+	if n.certs != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + n.endpoint() + path
+}
+
 func (n *annalNode) args() []string {
-	a := []string{
-		"--insecure", "--mem-db",
+	a := []string{"--mem-db"}
+	if n.certs == nil {
+		a = append(a, "--insecure")
+	} else {
+		a = append(a, "--certificate-file", n.certs.certFile, "--certificate-private-key-file", n.certs.keyFile,
+			"--trusted-root-certificates-path", n.certs.caDir)
+	}
+	a = append(a,
 		"--node-ip", "127.0.0.1", "--replication-ip", "127.0.0.1",
 		"--node-port", strconv.Itoa(n.nodePort), "--replication-port", strconv.Itoa(n.replPort),
-	}
+	)
 	if n.clusterSize > 1 {
 		a = append(a, "--cluster-size", strconv.Itoa(n.clusterSize), "--discover-via-dns", "false",
 			"--gossip-seed", strings.Join(n.seeds, ","))
@@ -169,8 +195,8 @@ func (n *annalNode) isFrozen() bool {
 
 func (n *annalNode) waitLive(t testing.TB) {
 	t.Helper()
-	hc := &http.Client{Timeout: time.Second}
-	url := "http://" + n.endpoint() + "/health/live"
+	hc := n.httpClient()
+	url := n.url("/health/live")
 	deadline := time.Now().Add(liveTimeout)
 	for time.Now().Before(deadline) {
 		if !n.running() {
@@ -269,6 +295,8 @@ func (n *annalNode) stop() error {
 type group struct {
 	dir   string
 	nodes []*annalNode
+	// ca is the test CA of a secure group, nil for an insecure one.
+	ca *testCA
 }
 
 func (g *group) endpoints() []string {
@@ -284,6 +312,16 @@ func (g *group) endpoints() []string {
 func (g *group) connString(query ...string) string {
 	q := append([]string{"tls=false"}, query...)
 	return "esdb://" + strings.Join(g.endpoints(), ",") + "?" + strings.Join(q, "&")
+}
+
+// secureConnString is the connection string of a secure group: userinfo
+// ("admin:changeit", or "" for none) and TLS trusting the group's CA.
+func (g *group) secureConnString(userinfo string, query ...string) string {
+	if userinfo != "" {
+		userinfo += "@"
+	}
+	q := append([]string{"tls=true", "tlsCAFile=" + g.ca.certFile}, query...)
+	return "esdb://" + userinfo + strings.Join(g.endpoints(), ",") + "?" + strings.Join(q, "&")
 }
 
 // leader waits until exactly one running, unfrozen node outside exclude
@@ -376,8 +414,8 @@ type gossipMember struct {
 
 // gossipView is the cluster as a node's GET /gossip shows it.
 func gossipView(n *annalNode) ([]gossipMember, error) {
-	hc := &http.Client{Timeout: time.Second}
-	resp, err := hc.Get("http://" + n.endpoint() + "/gossip")
+	hc := n.httpClient()
+	resp, err := hc.Get(n.url("/gossip"))
 	if err != nil {
 		return nil, fmt.Errorf("GET /gossip on %s: %w", n.name, err)
 	}
@@ -444,6 +482,11 @@ func (g *group) close() error {
 		}()
 	}
 	wg.Wait()
+	for _, n := range g.nodes {
+		if n.certs != nil {
+			n.certs.transport.CloseIdleConnections()
+		}
+	}
 	if err := os.RemoveAll(g.dir); err != nil {
 		errs = append(errs, err)
 	}
@@ -453,7 +496,7 @@ func (g *group) close() error {
 // startGroup starts size nodes (a cluster when size > 1) and waits until
 // every one is live and one leads the others. The nodes stop, and their
 // directory goes, when the test ends; their logs are printed if it failed.
-func startGroup(t *testing.T, size int) *group {
+func startGroup(t *testing.T, size int, secure bool) *group {
 	t.Helper()
 	annalBinary(t)
 	dir, err := os.MkdirTemp("", "annal-go-clients-")
@@ -476,6 +519,9 @@ func startGroup(t *testing.T, size int) *group {
 	for i := range ps {
 		ps[i] = ports{freePort(t), freePort(t)}
 	}
+	if secure {
+		g.ca = newTestCA(t, dir)
+	}
 	for i := range size {
 		var seeds []string
 		for j, p := range ps {
@@ -492,6 +538,9 @@ func startGroup(t *testing.T, size int) *group {
 			dir:         dir,
 			logPath:     filepath.Join(dir, "n"+strconv.Itoa(i+1)+".log"),
 		})
+		if secure {
+			g.nodes[i].certs = g.ca.issueNodeCert(t, "node"+strconv.Itoa(i+1))
+		}
 	}
 	for _, n := range g.nodes {
 		n.start(t)
@@ -503,8 +552,12 @@ func startGroup(t *testing.T, size int) *group {
 	return g
 }
 
-func startSingleNode(t *testing.T) *group { return startGroup(t, 1) }
-func startCluster(t *testing.T) *group    { return startGroup(t, 3) }
+func startSingleNode(t *testing.T) *group { return startGroup(t, 1, false) }
+func startCluster(t *testing.T) *group    { return startGroup(t, 3, false) }
+
+// startSecureCluster starts three nodes without --insecure: TLS with
+// certificates from a CA made for the group, and authentication.
+func startSecureCluster(t *testing.T) *group { return startGroup(t, 3, true) }
 
 // waitUntil polls cond until it holds or the bound passes.
 func waitUntil(ctx context.Context, bound, every time.Duration, cond func() bool) bool {

@@ -170,6 +170,14 @@ func mustReadStream(t *testing.T, c *kurrentdb.Client, stream string, opts kurre
 	return evs
 }
 
+func readAll(ctx context.Context, c *kurrentdb.Client, opts kurrentdb.ReadAllOptions, count uint64) ([]*kurrentdb.ResolvedEvent, error) {
+	rs, err := c.ReadAll(ctx, opts, count)
+	if err != nil {
+		return nil, err
+	}
+	return drain(rs)
+}
+
 func mustReadAll(t *testing.T, c *kurrentdb.Client, opts kurrentdb.ReadAllOptions, count uint64) []*kurrentdb.ResolvedEvent {
 	t.Helper()
 	rs, err := c.ReadAll(opContext(t), opts, count)

@@ -3,8 +3,10 @@
 // its log captured to a file, and everything removed again even when a test
 // fails or the test process is interrupted.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -112,14 +114,83 @@ export async function withTimeout(promise, ms, what) {
   }
 }
 
+// httpGet asks a node's HTTP endpoint (health, gossip) for path, over TLS
+// trusting the group's CA when the node is secure; bounded by timeoutMs.
+function httpGet(node, urlPath, timeoutMs = 1000) {
+  const secure = node.certs !== null;
+  const mod = secure ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.get(
+      {
+        host: "127.0.0.1",
+        port: node.nodePort,
+        path: urlPath,
+        agent: false,
+        timeout: timeoutMs,
+        ...(secure ? { ca: node.certs.ca, servername: "localhost" } : {}),
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`GET ${urlPath} on ${node.endpoint}: no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+  });
+}
+
+// makeCertificates writes a CA (in dir/ca, a directory of its own: a
+// node's trusted root path holds certificates only) and one certificate per
+// node name (dir/<name>/node.crt and node.key) with openssl: CN
+// eventstoredb-node (annal's default reserved node common name is its own
+// certificate's CN), SAN IP 127.0.0.1 and DNS localhost, usable as server
+// and as client (nodes dial each other with it).
+function makeCertificates(dir, names) {
+  const openssl = (...args) => {
+    try {
+      execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], timeout: 15_000 });
+    } catch (err) {
+      throw new Error(`openssl ${args.join(" ")} failed (openssl 3 must be on PATH): ${err.stderr?.toString() || err.message}`);
+    }
+  };
+  fs.mkdirSync(path.join(dir, "ca"));
+  openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    "-keyout", "ca.key", "-out", "ca/ca.crt", "-days", "30", "-subj", "/CN=annal test CA");
+  fs.writeFileSync(path.join(dir, "node-ext.cnf"),
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n");
+  const caFile = path.join(dir, "ca", "ca.crt");
+  const ca = fs.readFileSync(caFile);
+  const out = {};
+  for (const name of names) {
+    fs.mkdirSync(path.join(dir, name));
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+      "-keyout", `${name}/node.key`, "-out", `${name}/node.csr`, "-subj", "/CN=eventstoredb-node");
+    openssl("x509", "-req", "-in", `${name}/node.csr`, "-CA", "ca/ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+      "-out", `${name}/node.crt`, "-days", "30", "-extfile", "node-ext.cnf");
+    out[name] = {
+      certFile: path.join(dir, name, "node.crt"),
+      keyFile: path.join(dir, name, "node.key"),
+      caDir: path.join(dir, "ca"),
+      caFile,
+      ca,
+    };
+  }
+  return out;
+}
+
 export class AnnalNode {
-  constructor({ name, nodePort, replPort, dir, seeds, clusterSize }) {
+  constructor({ name, nodePort, replPort, dir, seeds, clusterSize, certs = null }) {
     this.name = name;
     this.nodePort = nodePort;
     this.replPort = replPort;
     this.dir = dir;
     this.seeds = seeds;
     this.clusterSize = clusterSize;
+    // certs makes the node secure (TLS, authentication, authorization);
+    // null starts it with --insecure.
+    this.certs = certs;
     this.logPath = path.join(dir, `${name}.log`);
     this.child = null;
     this.frozen = false;
@@ -132,8 +203,15 @@ export class AnnalNode {
   }
 
   args() {
+    const security = this.certs
+      ? [
+          "--certificate-file", this.certs.certFile,
+          "--certificate-private-key-file", this.certs.keyFile,
+          "--trusted-root-certificates-path", this.certs.caDir,
+        ]
+      : ["--insecure"];
     const a = [
-      "--insecure",
+      ...security,
       "--mem-db",
       "--node-ip", "127.0.0.1",
       "--replication-ip", "127.0.0.1",
@@ -179,17 +257,12 @@ export class AnnalNode {
       if (!this.running) {
         throw new Error(`${this.name} exited (${JSON.stringify(this.exitInfo)}) before it was live:\n${this.logTail(40)}`);
       }
-      const ctl = new AbortController();
-      const timer = setTimeout(() => ctl.abort(), 1000);
       try {
-        const res = await fetch(`http://${this.endpoint}/health/live`, { signal: ctl.signal });
-        await res.arrayBuffer();
+        const res = await httpGet(this, "/health/live");
         return res.status === 204;
       } catch (err) {
         if (!this.running) throw err;
         return false;
-      } finally {
-        clearTimeout(timer);
       }
     });
   }
@@ -244,20 +317,14 @@ export class AnnalNode {
 
 // gossipView is the cluster as a node's GET /gossip shows it.
 async function gossipView(node) {
-  const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), 1000);
-  try {
-    const res = await fetch(`http://${node.endpoint}/gossip`, { signal: ctl.signal });
-    if (res.status !== 200) {
-      const err = new Error(`GET /gossip on ${node.name} (${node.endpoint}) answered HTTP ${res.status}; the harness needs the gossip endpoint to know the leader`);
-      // A node without the endpoint will not grow one: fail now, not at the timeout.
-      err.fatal = res.status === 404;
-      throw err;
-    }
-    return (await res.json()).members ?? [];
-  } finally {
-    clearTimeout(timer);
+  const res = await httpGet(node, "/gossip");
+  if (res.status !== 200) {
+    const err = new Error(`GET /gossip on ${node.name} (${node.endpoint}) answered HTTP ${res.status}; the harness needs the gossip endpoint to know the leader`);
+    // A node without the endpoint will not grow one: fail now, not at the timeout.
+    err.fatal = res.status === 404;
+    throw err;
   }
+  return JSON.parse(res.body).members ?? [];
 }
 
 // Group is a set of annal nodes sharing one temporary directory.
@@ -274,6 +341,13 @@ export class Group {
   connectionString(scheme, query = "") {
     const q = ["tls=false", query].filter(Boolean).join("&");
     return `${scheme}://${this.endpoints.join(",")}?${q}`;
+  }
+
+  // secureConnectionString is for a secure group: userinfo
+  // ("admin:changeit", or "" for none) and TLS trusting the group's CA.
+  secureConnectionString(scheme, userinfo = "", query = "") {
+    const q = ["tls=true", `tlsCAFile=${this.nodes[0].certs.caFile}`, query].filter(Boolean).join("&");
+    return `${scheme}://${userinfo ? `${userinfo}@` : ""}${this.endpoints.join(",")}?${q}`;
   }
 
   // leader waits until exactly one of the running, unfrozen nodes (minus
@@ -332,12 +406,22 @@ export class Group {
   }
 }
 
-async function makeGroup(size) {
+async function makeGroup(size, { secure = false } = {}) {
   annalBinary();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "annal-node-clients-"));
   tempDirs.add(dir);
   const ports = [];
   for (let i = 0; i < size; i++) ports.push({ node: await freePort(), repl: await freePort() });
+  let certs = null;
+  if (secure) {
+    try {
+      certs = makeCertificates(dir, ports.map((_, i) => `n${i + 1}`));
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
+      throw err;
+    }
+  }
   const nodes = ports.map((p, i) =>
     new AnnalNode({
       name: `n${i + 1}`,
@@ -346,6 +430,7 @@ async function makeGroup(size) {
       dir,
       clusterSize: size,
       seeds: ports.filter((_, j) => j !== i).map((o) => `127.0.0.1:${o.node}`),
+      certs: certs?.[`n${i + 1}`] ?? null,
     }),
   );
   const group = new Group(dir, nodes);
@@ -363,6 +448,9 @@ async function makeGroup(size) {
 
 export const startSingleNode = () => makeGroup(1);
 export const startCluster = () => makeGroup(3);
+// startSecureCluster starts three nodes without --insecure: TLS with
+// certificates from a CA made for the group, and authentication.
+export const startSecureCluster = () => makeGroup(3, { secure: true });
 
 // scenario runs a test body and, when it fails, prints the nodes' logs
 // beside the failure.

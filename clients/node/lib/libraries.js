@@ -17,6 +17,8 @@ export const known = {
     wrongExpected: (err) => ({ expected: err.expectedVersion, actual: err.actualVersion }),
     // 6.2.1's readAll takes no filter; only subscribeToAll does.
     readAllFilter: false,
+    // UNAUTHENTICATED (a wrong password) maps to AccessDeniedError.
+    unauthenticatedReadError: "AccessDeniedError",
     // An explicit read direction is sent as given.
     readDirectionFromStartEnd: false,
   },
@@ -31,6 +33,10 @@ export const known = {
     wrongExpected: (err) => ({ expected: err.expectedState, actual: err.actualState }),
     // readStream and readAll go through the Rust bridge, which filters.
     readAllFilter: true,
+    // Appends map UNAUTHENTICATED to AccessDeniedError, but reads go
+    // through the Rust bridge, which has no error for UNAUTHENTICATED and
+    // reports it as UnavailableError.
+    unauthenticatedReadError: "UnavailableError",
     // The Rust bridge derives the direction from START and END: it sends
     // "forwards from END" as backwards from the end, and "backwards from
     // START" as forwards from the start.
