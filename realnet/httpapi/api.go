@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/annal-db/annal/core/member"
@@ -71,6 +72,11 @@ type Config struct {
 	// StatsTimeout bounds how long /stats and /metrics wait for the node's
 	// loop; past it they answer without the node's own figures.
 	StatsTimeout time.Duration
+
+	// Admin, when set, serves every request under the admin prefixes
+	// (realnet/adminui), behind the Admin exposure switch like the rest.
+	// Nil: they answer 404.
+	Admin http.Handler
 }
 
 // Defaults for Config.
@@ -92,6 +98,7 @@ type API struct {
 	slots    chan struct{} // one token per request in progress
 	m        *metrics
 	cpu      cpuSampler
+	streams  atomic.Pointer[http.Handler] // AtomPub (streams.go)
 }
 
 // New builds the API for one node.
@@ -162,8 +169,14 @@ func (a *API) routeOf(path string, next http.Handler) route {
 		return route{name: "metrics", methods: []string{http.MethodGet, http.MethodHead}, hidden: a.exposure.Stats, serve: a.m.handler.ServeHTTP, limited: true}
 	case path == "/gossip":
 		return route{name: "gossip", hidden: a.exposure.Gossip, serve: next.ServeHTTP, limited: true}
+	case isStreamsPath(path):
+		return route{name: "streams", serve: a.serveStreams, limited: true}
 	case isAdminPath(path):
-		return route{name: "admin", hidden: a.exposure.Admin, serve: adminOr(next), limited: true}
+		serve := adminOr(next)
+		if a.cfg.Admin != nil {
+			serve = a.cfg.Admin.ServeHTTP
+		}
+		return route{name: "admin", hidden: a.exposure.Admin, serve: serve, limited: true}
 	default:
 		return route{name: "other", serve: next.ServeHTTP, limited: true}
 	}

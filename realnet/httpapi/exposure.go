@@ -21,8 +21,8 @@ type Exposure struct {
 
 // AdminPrefixes are the paths of the admin UI and admin operations:
 // EventStoreDB's UI lives under /web (and KurrentDB's newer one under
-// /ui), its operations under /admin. annal serves none of them yet; they
-// are reserved so that AdminOnExt hides whatever comes to live there.
+// /ui), its operations under /admin. annal's UI (Config.Admin,
+// realnet/adminui) lives under /web; AdminOnExt hides all three.
 var AdminPrefixes = []string{"/web", "/ui", "/admin"}
 
 // ExposureOf reads the exposure switches. Each group has two spellings,

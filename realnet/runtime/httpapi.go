@@ -20,9 +20,13 @@ type runtimeAPI struct {
 	node *apiNode
 }
 
-func newRuntimeAPI(r *Runtime, opts *options.Values) (*runtimeAPI, error) {
+func newRuntimeAPI(r *Runtime, opts *options.Values, sec *security) (*runtimeAPI, error) {
 	n := &apiNode{r: r}
-	api, err := httpapi.New(httpapi.Config{Options: opts, Node: n})
+	admin, err := newAdminUI(r, opts, sec)
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Config{Options: opts, Node: n, Admin: admin})
 	if err != nil {
 		return nil, err
 	}

@@ -179,7 +179,7 @@ func Start(cfg Config) (*Runtime, error) {
 	// The HTTP API (realnet/httpapi, wired in httpapi.go): /info,
 	// /health/live, /stats, /metrics, the exposure switches and HTTP
 	// limits in front of the port's routes; gRPC calls counted.
-	if r.api, err = newRuntimeAPI(r, opts); err != nil {
+	if r.api, err = newRuntimeAPI(r, opts, sec); err != nil {
 		return nil, err
 	}
 	if inner := no.WrapHTTP; inner != nil {
@@ -188,6 +188,9 @@ func Start(cfg Config) (*Runtime, error) {
 		no.WrapHTTP = r.api.Wrap
 	}
 	no.GRPCServerOptions = append(no.GRPCServerOptions, r.api.GRPCServerOptions()...)
+	if err := r.mountAtomPub(opts, sec); err != nil { // /streams (atompub.go)
+		return nil, err
+	}
 	// Connection limits, then TLS and credentials (security.go).
 	applyLimits(opts, &no)
 	sec.apply(&no)

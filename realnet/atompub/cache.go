@@ -1,0 +1,81 @@
+package atompub
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// MaxAge is EventStoreDB's lifetime of an immutable response: a year.
+const MaxAge = 31536000
+
+// Cache-Control values.
+const (
+	cacheImmutable = "max-age=31536000, private"
+	cacheNone      = "max-age=0, no-cache, must-revalidate"
+)
+
+// caching is what a successful GET says about caching its answer.
+type caching struct {
+	immutable bool
+	// etagNumber, when hasETag, is the version the ETag validates: the
+	// stream's last event number or $all's last position.
+	etagNumber int64
+	hasETag    bool
+}
+
+// etagToken ties a validator to this database and to the response's media
+// type: a wiped and recreated database has another id, so an old ETag can
+// never match a new answer. Empty when the database is not known yet.
+func (h *Handler) etagToken(q *request, mediaType string) string {
+	if h.cfg.DatabaseID == nil {
+		return ""
+	}
+	id, err := h.cfg.DatabaseID(q.r.Context())
+	if err != nil || id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id + "\x00" + mediaType))
+	return hex.EncodeToString(sum[:8])
+}
+
+func etagValue(number int64, token string) string {
+	return strconv.FormatInt(number, 10) + ";" + token
+}
+
+// notModified reports whether the request's If-None-Match names the
+// current version in this database and media type (EventStoreDB's rule:
+// one "number;hash" value, feeds only).
+func notModified(r *http.Request, number int64, token string) bool {
+	if token == "" {
+		return false
+	}
+	v := strings.TrimSpace(r.Header.Get("If-None-Match"))
+	v = strings.TrimSuffix(strings.TrimPrefix(v, `"`), `"`)
+	return v != "" && v == etagValue(number, token)
+}
+
+// writeNotModified is EventStoreDB's 304: no validators, no caching.
+func writeNotModified(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusNotModified)
+}
+
+// setCaching puts the caching headers of a 200 on w.
+func (h *Handler) setCaching(q *request, c caching, mediaType string) {
+	hd := q.w.Header()
+	switch {
+	case h.noCaching || !c.immutable:
+		hd.Set("Cache-Control", cacheNone)
+	default:
+		hd.Set("Cache-Control", cacheImmutable)
+	}
+	hd.Set("Vary", "Accept")
+	if c.hasETag {
+		if tok := h.etagToken(q, mediaType); tok != "" {
+			hd.Set("ETag", `"`+etagValue(c.etagNumber, tok)+`"`)
+		}
+	}
+}
