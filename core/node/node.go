@@ -590,13 +590,17 @@ func (n *Node) Stop() {
 		return
 	}
 	n.setState(member.ShuttingDown)
+	// A clean stop leaves the latest commit point behind (best effort: a
+	// driver that exits before the write completes leaves an older one,
+	// which is as safe).
+	n.writeCommitCheckpoint()
 	n.shutdown()
 	n.setState(member.Shutdown)
 }
 
 func (n *Node) shutdown() {
 	n.stopped = true
-	for _, t := range []*env.Timer{&n.discoverTimer, &n.noQuorumTimer, &n.reconnectTimer} {
+	for _, t := range []*env.Timer{&n.discoverTimer, &n.noQuorumTimer, &n.reconnectTimer, &n.st.commitChkTimer} {
 		if *t != nil {
 			(*t).Stop()
 			*t = nil

@@ -21,8 +21,15 @@ const (
 	// tailBytes bounds the leader's in-memory copy of recently appended
 	// records, from which replicas are fed while the leader syncs.
 	tailBytes = 8 << 20
-	// commitFile holds the last commit point this node knew of.
+	// commitFile holds a commit point this node knew of: a lower bound of
+	// the real one, at most commitCheckpointDelay stale.
 	commitFile = "commit.chk"
+	// commitCheckpointDelay is how long after the commit point moves it is
+	// written to commitFile. Written on every move, it cost a write and a
+	// sync per append; a stale value only means that after a restart the
+	// node applies less of its log until its leader (or, leading, its
+	// quorum) tells it the rest, which the protocol does anyway.
+	commitCheckpointDelay = time.Second
 )
 
 // storage is the node's log and what it knows about it: the epochs in it,
@@ -31,6 +38,10 @@ const (
 type storage struct {
 	log       *eventlog.Log
 	commitChk *checkpoint.File
+	// commitChkTimer is armed while a commit point waits to be written to
+	// commitChk; commitChkIssued is the last value handed to it.
+	commitChkTimer  env.Timer
+	commitChkIssued int64
 	// committed is the commit point this node knows; it only grows.
 	committed int64
 	// applied is how far committed records have been handed on.
@@ -157,6 +168,7 @@ func (n *Node) openStorage(done func()) {
 			n.st.commitChk = f
 			if v := f.Value(); len(v) == 8 {
 				n.st.committed = min(int64(binary.LittleEndian.Uint64(v)), l.Durable())
+				n.st.commitChkIssued = n.st.committed
 			}
 			n.scan(0, done)
 		})
@@ -254,13 +266,7 @@ func (n *Node) advanceCommit(to int64) {
 	}
 	st.committed = to
 	n.observe(Committed{Position: to})
-	var buf [8]byte
-	binary.LittleEndian.PutUint64(buf[:], uint64(to))
-	st.commitChk.Write(buf[:], func(err error) {
-		if err != nil {
-			n.fatal(err)
-		}
-	})
+	n.scheduleCommitCheckpoint()
 	kept := st.waiters[:0]
 	for _, w := range st.waiters {
 		if w.end <= to {
@@ -273,6 +279,44 @@ func (n *Node) advanceCommit(to int64) {
 	st.waiters = kept
 	n.applyCommitted()
 	n.maybeLead()
+}
+
+// scheduleCommitCheckpoint arranges for the commit point to be written to
+// commit.chk a little later, so that one write and sync covers every
+// advance made meanwhile. The value written is the commit point when the
+// write starts, which never exceeds the local durable end (the leader
+// commits only what it has durable; a replica caps what it is told at its
+// own durable end) and is never cut by a truncation: so commit.chk never
+// claims a record this node could lose.
+func (n *Node) scheduleCommitCheckpoint() {
+	st := &n.st
+	if st.commitChkTimer != nil || n.stopped {
+		return
+	}
+	st.commitChkTimer = n.e.Clock.AfterFunc(commitCheckpointDelay, func() {
+		st.commitChkTimer = nil
+		n.writeCommitCheckpoint()
+	})
+}
+
+// writeCommitCheckpoint writes the current commit point to commit.chk
+// unless it is there already.
+func (n *Node) writeCommitCheckpoint() {
+	st := &n.st
+	if st.commitChk == nil || st.committed <= st.commitChkIssued {
+		return
+	}
+	if st.committed > st.log.Durable() {
+		panic(fmt.Sprintf("node: commit point %d is past the durable end %d of the log", st.committed, st.log.Durable()))
+	}
+	st.commitChkIssued = st.committed
+	var buf [8]byte
+	binary.LittleEndian.PutUint64(buf[:], uint64(st.committed))
+	st.commitChk.Write(buf[:], func(err error) {
+		if err != nil {
+			n.fatal(err)
+		}
+	})
 }
 
 // maybeLead makes a PreLeader the Leader once its epoch record, and so its

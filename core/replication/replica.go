@@ -15,9 +15,13 @@ const (
 	RetryDelay          = 500 * time.Millisecond // after SubscriptionRetry
 )
 
-// maxPendingData bounds the Data messages a replica holds while it writes
-// the previous one; the leader's window keeps it far below this.
-const maxPendingData = 2 * Window / MaxDataBytes
+// maxHeldBytes bounds the raw bytes a replica holds: received and not yet
+// durable (waiting to be written, or being written). It is counted in
+// bytes, as the leader's Window is: the leader stops sending once Window
+// bytes are unacknowledged, and one read may overshoot by a Data message,
+// so a leader that keeps to its window stays below this however small its
+// messages are (one per append under many small concurrent appends).
+const maxHeldBytes = 2 * Window
 
 // Replica is what the replica side needs from its node.
 type Replica interface {
@@ -65,8 +69,15 @@ type Link struct {
 	resub    env.Timer
 	done     bool
 	ready    bool // subscribed, truncated, epoch adopted
-	writing  bool
-	pending  []*Data
+	// pending are Data messages received before the link was ready, to be
+	// written once it is.
+	pending []*Data
+	// heldBytes is the raw bytes of pending Data plus those written and
+	// not yet durable.
+	heldBytes int
+	// acked is the durable end last acknowledged: writes made durable by
+	// one group commit all report the same end, and one Ack says it.
+	acked int64
 	// Subscribed is true once the leader accepted this link.
 	Subscribed bool
 }
@@ -158,7 +169,8 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 				return
 			}
 			l.ready = true
-			l.p.send(&Ack{SubscriptionID: sub, Durable: l.node.Writer()})
+			l.acked = l.node.Writer()
+			l.p.send(&Ack{SubscriptionID: sub, Durable: l.acked})
 			l.writeNext()
 		})
 	case *SubscriptionRetry:
@@ -177,10 +189,12 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 		if m.SubscriptionID != l.subID || !l.Subscribed {
 			return
 		}
-		if len(l.pending) >= maxPendingData {
-			l.p.close(fmt.Errorf("leader overran the replication window (%d messages waiting)", len(l.pending)))
+		if l.heldBytes+len(m.Raw) > maxHeldBytes {
+			l.p.close(fmt.Errorf("leader overran the replication window: %d bytes not yet durable here, %d more arrived, the bound is %d",
+				l.heldBytes, len(m.Raw), maxHeldBytes))
 			return
 		}
+		l.heldBytes += len(m.Raw)
 		l.pending = append(l.pending, m)
 		l.writeNext()
 	case *Committed:
@@ -200,22 +214,33 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 	}
 }
 
-// writeNext writes the oldest pending Data, one at a time, acknowledging
-// each once durable.
+// writeNext hands every pending Data to the log at once, in order, and
+// acknowledges each once durable. Writes are not serialised here: the log
+// places them back to back and makes them durable with one group commit,
+// so a burst of small Data messages (one per append) costs one sync, not
+// one each.
 func (l *Link) writeNext() {
-	if !l.ready || l.writing || len(l.pending) == 0 || l.done {
+	if !l.ready || l.done {
 		return
 	}
-	m := l.pending[0]
-	l.pending[0] = nil
-	l.pending = l.pending[1:]
-	l.writing = true
+	for len(l.pending) > 0 && !l.done {
+		m := l.pending[0]
+		l.pending[0] = nil
+		l.pending = l.pending[1:]
+		l.write(m)
+	}
+	if len(l.pending) == 0 {
+		l.pending = nil // let the drained array go
+	}
+}
+
+func (l *Link) write(m *Data) {
 	sub := l.subID
 	l.node.Write(m.From, m.Raw, func(durable int64, err error) {
-		l.writing = false
 		if l.done || l.subID != sub {
 			return
 		}
+		l.heldBytes -= len(m.Raw)
 		if err != nil {
 			// Tell the leader when the refusal is a newer promise, so that
 			// it calls the election that lets this replica follow again.
@@ -223,9 +248,11 @@ func (l *Link) writeNext() {
 			l.p.close(fmt.Errorf("writing the leader's records at %d: %w", m.From, err))
 			return
 		}
-		l.p.send(&Ack{SubscriptionID: sub, Durable: durable})
+		if durable > l.acked {
+			l.acked = durable
+			l.p.send(&Ack{SubscriptionID: sub, Durable: durable})
+		}
 		l.node.Committed(m.Committed)
-		l.writeNext()
 	})
 }
 

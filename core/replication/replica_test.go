@@ -1,0 +1,197 @@
+package replication
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/env/envtest"
+	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/core/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// linkRig is one replica link over a fake connection, with a replica node
+// whose writes complete only when the test says so.
+type linkRig struct {
+	t      *testing.T
+	link   *Link
+	conn   *fakeConn
+	node   *fakeReplica
+	subID  member.ID
+	leader member.ID
+}
+
+func newLinkRig(t *testing.T) *linkRig {
+	t.Helper()
+	clock := envtest.NewClock(time.Unix(0, 0))
+	net := &fakeNet{}
+	node := &fakeReplica{}
+	e := env.Env{Clock: clock, Net: net, Rand: &counterRand{}}
+	r := &linkRig{t: t, node: node, leader: member.ID{1}}
+	r.link = Dial(e, ReplicaConfig{Self: member.ID{2}, Promotable: true, Heartbeats: Heartbeats{Interval: time.Second, Timeout: time.Second}},
+		r.leader, env.Endpoint{Host: "leader", Port: 1112}, node)
+	r.conn = net.conn
+	net.handler.Established(r.conn)
+	sub, ok := r.conn.last().(*Subscribe)
+	if !ok {
+		t.Fatalf("after connecting, the link sent %T; want a Subscribe", r.conn.last())
+	}
+	r.subID = sub.SubscriptionID
+	r.deliver(&Subscribed{LeaderID: r.leader, SubscriptionID: r.subID, Start: 0})
+	if !r.link.ready {
+		t.Fatal("the link is not ready after Subscribed; the replica's Subscribed completed at once")
+	}
+	return r
+}
+
+func (r *linkRig) deliver(m wire.Message) {
+	var enc wire.Encoder
+	enc.Message(m)
+	r.conn.h.Received(r.conn, enc.Data())
+}
+
+// acks lists the Durable of every Ack sent, in order.
+func (r *linkRig) acks() []int64 {
+	var out []int64
+	for _, m := range r.conn.sent {
+		if a, ok := m.(*Ack); ok {
+			out = append(out, a.Durable)
+		}
+	}
+	return out
+}
+
+// Many small appends in flight at once arrive as many small Data messages
+// (one per append) before the first is durable. The leader bounds what is
+// unacknowledged in bytes; the replica must accept every such message and
+// hand them all to its log together, so that one group commit covers them.
+func TestLinkWritesManySmallDataMessagesTogether(t *testing.T) {
+	r := newLinkRig(t)
+	const messages, size = 200, 100
+	for i := range messages {
+		r.deliver(&Data{SubscriptionID: r.subID, From: int64(i * size), Raw: make([]byte, size), Committed: 0})
+	}
+	if r.node.lost != nil {
+		t.Fatalf("the link was lost after %d Data messages of %d bytes (far inside the leader's %d-byte window): %v",
+			messages, size, Window, r.node.lost)
+	}
+	if len(r.node.writes) != messages {
+		t.Fatalf("the link handed %d of %d Data messages to the log before the first was durable; want all of them, so that they share one sync",
+			len(r.node.writes), messages)
+	}
+	// One group commit makes them all durable: every write reports the
+	// same durable end, and one Ack says it.
+	before := len(r.acks())
+	r.node.completeAll(messages*size, nil)
+	acks := r.acks()[before:]
+	if len(acks) != 1 || acks[0] != messages*size {
+		t.Fatalf("after one group commit the link acknowledged %v; want one Ack of %d", acks, messages*size)
+	}
+	if r.link.heldBytes != 0 {
+		t.Fatalf("the link still counts %d bytes held after every write completed; want 0", r.link.heldBytes)
+	}
+}
+
+// A leader that ignores its window is cut off, counting bytes.
+func TestLinkClosesWhenLeaderOverrunsItsWindow(t *testing.T) {
+	r := newLinkRig(t)
+	const size = MaxDataBytes
+	var from int64
+	for i := 0; i <= maxHeldBytes/size && r.node.lost == nil; i++ {
+		r.deliver(&Data{SubscriptionID: r.subID, From: from, Raw: make([]byte, size)})
+		from += size
+	}
+	if r.node.lost == nil {
+		t.Fatalf("the link accepted %d bytes not yet durable; want it closed past %d", from, maxHeldBytes)
+	}
+	if from != maxHeldBytes+size {
+		t.Fatalf("the link closed after %d bytes; want it to accept exactly %d and close on the next message", from-size, maxHeldBytes)
+	}
+}
+
+// A failed write closes the link; writes completing after it are ignored.
+func TestLinkClosesOnWriteFailure(t *testing.T) {
+	r := newLinkRig(t)
+	for i := range 3 {
+		r.deliver(&Data{SubscriptionID: r.subID, From: int64(i * 10), Raw: make([]byte, 10)})
+	}
+	r.node.completeAll(0, errors.New("disk on fire"))
+	if r.node.lost == nil {
+		t.Fatal("the link survived a failed write; want it lost")
+	}
+	if n := len(r.acks()); n != 1 { // the one sent on subscribing
+		t.Fatalf("the link sent %d Acks; want only the one sent on subscribing", n)
+	}
+}
+
+type fakeReplica struct {
+	writes []func(int64, error)
+	lost   error
+}
+
+func (f *fakeReplica) Epochs() []Epoch { return nil }
+func (f *fakeReplica) Writer() int64   { return 0 }
+func (f *fakeReplica) Subscribed(_ Epoch, _ int64, done func(error)) {
+	done(nil)
+}
+func (f *fakeReplica) Write(_ int64, _ []byte, done func(int64, error)) {
+	f.writes = append(f.writes, done)
+}
+func (f *fakeReplica) Committed(int64)         {}
+func (f *fakeReplica) Assigned(Role)           {}
+func (f *fakeReplica) Promised() int32         { return 0 }
+func (f *fakeReplica) StillFollows(int32) bool { return true }
+func (f *fakeReplica) Lost(reason error)       { f.lost = reason }
+func (f *fakeReplica) completeAll(durable int64, err error) {
+	writes := f.writes
+	f.writes = nil
+	for _, w := range writes {
+		w(durable, err)
+	}
+}
+
+type counterRand struct{ n uint64 }
+
+func (r *counterRand) Uint64() uint64 { r.n++; return r.n * 0x9e3779b97f4a7c15 }
+
+type fakeNet struct {
+	env.Network
+	conn    *fakeConn
+	handler env.ConnHandler
+}
+
+func (n *fakeNet) Connect(to env.Endpoint, h env.ConnHandler) env.Conn {
+	n.conn = &fakeConn{remote: to, h: h}
+	n.handler = h
+	return n.conn
+}
+
+type fakeConn struct {
+	remote env.Endpoint
+	h      env.ConnHandler
+	sent   []wire.Message
+	closed bool
+}
+
+func (c *fakeConn) ID() uint64           { return 1 }
+func (c *fakeConn) Local() env.Endpoint  { return env.Endpoint{Host: "replica", Port: 40000} }
+func (c *fakeConn) Remote() env.Endpoint { return c.remote }
+func (c *fakeConn) Queued() int          { return 0 }
+func (c *fakeConn) Close()               { c.closed = true }
+func (c *fakeConn) last() wire.Message   { return c.sent[len(c.sent)-1] }
+func (c *fakeConn) Send(msg []byte) error {
+	if c.closed {
+		return env.ErrClosed
+	}
+	m, err := wire.Unmarshal(msg)
+	if err != nil {
+		return err
+	}
+	c.sent = append(c.sent, m)
+	return nil
+}
