@@ -37,6 +37,12 @@ trap 'rm -rf "$bin_dir"' EXIT
 go build -o "$bin_dir/annal" ./cmd/annal
 clients/run.sh "$bin_dir/annal"
 
+step "admin UI and HTTP caching in a real browser (Debian's chromium, playwright-core)"
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+ui-tests/run.sh "$bin_dir/annal"
+
 step "determinism gate: same seed, same trace hash, across processes and GOMAXPROCS"
 scripts/determinism-gate.sh
 
