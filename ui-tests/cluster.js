@@ -1,6 +1,7 @@
-// Starts a three-node insecure annal cluster on free loopback ports, each
-// node a separate process with its log in a temporary directory, and
-// removes every process and directory again, whatever way the test ends.
+// Starts insecure annal nodes on free loopback ports (a three-node
+// cluster, or one node on a port of the caller's choosing), each node a
+// separate process with its log in a temporary directory, and removes
+// every process and directory again, whatever way the test ends.
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -47,8 +48,21 @@ export async function waitFor(what, timeoutMs, check, intervalMs = 150) {
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ""}`);
 }
 
+// tempDir makes a directory that is removed with everything else at the
+// end, and earlier by removeDir.
+export function tempDir(prefix = "annal-ui-test-") {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
+}
+
+export function removeDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+  dirs.delete(dir);
+}
+
 const taken = new Set();
-async function freePort() {
+export async function freePort() {
   for (;;) {
     const port = await new Promise((resolve, reject) => {
       const srv = net.createServer();
@@ -71,9 +85,67 @@ async function getJSON(url, timeoutMs = 1000) {
   return res.json();
 }
 
+// spawnNode starts one node process with its output in log.
+function spawnNode(bin, name, endpoint, args, dir, log) {
+  const fd = fs.openSync(log, "a");
+  // TMPDIR puts each in-memory database in our directory, so even a
+  // killed node leaves nothing behind.
+  const child = spawn(bin, args, { stdio: ["ignore", fd, fd], env: { ...process.env, TMPDIR: dir } });
+  fs.closeSync(fd);
+  children.add(child);
+  const node = { name, endpoint, log, child, exit: null };
+  node.exited = new Promise((resolve) =>
+    child.once("exit", (code, signal) => {
+      node.exit = { code, signal };
+      children.delete(child);
+      resolve(node.exit);
+    }),
+  );
+  return node;
+}
+
+// stopNode ends a node with SIGTERM, and SIGKILL if it has not exited
+// within 3 s; it resolves once the process is gone.
+export async function stopNode(n) {
+  if (n.exit) return;
+  n.child.kill("SIGTERM");
+  const gone = await Promise.race([n.exited.then(() => true), sleep(3000).then(() => false)]);
+  if (!gone && !n.exit) {
+    n.child.kill("SIGKILL");
+    await Promise.race([n.exited, sleep(3000)]);
+  }
+}
+
+// startSingleNode starts a one-node cluster on the given node port (so a
+// later node can take the same address) with extra options such as
+// --db <dir>, and waits until it leads.
+export async function startSingleNode(bin, { nodePort, replPort, args = [], dir, name = "single", timeoutMs = 30_000 }) {
+  const log = path.join(dir, `${name}.log`);
+  const endpoint = `127.0.0.1:${nodePort}`;
+  const node = spawnNode(bin, name, endpoint, [
+    "--insecure",
+    "--node-ip", "127.0.0.1", "--replication-ip", "127.0.0.1",
+    "--node-port", String(nodePort), "--replication-port", String(replPort),
+    "--cluster-size", "1", "--discover-via-dns", "false",
+    ...args,
+  ], dir, log);
+  node.logTail = () => `----- ${name} ${endpoint} -----\n${fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").slice(-60).join("\n") : ""}`;
+  try {
+    await waitFor(`node ${name} on ${endpoint} to lead`, timeoutMs, async () => {
+      if (node.exit) throw new Error(`${name} exited ${JSON.stringify(node.exit)}`);
+      const members = ((await getJSON(`http://${endpoint}/gossip`)).members ?? []).filter((m) => m.isAlive);
+      return members.length === 1 && members[0].state === "Leader" && members[0].httpEndPointPort === nodePort;
+    });
+  } catch (err) {
+    process.stderr.write(`${node.logTail()}\n`);
+    await stopNode(node);
+    throw err;
+  }
+  return node;
+}
+
 export async function startCluster(bin, { size = 3, timeoutMs = 30_000 } = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "annal-ui-test-"));
-  dirs.add(dir);
+  const dir = tempDir();
   const ports = [];
   for (let i = 0; i < size; i++) ports.push({ node: await freePort(), repl: await freePort() });
   const nodes = ports.map((p, i) => {
@@ -86,18 +158,7 @@ export async function startCluster(bin, { size = 3, timeoutMs = 30_000 } = {}) {
       "--cluster-size", String(size), "--discover-via-dns", "false",
       "--gossip-seed", ports.filter((_, j) => j !== i).map((o) => `127.0.0.1:${o.node}`).join(","),
     ];
-    const fd = fs.openSync(log, "a");
-    // TMPDIR puts each in-memory database in our directory, so even a
-    // killed node leaves nothing behind.
-    const child = spawn(bin, args, { stdio: ["ignore", fd, fd], env: { ...process.env, TMPDIR: dir } });
-    fs.closeSync(fd);
-    children.add(child);
-    const node = { name, endpoint: `127.0.0.1:${p.node}`, log, child, exit: null };
-    child.once("exit", (code, signal) => {
-      node.exit = { code, signal };
-      children.delete(child);
-    });
-    return node;
+    return spawnNode(bin, name, `127.0.0.1:${p.node}`, args, dir, log);
   });
   const cluster = {
     dir,
@@ -106,16 +167,8 @@ export async function startCluster(bin, { size = 3, timeoutMs = 30_000 } = {}) {
       return nodes.map((n) => `----- ${n.name} ${n.endpoint} -----\n${fs.existsSync(n.log) ? fs.readFileSync(n.log, "utf8").split("\n").slice(-60).join("\n") : ""}`).join("\n");
     },
     async close() {
-      await Promise.all(
-        nodes.map(async (n) => {
-          if (n.exit) return;
-          n.child.kill("SIGTERM");
-          const gone = await Promise.race([new Promise((r) => n.child.once("exit", () => r(true))), sleep(3000).then(() => false)]);
-          if (!gone && !n.exit) n.child.kill("SIGKILL");
-        }),
-      );
-      fs.rmSync(dir, { recursive: true, force: true });
-      dirs.delete(dir);
+      await Promise.all(nodes.map(stopNode));
+      removeDir(dir);
     },
   };
   // Ready: every node's gossip shows all of them alive and one Leader.

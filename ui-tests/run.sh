@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the admin UI's browser test against the given annal binary:
+# Runs the browser tests against the given annal binary: the admin UI,
+# then AtomPub's HTTP caching.
 #   ui-tests/run.sh /tmp/annal
-# Installs Debian's chromium when it is missing, then npm ci and the test.
+# Installs Debian's chromium when it is missing, then npm ci and the tests.
 set -euo pipefail
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
   echo "usage: $0 <annal-binary>   (build it with: go build -o /tmp/annal ./cmd/annal)" >&2
@@ -14,4 +15,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y chromium; else sudo apt-get install -y chromium; fi
 fi
 npm ci --no-audit --no-fund
-ANNAL_BIN="$bin" CHROMIUM="${CHROMIUM:-$(command -v chromium)}" timeout 180 node admin-ui.test.js
+export ANNAL_BIN="$bin" CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
+timeout 180 node admin-ui.test.js
+timeout 180 node atompub-cache.test.js

@@ -27,16 +27,16 @@ func parseAllPos(s string) (int64, bool) {
 
 // readAll reads up to count events of $all, continuing over the node's
 // pages.
-func (h *Handler) readAll(q *request, from streams.From, backward bool, count int) (evs []streams.Event, next int64, end bool, err error) {
+func (h *Handler) readAll(q *request, only *streams.AllFilter, from streams.From, backward bool, count int) (evs []streams.Event, next int64, end bool, err error) {
 	dir := streams.Forwards
 	if backward {
 		dir = streams.Backwards
 	}
-	req := streams.ReadAllRequest{From: from, Direction: dir}
+	req := streams.ReadAllRequest{From: from, Direction: dir, Filter: only}
 	prev := int64(-1)
 	for len(evs) < count {
 		req.Count = uint64(count - len(evs))
-		res, err := h.cfg.Node.ReadAll(q.r.Context(), req, false)
+		res, err := h.cfg.Node.ReadAll(q.r.Context(), req, q.requireLeader)
 		if err == nil {
 			err = res.Err
 		}
@@ -56,8 +56,9 @@ func (h *Handler) readAll(q *request, from streams.From, backward bool, count in
 	return evs, next, false, nil
 }
 
-// allFeed answers a page of $all (admins only on a secure node).
-func (h *Handler) allFeed(q *request, fromArg string, backward bool, count int) {
+// allFeed answers a page of $all (admins only on a secure node), of the
+// events only lets through when it is not nil.
+func (h *Handler) allFeed(q *request, only *streams.AllFilter, fromArg string, backward bool, count int) {
 	head := fromArg == "head"
 	var pos int64
 	if !head {
@@ -83,10 +84,10 @@ func (h *Handler) allFeed(q *request, fromArg string, backward bool, count int) 
 	if head {
 		from = streams.End()
 	}
-	evs, next, end, err := h.readAll(q, from, backward, count)
+	evs, next, end, err := h.readAll(q, only, from, backward, count)
 	if err == nil && !backward && longPoll > 0 && len(evs) == 0 {
 		if h.waitForEvents(q, longPoll, "", 0) {
-			evs, next, end, err = h.readAll(q, from, false, count)
+			evs, next, end, err = h.readAll(q, only, from, false, count)
 		}
 	}
 	if err != nil {
@@ -95,7 +96,7 @@ func (h *Handler) allFeed(q *request, fromArg string, backward bool, count int) 
 	}
 	// The end of the log, for the previous link of a backward page and
 	// for validators.
-	tail, _, _, err := h.readAll(q, streams.End(), true, 1)
+	tail, _, _, err := h.readAll(q, nil, streams.End(), true, 1)
 	if err != nil {
 		h.fail(q, err)
 		return
@@ -105,9 +106,17 @@ func (h *Handler) allFeed(q *request, fromArg string, backward bool, count int) 
 		lastPos = tail[0].Position
 	}
 	b := q.base + "/streams/%24all"
+	self := b
 	n := strconv.Itoa(count)
-	f := &feed{Title: "All events", ID: b, Updated: zeroTime, Author: author{Name: "EventStore"}, Entries: []entry{}}
-	f.Links = append(f.Links, link{b, "self"}, link{b + "/head/backward/" + n, "first"})
+	// Pages of a filtered feed keep its filter, so they can be followed.
+	query := ""
+	if only != nil {
+		self = b + "/filtered"
+		b, query = self, "?"+q.r.URL.RawQuery
+	}
+	n += query
+	f := &feed{Title: "All events", ID: self, Updated: zeroTime, Author: author{Name: "EventStore"}, Entries: []entry{}}
+	f.Links = append(f.Links, link{self, "self"}, link{b + "/head/backward/" + n, "first"})
 	c := caching{}
 	if backward {
 		if !end {
@@ -118,7 +127,7 @@ func (h *Handler) allFeed(q *request, fromArg string, backward bool, count int) 
 		// says where that is.
 		newest := pos
 		if len(evs) > 0 {
-			_, after, _, err := h.readAll(q, streams.At(evs[0].Position), false, 1)
+			_, after, _, err := h.readAll(q, nil, streams.At(evs[0].Position), false, 1)
 			if err != nil {
 				h.fail(q, err)
 				return
@@ -140,9 +149,12 @@ func (h *Handler) allFeed(q *request, fromArg string, backward bool, count int) 
 		}
 		c.immutable = len(evs) == count
 	}
-	f.Links = append(f.Links, link{b + "/metadata", "metadata"})
+	if only == nil { // filtered feeds carry no metadata link
+		f.Links = append(f.Links, link{b + "/metadata", "metadata"})
+	}
 	if !c.immutable {
 		c.hasETag, c.etagNumber = true, lastPos
+		c.maxAge = h.cacheControlOf(q.r.Context(), "$all")
 		if notModified(q.r, lastPos, h.etagToken(q, mediaType)) {
 			writeNotModified(q.w)
 			return

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/core/streams"
+	"github.com/annal-db/annal/core/streams/filter"
 	"github.com/annal-db/annal/realnet/clientapi"
 )
 
@@ -82,6 +84,11 @@ type request struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	base string // scheme://host[:port][prefix]
+	// format is the response type ?format= asks for, or "".
+	format string
+	// requireLeader (ES-RequireLeader) makes a follower redirect reads
+	// to the leader instead of answering them itself.
+	requireLeader bool
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -125,6 +132,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts = parts[1:]
 	switch r.Method {
 	case http.MethodGet:
+		if !q.readHeaders() {
+			return
+		}
 		h.get(q, stream, parts)
 	case http.MethodPost:
 		switch {
@@ -148,6 +158,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// readHeaders reads what a GET may say besides its path: ?format=,
+// ES-RequireLeader and ES-ResolveLinkTos; false when answered.
+func (q *request) readHeaders() bool {
+	var err error
+	if q.format, err = formatOf(q.r); err != nil {
+		textError(q.w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	if q.requireLeader, err = requireLeaderOf(q.r); err != nil {
+		textError(q.w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	// Accepted for EventStoreDB's clients; annal stores no link events
+	// to resolve, so either value reads the same events.
+	if _, err = boolHeader(q.r, "ES-ResolveLinkTos", true); err != nil {
+		textError(q.w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
+}
+
 // get routes the GET forms: the feed head, pages, single events, the
 // metadata, and the same under metadata/ for the metastream.
 func (h *Handler) get(q *request, stream string, parts []string) {
@@ -163,10 +194,19 @@ func (h *Handler) get(q *request, stream string, parts []string) {
 		stream, parts = "$$"+stream, parts[1:]
 	}
 	all := stream == "$all"
+	var only *streams.AllFilter
+	if all && len(parts) >= 1 && parts[0] == "filtered" {
+		f, err := allFilterOf(q.r)
+		if err != nil {
+			textError(q.w, http.StatusBadRequest, err.Error())
+			return
+		}
+		only, parts = f, parts[1:]
+	}
 	switch len(parts) {
 	case 0:
 		if all {
-			h.allFeed(q, "head", true, FeedPageSize)
+			h.allFeed(q, only, "head", true, FeedPageSize)
 		} else {
 			h.streamFeed(q, stream, "head", true, FeedPageSize)
 		}
@@ -204,10 +244,49 @@ func (h *Handler) get(q *request, stream string, parts []string) {
 		return
 	}
 	if all {
-		h.allFeed(q, parts[0], backward, count)
+		h.allFeed(q, only, parts[0], backward, count)
 	} else {
 		h.streamFeed(q, stream, parts[0], backward, count)
 	}
+}
+
+// allFilterOf reads a filtered $all feed's query: context=eventtype or
+// streamid, type=prefix (data a comma list) or regex (data one regex), or
+// exclude-system-events=true.
+func allFilterOf(r *http.Request) (*streams.AllFilter, error) {
+	qv := r.URL.Query()
+	if v, ok := qv["exclude-system-events"]; ok {
+		if len(v) != 1 || v[0] != "true" {
+			return nil, fmt.Errorf("exclude-system-events=%q: only true is allowed", strings.Join(v, ","))
+		}
+		// System events are those whose type starts with $.
+		return &streams.AllFilter{Spec: filter.Spec{On: filter.EventType, Regex: `^[^$]`}}, nil
+	}
+	var spec filter.Spec
+	switch c := qv.Get("context"); c {
+	case "eventtype":
+		spec.On = filter.EventType
+	case "streamid":
+		spec.On = filter.StreamName
+	default:
+		return nil, fmt.Errorf("filter context %q: give context=eventtype or context=streamid (or exclude-system-events=true)", c)
+	}
+	data := qv.Get("data")
+	if data == "" {
+		return nil, errors.New("the filter has no data: give data=<comma list of prefixes> or data=<regex>")
+	}
+	switch t := qv.Get("type"); t {
+	case "prefix":
+		spec.Prefixes = strings.Split(data, ",")
+	case "regex":
+		spec.Regex = data
+	default:
+		return nil, fmt.Errorf("filter type %q: give type=prefix or type=regex", t)
+	}
+	if _, err := filter.New(spec); err != nil {
+		return nil, err
+	}
+	return &streams.AllFilter{Spec: spec}, nil
 }
 
 // linkBase is where links point: EventStoreDB's rules, the advertised

@@ -1,8 +1,10 @@
 package atompub
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,6 +26,28 @@ type caching struct {
 	// stream's last event number or $all's last position.
 	etagNumber int64
 	hasETag    bool
+	// maxAge is the stream's $cacheControl in seconds for an answer that
+	// may change (0: none, so no-cache).
+	maxAge int64
+}
+
+// cacheControlOf is the $cacheControl of a stream's metadata in seconds,
+// or 0 when it has none (metastreams have no metadata of their own).
+func (h *Handler) cacheControlOf(ctx context.Context, stream string) int64 {
+	if h.noCaching || strings.HasPrefix(stream, "$$") {
+		return 0
+	}
+	evs, _, _, err := h.readPage(ctx, "$$"+stream, 0, true, true, 1, false)
+	if err != nil || len(evs) == 0 {
+		return 0
+	}
+	var m struct {
+		CacheControl *int64 `json:"$cacheControl"`
+	}
+	if json.Unmarshal(evs[0].Data, &m) != nil || m.CacheControl == nil || *m.CacheControl <= 0 {
+		return 0
+	}
+	return min(*m.CacheControl, MaxAge)
 }
 
 // etagToken ties a validator to this database and to the response's media
@@ -67,10 +91,14 @@ func writeNotModified(w http.ResponseWriter) {
 func (h *Handler) setCaching(q *request, c caching, mediaType string) {
 	hd := q.w.Header()
 	switch {
-	case h.noCaching || !c.immutable:
+	case h.noCaching:
 		hd.Set("Cache-Control", cacheNone)
-	default:
+	case c.immutable:
 		hd.Set("Cache-Control", cacheImmutable)
+	case c.maxAge > 0:
+		hd.Set("Cache-Control", "max-age="+strconv.FormatInt(c.maxAge, 10)+", private")
+	default:
+		hd.Set("Cache-Control", cacheNone)
 	}
 	hd.Set("Vary", "Accept")
 	if c.hasETag {

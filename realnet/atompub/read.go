@@ -2,6 +2,7 @@ package atompub
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,8 +17,8 @@ import (
 
 // readPage reads up to count events of a stream from (a revision, or the
 // end when fromEnd), continuing over the node's pages.
-func (h *Handler) readPage(ctx context.Context, stream string, from int64, fromEnd, backward bool, count int) (evs []streams.Event, end bool, last int64, err error) {
-	req := node.ReadRequest{Stream: stream, FromEnd: fromEnd, From: from, Backwards: backward}
+func (h *Handler) readPage(ctx context.Context, stream string, from int64, fromEnd, backward bool, count int, requireLeader bool) (evs []streams.Event, end bool, last int64, err error) {
+	req := node.ReadRequest{Stream: stream, FromEnd: fromEnd, From: from, Backwards: backward, RequireLeader: requireLeader}
 	last = streams.NoRevision
 	for len(evs) < count {
 		req.Count = uint64(count - len(evs))
@@ -44,7 +45,7 @@ func (h *Handler) readPage(ctx context.Context, stream string, from int64, fromE
 // feedType negotiates a feed's type, answering the description document
 // when no Atom type was asked for; "" when answered.
 func (h *Handler) feedType(q *request, stream string) string {
-	t := negotiate(q.r, feedTypes)
+	t := q.negotiate(feedTypes)
 	switch t {
 	case "":
 		textError(q.w, http.StatusNotAcceptable, "Requested URI is not available in requested format")
@@ -87,11 +88,11 @@ func (h *Handler) streamFeed(q *request, stream, fromArg string, backward bool, 
 		return
 	}
 	ctx := q.r.Context()
-	evs, end, last, err := h.readPage(ctx, stream, from, fromEnd, backward, count)
+	evs, end, last, err := h.readPage(ctx, stream, from, fromEnd, backward, count, q.requireLeader)
 	var nf *streams.StreamNotFoundError
 	if !backward && longPoll > 0 && ((err == nil && from > last) || errors.As(err, &nf)) {
 		if h.waitForEvents(q, longPoll, stream, from) {
-			evs, end, last, err = h.readPage(ctx, stream, from, false, false, count)
+			evs, end, last, err = h.readPage(ctx, stream, from, false, false, count, q.requireLeader)
 		}
 	}
 	if err != nil {
@@ -144,6 +145,7 @@ func (h *Handler) streamFeed(q *request, stream, fromArg string, backward bool, 
 	}
 	if !c.immutable {
 		c.hasETag, c.etagNumber = true, last
+		c.maxAge = h.cacheControlOf(ctx, stream)
 		tok := h.etagToken(q, mediaType)
 		if notModified(q.r, last, tok) {
 			writeNotModified(q.w)
@@ -181,12 +183,12 @@ func (h *Handler) getEvent(q *request, stream, arg string) {
 	if !h.authorize(q, clientapi.OpRead, stream) {
 		return
 	}
-	mediaType := negotiate(q.r, entryTypes)
+	mediaType := q.negotiate(entryTypes)
 	if mediaType == "" {
 		textError(q.w, http.StatusNotAcceptable, "Requested URI is not available in requested format")
 		return
 	}
-	evs, _, _, err := h.readPage(q.r.Context(), stream, from, head, head, 1)
+	evs, _, _, err := h.readPage(q.r.Context(), stream, from, head, head, 1, q.requireLeader)
 	if err != nil {
 		h.fail(q, err)
 		return
@@ -198,6 +200,7 @@ func (h *Handler) getEvent(q *request, stream, arg string) {
 	c := caching{immutable: !head}
 	if head {
 		c.hasETag, c.etagNumber = true, evs[0].Number
+		c.maxAge = h.cacheControlOf(q.r.Context(), stream)
 	}
 	h.writeEvent(q, &evs[0], mediaType, c)
 }
@@ -208,10 +211,14 @@ func (h *Handler) writeEvent(q *request, e *streams.Event, mediaType string, c c
 	case TypeAtomXML:
 		en := makeEntry(q, e, embedOf(q.r), true)
 		x := xmlEntryOf(&en)
-		x.XMLName.Space = "http://www.w3.org/2005/Atom"
+		x.XMLName = xml.Name{Space: "http://www.w3.org/2005/Atom", Local: "entry"}
 		body = marshalXML(x)
 	case TypeJSON:
 		body = jsonValue(e.Data)
+	case TypeTextXML, TypeAppXML:
+		body = append([]byte(xml.Header), dataXML("data", e.Data)...)
+	case TypeEventXML:
+		body = eventXML(e)
 	case TypeEventJSON:
 		en := makeEntry(q, e, embedNone, true)
 		if en.Content == nil {
@@ -236,20 +243,20 @@ func (h *Handler) getMetadata(q *request, stream string) {
 	if !h.authorize(q, clientapi.OpRead, meta) {
 		return
 	}
-	mediaType := negotiate(q.r, entryTypes)
+	mediaType := q.negotiate(entryTypes)
 	if mediaType == "" {
 		textError(q.w, http.StatusNotAcceptable, "Requested URI is not available in requested format")
 		return
 	}
 	ctx := q.r.Context()
-	evs, _, _, err := h.readPage(ctx, meta, 0, true, true, 1)
+	evs, _, _, err := h.readPage(ctx, meta, 0, true, true, 1, q.requireLeader)
 	var nf *streams.StreamNotFoundError
 	if errors.As(err, &nf) || (err == nil && len(evs) == 0) {
-		if _, _, _, err := h.readPage(ctx, stream, 0, true, true, 1); err != nil {
+		if _, _, _, err := h.readPage(ctx, stream, 0, true, true, 1, q.requireLeader); err != nil {
 			h.fail(q, err)
 			return
 		}
-		h.setCaching(q, caching{}, mediaType)
+		h.setCaching(q, caching{maxAge: h.cacheControlOf(ctx, stream)}, mediaType)
 		if isXML(mediaType) || mediaType == TypeOctets {
 			writeBody(q.w, mediaType, nil)
 		} else {
@@ -261,7 +268,7 @@ func (h *Handler) getMetadata(q *request, stream string) {
 		h.fail(q, err)
 		return
 	}
-	h.writeEvent(q, &evs[0], mediaType, caching{hasETag: true, etagNumber: evs[0].Number})
+	h.writeEvent(q, &evs[0], mediaType, caching{hasETag: true, etagNumber: evs[0].Number, maxAge: h.cacheControlOf(ctx, stream)})
 }
 
 func mustJSON(v any) []byte {

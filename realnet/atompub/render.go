@@ -30,8 +30,22 @@ const (
 // the first a wildcard matches wins.
 var (
 	feedTypes  = []string{TypeStreamDesc, TypeAtomXML, TypeAtomJSON, TypeTextXML, TypeAppXML, TypeJSON}
-	entryTypes = []string{TypeAtomXML, TypeAtomJSON, TypeJSON, TypeEventJSON, TypeOctets}
+	entryTypes = []string{TypeAtomXML, TypeAtomJSON, TypeTextXML, TypeAppXML, TypeJSON, TypeEventXML, TypeEventJSON, TypeOctets}
 )
+
+// negotiate picks the response type from offered: the one ?format= names
+// (when offered), else the best for Accept; "" when none is acceptable.
+func (q *request) negotiate(offered []string) string {
+	if q.format != "" {
+		for _, o := range offered {
+			if o == q.format {
+				return o
+			}
+		}
+		return ""
+	}
+	return negotiate(q.r, offered)
+}
 
 // negotiate picks the response type for Accept from offered, or "" when
 // none is acceptable.
@@ -238,7 +252,7 @@ type xmlContent struct {
 }
 
 type xmlEntry struct {
-	XMLName xml.Name    `xml:"entry"`
+	XMLName xml.Name    // set for a single entry; a feed's entries take the field's name
 	Title   string      `xml:"title"`
 	ID      string      `xml:"id"`
 	Updated string      `xml:"updated"`

@@ -308,6 +308,106 @@ func TestAtomPubOverLoopback(t *testing.T) {
 		c.want(res, body, http.StatusOK, "$all next page")
 	})
 
+	t.Run("XML bodies and XML answers", func(t *testing.T) {
+		c := client{t, base}
+		xmlBatch := `<Events><Event><eventId>0bf4a1a1-b4a3-4dfe-a01f-ec52c34e16e4</eventId><eventType>Placed</eventType><data><item>pen</item></data></Event></Events>`
+		res, body := c.do("POST", "/streams/xmlorders", xmlBatch, "Content-Type", "application/vnd.eventstore.events+xml")
+		c.want(res, body, http.StatusCreated, "events+xml batch")
+		res, body = c.do("GET", "/streams/xmlorders/0", "", "Accept", "application/json")
+		c.want(res, body, http.StatusOK, "the XML event as JSON")
+		if strings.Join(strings.Fields(body), "") != `{"item":"pen"}` {
+			t.Fatalf("the events+xml event's data reads back as %q, want {\"item\":\"pen\"}", body)
+		}
+		res, body = c.do("GET", "/streams/xmlorders/0?format=xml", "")
+		c.want(res, body, http.StatusOK, "?format=xml")
+		if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/xml") || !strings.Contains(body, "<data><item>pen</item></data>") {
+			t.Fatalf("?format=xml: %s %q, want the data as <data> elements", res.Header.Get("Content-Type"), body)
+		}
+		res, body = c.do("GET", "/streams/xmlorders/0", "", "Accept", "application/vnd.eventstore.event+xml")
+		c.want(res, body, http.StatusOK, "event+xml")
+		if !strings.Contains(body, "<eventType>Placed</eventType>") || !strings.Contains(body, "<data><item>pen</item></data>") {
+			t.Fatalf("event+xml: %q", body)
+		}
+		res, body = c.do("POST", "/streams/xmlorders", "<note>hi</note>", "Content-Type", "text/xml", "ES-EventType", "Noted", "ES-EventId", "1bf4a1a1-b4a3-4dfe-a01f-ec52c34e16e4")
+		c.want(res, body, http.StatusCreated, "one event as text/xml")
+		res, body = c.do("GET", "/streams/xmlorders/1", "", "Accept", "application/octet-stream")
+		c.want(res, body, http.StatusOK, "the text/xml event's bytes")
+		if body != "<note>hi</note>" {
+			t.Fatalf("a text/xml event reads back as %q, want it stored verbatim", body)
+		}
+		res, body = c.do("GET", "/streams/xmlorders?format=atomxj", "")
+		c.want(res, body, http.StatusOK, "feed with ?format=atomxj and no Accept")
+		if !strings.HasPrefix(res.Header.Get("Content-Type"), atomJSON) {
+			t.Fatalf("?format=atomxj answered %s", res.Header.Get("Content-Type"))
+		}
+	})
+
+	t.Run("$cacheControl from the stream's metadata", func(t *testing.T) {
+		c := client{t, base}
+		res, body := c.do("POST", "/streams/cached", batch(2, "X"), "Content-Type", "application/vnd.eventstore.events+json")
+		c.want(res, body, http.StatusCreated, "append")
+		res, body = c.do("GET", "/streams/cached", "", "Accept", atomJSON)
+		if cc := res.Header.Get("Cache-Control"); cc != "max-age=0, no-cache, must-revalidate" {
+			t.Fatalf("head without $cacheControl: Cache-Control %q, want no-cache", cc)
+		}
+		res, body = c.do("POST", "/streams/cached/metadata", `{"$cacheControl":30}`, "Content-Type", "application/json", "ES-EventId", "2bf4a1a1-b4a3-4dfe-a01f-ec52c34e16e4")
+		c.want(res, body, http.StatusCreated, "metadata write")
+		for _, p := range []string{"/streams/cached", "/streams/cached/head", "/streams/cached/1/forward/5", "/streams/cached/metadata"} {
+			res, body = c.do("GET", p, "", "Accept", atomJSON)
+			c.want(res, body, http.StatusOK, p)
+			if cc := res.Header.Get("Cache-Control"); cc != "max-age=30, private" {
+				t.Errorf("%s with $cacheControl 30: Cache-Control %q, want max-age=30, private", p, cc)
+			}
+		}
+		res, body = c.do("GET", "/streams/cached/0", "", "Accept", atomJSON)
+		if cc := res.Header.Get("Cache-Control"); cc != "max-age=31536000, private" {
+			t.Errorf("an event by number keeps a year: Cache-Control %q", cc)
+		}
+	})
+
+	t.Run("filtered $all", func(t *testing.T) {
+		c := client{t, base}
+		res, body := c.do("POST", "/streams/filt-a", batch(3, "FiltOnly"), "Content-Type", "application/vnd.eventstore.events+json")
+		c.want(res, body, http.StatusCreated, "append")
+		res, body = c.do("GET", "/streams/$all/filtered/head/backward/2?context=eventtype&type=prefix&data=FiltOn,Nope", "", "Accept", atomJSON)
+		c.want(res, body, http.StatusOK, "filtered $all")
+		var f feedDoc
+		if err := json.Unmarshal([]byte(body), &f); err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Entries) != 2 || f.Entries[0].Summary != "FiltOnly" || f.Entries[1].Summary != "FiltOnly" {
+			t.Fatalf("filtered $all gave %+v, want two FiltOnly events", f.Entries)
+		}
+		if f.link("self") != base+"/streams/%24all/filtered" || f.link("metadata") != "" {
+			t.Fatalf("filtered $all links %+v: want self /streams/%%24all/filtered and no metadata link", f.Links)
+		}
+		next := f.link("next")
+		if !strings.Contains(next, "/streams/%24all/filtered/") || !strings.Contains(next, "data=FiltOn") {
+			t.Fatalf("next link %q must stay on the filtered feed", next)
+		}
+		res, body = c.do("GET", strings.TrimPrefix(next, base), "", "Accept", atomJSON)
+		c.want(res, body, http.StatusOK, "next page of the filtered feed")
+		f = feedDoc{}
+		if err := json.Unmarshal([]byte(body), &f); err != nil || len(f.Entries) != 1 || f.Entries[0].Summary != "FiltOnly" {
+			t.Fatalf("next filtered page: %v %+v, want the third FiltOnly event", err, f.Entries)
+		}
+		res, body = c.do("GET", "/streams/$all/filtered?context=streamid&type=regex&data=^filt-a$", "", "Accept", atomJSON)
+		c.want(res, body, http.StatusOK, "regex on the stream id")
+		f = feedDoc{}
+		if err := json.Unmarshal([]byte(body), &f); err != nil || len(f.Entries) != 3 {
+			t.Fatalf("regex filter: %v, %d entries, want 3", err, len(f.Entries))
+		}
+		res, body = c.do("GET", "/streams/$all/filtered?exclude-system-events=true", "", "Accept", atomJSON)
+		c.want(res, body, http.StatusOK, "exclude-system-events")
+		if strings.Contains(body, `"summary": "$`) {
+			t.Fatalf("exclude-system-events listed a system event: %s", body)
+		}
+		for _, bad := range []string{"?exclude-system-events=yes", "?context=body&type=prefix&data=x", "?context=eventtype&type=glob&data=x", "?context=eventtype&type=regex&data=(", ""} {
+			res, body = c.do("GET", "/streams/$all/filtered"+bad, "", "Accept", atomJSON)
+			c.want(res, body, http.StatusBadRequest, "filtered $all with "+bad)
+		}
+	})
+
 	t.Run("malformed bodies leave the node serving", func(t *testing.T) {
 		c := client{t, base}
 		res, body := c.do("POST", "/streams/orders", `[{"eventId":`, "Content-Type", "application/vnd.eventstore.events+json")

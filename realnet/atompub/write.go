@@ -94,6 +94,11 @@ func parseBatch(body []byte) ([]streams.EventData, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("Write request body invalid: the array of events is empty")
 	}
+	return batchEvents(raw)
+}
+
+// batchEvents checks and converts the events of a batch body.
+func batchEvents(raw []batchEvent) ([]streams.EventData, error) {
 	evs := make([]streams.EventData, 0, len(raw))
 	for i, r := range raw {
 		id, ok := parseUUID(r.EventID)
@@ -128,11 +133,19 @@ func (h *Handler) post(q *request, stream string, metadata bool, incoming string
 			err = errors.New("charset")
 		}
 	}
-	batch := mt == TypeEventsJSON
+	// The batch types carry ids and types in the body, as an array (JSON)
+	// or the children of the root element (XML); the event+ forms parse
+	// the same way.
+	jsonBatch := mt == TypeEventsJSON || mt == TypeEventJSON
+	xmlBatch := mt == TypeEventsXML || mt == TypeEventXML
+	batch := jsonBatch || xmlBatch
 	single := mt == TypeJSON || mt == TypeTextXML || mt == TypeAppXML || mt == TypeOctets
+	if incoming != "" && batch {
+		single, batch = false, false // incoming/{guid} takes one event, not a batch
+	}
 	if err != nil || !(batch || single) {
-		textError(w, http.StatusUnsupportedMediaType, "Invalid or missing Content-Type: send "+TypeEventsJSON+
-			" (an array of events) or one event as application/json, text/xml, application/xml or application/octet-stream")
+		textError(w, http.StatusUnsupportedMediaType, "Invalid or missing Content-Type: send "+TypeEventsJSON+" or "+TypeEventsXML+
+			" (a batch of events) or one event as application/json, text/xml, application/xml or application/octet-stream")
 		return
 	}
 	evType := r.Header.Get("ES-EventType")
@@ -177,6 +190,11 @@ func (h *Handler) post(q *request, stream string, metadata bool, incoming string
 		textError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	requireLeader, err := requireLeaderOf(r)
+	if err != nil {
+		textError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if !h.authorize(q, clientapi.OpWrite, target) {
 		return
 	}
@@ -191,15 +209,21 @@ func (h *Handler) post(q *request, stream string, metadata bool, incoming string
 		return
 	}
 	var evs []streams.EventData
+	switch {
+	case jsonBatch:
+		evs, err = parseBatch(body)
+	case xmlBatch:
+		evs, err = parseXMLBatch(body)
+	}
 	if batch {
-		if evs, err = parseBatch(body); err != nil {
+		if err != nil {
 			textError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 	} else {
 		evs = []streams.EventData{{ID: evID, Type: evType, Data: body, IsJSON: mt == TypeJSON}}
 	}
-	res, err := h.cfg.Node.Append(r.Context(), node.AppendRequest{Stream: target, Expected: expected, Events: evs})
+	res, err := h.cfg.Node.Append(r.Context(), node.AppendRequest{Stream: target, Expected: expected, Events: evs, RequireLeader: requireLeader})
 	if err == nil {
 		err = res.Err
 	}
@@ -230,10 +254,15 @@ func (h *Handler) delete(q *request, stream string) {
 		textError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	requireLeader, err := requireLeaderOf(r)
+	if err != nil {
+		textError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if !h.authorize(q, clientapi.OpDelete, stream) {
 		return
 	}
-	res, err := h.cfg.Node.Delete(r.Context(), node.DeleteRequest{Stream: stream, Expected: expected, Tombstone: hard})
+	res, err := h.cfg.Node.Delete(r.Context(), node.DeleteRequest{Stream: stream, Expected: expected, Tombstone: hard, RequireLeader: requireLeader})
 	if err == nil {
 		err = res.Err
 	}
