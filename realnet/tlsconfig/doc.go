@@ -13,9 +13,10 @@
 // each other), and one that does not carry the reserved node common name.
 //
 // A node is recognised by its certificate: it must chain to a trusted root
-// and its common name, or one of its DNS names, must match
-// CertificateReservedNodeCommonName (a leftmost "*." label matches any one
-// label; empty means this node's own common name). Peers are checked that
+// and its common name (DNS names do not count: they say where a server
+// is, not that it is a node) must match CertificateReservedNodeCommonName
+// (a leftmost "*." label matches any one label; empty means this node's
+// own common name). Peers are checked that
 // way on the replication port (both directions: mutual TLS), on the
 // cluster's gRPC calls, and before a node-port caller may make one. Host
 // names are not checked: nodes find each other by gossiped addresses,

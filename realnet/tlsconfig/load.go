@@ -486,19 +486,19 @@ func checkPattern(p string) error {
 	return nil
 }
 
-// MatchesNodeName reports whether a certificate's common name, or one of
-// its DNS names, matches pattern: equal ignoring case, or pattern "*.rest"
-// with the name one label followed by ".rest".
+// MatchesNodeName reports whether a certificate's common name matches
+// pattern: equal ignoring case, or pattern "*.rest" with the name one
+// label followed by ".rest".
 func MatchesNodeName(c *x509.Certificate, pattern string) bool {
 	if pattern == "" {
 		return false
 	}
-	for _, n := range append([]string{c.Subject.CommonName}, c.DNSNames...) {
-		if matchName(n, pattern) {
-			return true
-		}
-	}
-	return false
+	// The common name only, as EventStoreDB authenticates peers: a DNS
+	// name says where a server may be reached, not that it is a node,
+	// and a service certificate from the same CA may carry a wildcard
+	// one. A certificate name with a wildcard is never a node's.
+	cn := c.Subject.CommonName
+	return !strings.Contains(cn, "*") && matchName(cn, pattern)
 }
 
 func matchName(name, pattern string) bool {

@@ -67,9 +67,10 @@ func TestMatchesNodeName(t *testing.T) {
 		{"a.node1.cluster.local", "", "*.cluster.local", false},
 		{"cluster.local", "", "*.cluster.local", false},
 		{"node1.cluster.localx", "", "*.cluster.local", false},
-		{"alice", "node2.cluster.local", "*.cluster.local", true},
+		{"alice", "node2.cluster.local", "*.cluster.local", false},
+		{"eventstoredb-node", "*.cluster.local", "*.cluster.local", false},
 		{"alice", "", "*.cluster.local", false},
-		{"*.cluster.local", "", "*.cluster.local", true},
+		{"*.cluster.local", "", "*.cluster.local", false},
 		{"", "", "", false},
 		{"x", "", "", false},
 	}
