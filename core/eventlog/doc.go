@@ -100,5 +100,7 @@
 //
 // Truncate writes the new, lower end to writer.chk durably first, then
 // deletes the segments past it and syncs the directory, so a crash between
-// the two leaves a log that Open completes.
+// the two leaves a log that Open completes. TruncateDamaged cuts back to the
+// start of a range reported corrupt, without re-reading the record there: a
+// replica drops a damaged copy and fetches the range again from its leader.
 package eventlog

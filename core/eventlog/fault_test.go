@@ -180,3 +180,41 @@ func TestTruncateThenCrash(t *testing.T) {
 		t.Fatalf("outcomes %v: the crashes did not land both before and after the new end became durable", outcomes)
 	}
 }
+
+// A flipped bit in a synced record is reported as corruption with the
+// record's range, never returned; TruncateDamaged cuts the log back to that
+// record (which Truncate refuses: no valid record starts there), and the
+// records appended after it are read back intact.
+func TestTruncateDamagedCutsACorruptRecord(t *testing.T) {
+	r := newRig(t, 21, smallDisk(), eventlog.Config{SegmentSize: 64 << 10})
+	l := r.mustOpen()
+	rng := rand.New(rand.NewPCG(21, 0))
+	acked := fillLog(r, l, rng, 20, 500)
+	victim := acked[12]
+	if err := r.store.FlipBit("log/segment-000000", 512+victim.Position+7, 3); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.readForward(l, victim.Position, l.Durable(), 1<<20)
+	var c *eventlog.CorruptError
+	if !errors.As(err, &c) || c.From != victim.Position || c.To != victim.End() {
+		t.Fatalf("reading the flipped record: %v; want a *CorruptError over [%d, %d)", err, victim.Position, victim.End())
+	}
+	if file, off := l.Location(c.From); file != "log/segment-000000" || off != 512+victim.Position {
+		t.Fatalf("Location(%d) = %s, %d; want log/segment-000000, %d", c.From, file, off, 512+victim.Position)
+	}
+	if err := r.truncate(l, c.From); !errors.Is(err, eventlog.ErrPosition) {
+		t.Fatalf("Truncate to the corrupt record: %v; want ErrPosition (it cannot verify the boundary)", err)
+	}
+	done := false
+	if err := l.TruncateDamaged(c, func(e error) { err, done = e, true }); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(&done, "TruncateDamaged")
+	if err != nil || l.Durable() != victim.Position {
+		t.Fatalf("TruncateDamaged: %v, durable end %d; want nil and %d", err, l.Durable(), victim.Position)
+	}
+	acked = append(acked[:12], fillLog(r, l, rng, 5, 500)...)
+	r.checkAll(l, acked)
+	r.crash()
+	r.checkAll(r.mustOpen(), acked)
+}

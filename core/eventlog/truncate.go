@@ -136,3 +136,34 @@ func (l *Log) deleteFrom(n int64, done func(error)) {
 		}
 	})
 }
+
+// TruncateDamaged cuts the log back to the start of damage that a read or
+// Open reported (a *CorruptError's From), so that a replica can fetch the
+// range again from its leader. Unlike Truncate it does not re-read the
+// record there to confirm the boundary: that record is the one that fails
+// its checks. From is a record boundary by construction (reads walk from
+// boundaries, and damage that hides them starts at a segment's start).
+// Errors are as for Truncate.
+func (l *Log) TruncateDamaged(c *CorruptError, done func(error)) error {
+	if err := l.writable("truncate"); err != nil {
+		return err
+	}
+	if done == nil {
+		return errors.New("eventlog: TruncateDamaged needs a completion callback; got nil")
+	}
+	if l.flushing || len(l.pendingAcks) > 0 {
+		return fmt.Errorf("eventlog: truncate to %d: %w: appends up to %d are in flight; wait for them to complete", c.From, ErrBusy, l.end)
+	}
+	if c.From < 0 || c.From > l.durable {
+		return fmt.Errorf("eventlog: truncate to %d: %w: the position must lie in [0, %d], the durable end", c.From, ErrPosition, l.durable)
+	}
+	l.truncating = true
+	l.truncate(c.From, done)
+	return nil
+}
+
+// Location names the segment file holding position p and p's byte offset
+// in it, for messages that send a person to the damaged bytes.
+func (l *Log) Location(p int64) (file string, off int64) {
+	return segmentName(l.cfg.Dir, p/l.cfg.SegmentSize), headerSize + p%l.cfg.SegmentSize
+}

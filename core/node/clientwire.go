@@ -101,6 +101,7 @@ const (
 	errInvalidArgument
 	errCorruptedIdempotency
 	errOther
+	errDiskFull
 )
 
 func encodeError(e *wire.Encoder, err error) {
@@ -114,6 +115,7 @@ func encodeError(e *wire.Encoder, err error) {
 		busy *streams.TooBusyError
 		inv  *streams.InvalidArgumentError
 		ci   *streams.CorruptedIdempotencyError
+		full *DiskFullError
 	)
 	switch {
 	case err == nil:
@@ -144,6 +146,9 @@ func encodeError(e *wire.Encoder, err error) {
 		member.EncodeEndpoint(e, nl.Leader)
 	case errors.Is(err, ErrNotReady):
 		e.Uint8(errNotReady)
+	case errors.As(err, &full):
+		e.Uint8(errDiskFull)
+		e.String(full.Message)
 	case errors.As(err, &to), errors.Is(err, ErrLeadershipLost), errors.Is(err, env.ErrTimeout):
 		e.Uint8(errTimeout)
 		e.String(err.Error())
@@ -165,6 +170,18 @@ func encodeError(e *wire.Encoder, err error) {
 type RemoteWriteError struct{ Message string }
 
 func (e *RemoteWriteError) Error() string { return e.Message }
+
+// DiskFullError answers appends the leader could not write because its
+// disk is full. The leader gives up leadership (replicas may hold part of
+// what it could not write, and only a new term cuts that), so the outcome
+// is unknown: errors.Is(err, ErrAmbiguous) holds, and the client retries
+// with the same event ids, at a new leader or once space returns.
+type DiskFullError struct{ Message string }
+
+func (e *DiskFullError) Error() string { return e.Message }
+
+// Is makes a disk-full answer an ambiguous one.
+func (e *DiskFullError) Is(target error) bool { return target == ErrAmbiguous }
 
 // ErrAmbiguous marks a write whose outcome is unknown (a timeout, a lost
 // leader): it may still commit; retry with the same event ids.
@@ -196,6 +213,8 @@ func decodeError(d *wire.Decoder) error {
 		return &streams.InvalidArgumentError{What: d.String("what")}
 	case errOther:
 		return &RemoteWriteError{Message: d.String("message")}
+	case errDiskFull:
+		return &DiskFullError{Message: d.String("message")}
 	default:
 		d.Invalid("error", "unknown error code")
 		return nil

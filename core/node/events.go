@@ -103,3 +103,29 @@ func (e CommittedCut) AppendTrace(b []byte) []byte {
 	b = strconv.AppendInt(append(b, "to="...), e.To, 10)
 	return strconv.AppendInt(append(b, " committed="...), e.Committed, 10)
 }
+
+// Corrupted: a read of this node's own log met synced data that fails its
+// checks. The node serves nothing of [From, To) and fetches it again from
+// its leader. File and Offset locate From on disk.
+type Corrupted struct {
+	From, To int64
+	File     string
+	Offset   int64
+}
+
+func (Corrupted) Kind() string { return "corrupt" }
+func (e Corrupted) AppendTrace(b []byte) []byte {
+	b = strconv.AppendInt(append(b, "from="...), e.From, 10)
+	b = strconv.AppendInt(append(b, " to="...), e.To, 10)
+	b = append(append(b, " file="...), e.File...)
+	return strconv.AppendInt(append(b, " offset="...), e.Offset, 10)
+}
+
+// Repaired: the log again holds, intact, everything up to To that a
+// corrupt range had taken from it.
+type Repaired struct{ To int64 }
+
+func (Repaired) Kind() string { return "repaired" }
+func (e Repaired) AppendTrace(b []byte) []byte {
+	return strconv.AppendInt(append(b, "to="...), e.To, 10)
+}

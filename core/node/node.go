@@ -503,6 +503,10 @@ func (n *Node) beginTerm(number int32) {
 	if n.stopped || n.leaderID != n.id || !n.state.IsLeaderish() {
 		return
 	}
+	if !n.mayLead() {
+		n.loseLeadership(fmt.Sprintf("the log lacks committed records up to %d: a corrupt range is still being fetched again", n.st.committed))
+		return
+	}
 	if n.st.log.End() != n.st.log.Durable() {
 		// Writes from the replica days are still in flight: let them land.
 		n.e.Clock.AfterFunc(10*time.Millisecond, func() { n.beginTerm(number) })

@@ -63,6 +63,10 @@ type storage struct {
 	// ascending: the commit point only ever lands on one, so an append is
 	// applied (and seen) whole or not at all.
 	boundaries []int64
+	// repairing: a corrupt range is being cut from the log; repairTo is
+	// the log end to reach again for the repair to be complete (0: none).
+	repairing bool
+	repairTo  int64
 }
 
 type appliedWaiter struct {
@@ -188,6 +192,16 @@ func (n *Node) scan(from int64, done func()) {
 		return
 	}
 	err := l.ReadForward(from, l.Durable(), scanBytes, func(recs []eventlog.Record, next int64, err error) {
+		var c *eventlog.CorruptError
+		if errors.As(err, &c) {
+			// The log before the damage is good: keep it, cut the rest,
+			// and fetch it again from the leader once following.
+			n.reportCorruption(c, "scanning the log at start-up")
+			// The failed read returned none of the good records before
+			// the damage: scan them again, up to the new end.
+			n.cutDamaged(c, func() { n.scan(from, done) })
+			return
+		}
 		if err != nil {
 			n.fatal(fmt.Errorf("log scan at %d: %w", from, err))
 			return
@@ -306,12 +320,21 @@ func (n *Node) writeCommitCheckpoint() {
 	if st.commitChk == nil || st.committed <= st.commitChkIssued {
 		return
 	}
-	if st.committed > st.log.Durable() {
-		panic(fmt.Sprintf("node: commit point %d is past the durable end %d of the log", st.committed, st.log.Durable()))
+	value := st.committed
+	if value > st.log.Durable() {
+		if st.repairTo == 0 {
+			panic(fmt.Sprintf("node: commit point %d is past the durable end %d of the log", st.committed, st.log.Durable()))
+		}
+		// A corrupt range was cut and is being fetched again: claim only
+		// what the log holds.
+		value = st.log.Durable()
+		if value <= st.commitChkIssued {
+			return
+		}
 	}
-	st.commitChkIssued = st.committed
+	st.commitChkIssued = value
 	var buf [8]byte
-	binary.LittleEndian.PutUint64(buf[:], uint64(st.committed))
+	binary.LittleEndian.PutUint64(buf[:], uint64(value))
 	st.commitChk.Write(buf[:], func(err error) {
 		if err != nil {
 			n.fatal(err)
@@ -360,6 +383,12 @@ func (n *Node) applyCommitted() {
 	want := int(min(int64(scanBytes), max(st.committed-from, 1)))
 	err := st.log.ReadForward(from, st.committed, want, func(recs []eventlog.Record, next int64, err error) {
 		st.applying = false
+		if errors.Is(err, eventlog.ErrTruncated) {
+			return // a corrupt range was cut: applying resumes as it comes back
+		}
+		if n.corruption(err, fmt.Sprintf("applying committed records at %d", from)) {
+			return
+		}
 		if err != nil {
 			n.fatal(fmt.Errorf("applying committed records at %d: %w", from, err))
 			return
@@ -393,7 +422,11 @@ func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 		case errors.Is(err, env.ErrNoSpace):
 			// The log rolled back to its durable end; replicas may hold
 			// what it dropped. Give up leadership: the next term's epoch
-			// cuts that suffix from every replica.
+			// cuts that suffix from every replica. The node stays up and
+			// serves reads; it appends again once the disk has room.
+			n.logf(env.LevelError, "log: disk full: %v; free space on this node's disk", err)
+			n.failWaiters(&DiskFullError{Message: fmt.Sprintf(
+				"Disk Full: the leader could not write the append (%v); it gave up leadership, so the write may still commit under a new leader: retry with the same event ids", err)})
 			n.loseLeadership(fmt.Sprintf("append failed: %v", err))
 		default:
 			n.fatal(fmt.Errorf("append: %w", err))
@@ -424,6 +457,15 @@ func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 		st.waiters = append(st.waiters, commitWaiter{end: end, done: done})
 	}
 	n.server.Pump()
+}
+
+// failWaiters answers every append waiting for its commit with err.
+func (n *Node) failWaiters(err error) {
+	waiters := n.st.waiters
+	n.st.waiters = nil
+	for _, w := range waiters {
+		w.done(err)
+	}
 }
 
 // recomputeCommit derives the leader's commit point: the highest position
@@ -583,6 +625,14 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		off += r.Size
 	}
 	err := st.log.AppendRaw(from, raw, func(err error) {
+		if errors.Is(err, env.ErrNoSpace) {
+			// Nothing past the durable end was written and the log is
+			// usable: the link closes, and the replica resubscribes from
+			// its durable end once it reconnects (and the disk has room).
+			n.logf(env.LevelError, "log: disk full, cannot write the leader's records at %d: %v; free space on this node's disk", from, err)
+			done(0, err)
+			return
+		}
 		if err != nil {
 			n.fatal(fmt.Errorf("writing replicated records at %d: %w", from, err))
 			done(0, err)
@@ -604,6 +654,10 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			return
 		}
 		n.advanceCommit(st.leaderCommitted)
+		// After a repair the commit point may already cover what just
+		// arrived: apply it without waiting for the commit point to move.
+		n.applyCommitted()
+		n.noteRepaired()
 		done(st.log.Durable(), nil)
 	})
 	if err != nil {
@@ -619,7 +673,12 @@ func (n *Node) readForReplica(from int64, max int, done func([]byte, int64, int6
 		done(raw, first, next, nil)
 		return
 	}
-	err := st.log.ReadRaw(from, st.log.Durable(), max, done)
+	err := st.log.ReadRaw(from, st.log.Durable(), max, func(raw []byte, first, next int64, err error) {
+		done(raw, first, next, err)
+		// A leader with a corrupt range gives up leadership (a node with
+		// an intact copy leads) and fetches the range back as a replica.
+		n.corruption(err, fmt.Sprintf("reading records at %d for a replica", from))
+	})
 	if errors.Is(err, eventlog.ErrNothingToRead) {
 		done(nil, from, from, nil)
 		return

@@ -138,6 +138,7 @@ func toRPCError(err error) (e *rpcError, known bool) {
 		busy    *streams.TooBusyError
 		inv     *streams.InvalidArgumentError
 		remote  *node.RemoteWriteError
+		full    *node.DiskFullError
 	)
 	switch {
 	case errors.As(err, &rpc):
@@ -167,6 +168,11 @@ func toRPCError(err error) (e *rpcError, known bool) {
 			keyException, exStreamNotFound, keyStreamName, nf.Stream), true
 	case errors.As(err, &size):
 		return maxAppendSizeExceeded(size.Stream, size.Size, size.Max), true
+	case errors.As(err, &full):
+		// EventStoreDB has no exception for this. UNAVAILABLE sends the
+		// official clients to rediscover the cluster: the full node gave
+		// up leadership, and another one takes the write.
+		return newRPCError(codes.Unavailable, full.Message), true
 	case errors.As(err, &timeout), errors.Is(err, node.ErrAmbiguous), errors.Is(err, node.ErrLeadershipLost), errors.Is(err, env.ErrTimeout):
 		return newRPCError(codes.Aborted, "Operation timed out: "+err.Error()), true
 	case errors.As(err, &busy):

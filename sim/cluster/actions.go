@@ -120,6 +120,13 @@ func (c *Cluster) Apply(st scenario.Step) {
 		if err != nil {
 			panic(fmt.Sprintf("scenario: %s at %v: %v", st.Do, st.At.D(), err))
 		}
+	case "disk-full":
+		// Capacity is whole pages; at least one, as 0 means unlimited.
+		target.Disk.SetCapacity(max(target.Disk.Used(), 1))
+	case "disk-free":
+		target.Disk.SetCapacity(0)
+	case "bitflip":
+		c.flipBit(target, st)
 	case "loss", "latency":
 		p := c.Fabric.Config().Link
 		if st.Do == "loss" {
@@ -145,6 +152,38 @@ func (c *Cluster) Apply(st scenario.Step) {
 	}
 	c.checker.faultApplied()
 }
+
+// flipBit flips one bit of a file's synced data on target's disk. The
+// default offset is the middle of the records the node knows committed
+// in its first segment, so that the flip hits a record some read will
+// need (and not preallocated space past the log's end).
+func (c *Cluster) flipBit(target *host.Host, st scenario.Step) {
+	name := st.File
+	if name == "log" {
+		name = "log/segment-000000"
+	}
+	var off int64
+	if st.Offset != nil {
+		off = *st.Offset
+	} else {
+		committed := int64(0)
+		if n := c.Node(c.index(target)); n != nil {
+			committed = n.Stats().Committed
+		}
+		if committed < 2 {
+			panic(fmt.Sprintf("scenario: bitflip at %v: %s has no committed records to damage yet; flip later or give offset:", st.At.D(), target.Name))
+		}
+		off = segmentHeaderSize + min(committed, SegmentSize)/2
+	}
+	bit := uint(c.W.Rand("fault/bitflip").IntN(8))
+	if err := target.Disk.FlipBit(name, off, bit); err != nil {
+		panic(fmt.Sprintf("scenario: bitflip at %v: %v", st.At.D(), err))
+	}
+}
+
+// segmentHeaderSize is the header before a log segment's data (see
+// core/eventlog).
+const segmentHeaderSize = 512
 
 // applySlow changes a subscriber's processing time per event.
 func (c *Cluster) applySlow(st scenario.Step) {

@@ -360,6 +360,10 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 		k.mark(i, "fatal", "")
 	case node.Truncated:
 		k.mark(i, "truncated", "")
+	case node.Corrupted:
+		k.mark(i, "corrupt", "")
+	case node.Repaired:
+		k.mark(i, "repaired", "")
 	case node.CommittedCut:
 		k.mark(i, "committed-cut", "")
 		k.violate("%s was asked by its leader to cut its log back to %d, below its commit point %d: the leader lacks committed records", h.Name, e.To, e.Committed)

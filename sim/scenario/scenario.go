@@ -41,14 +41,18 @@
 // (the clients named in with send every request to target, whatever it
 // answers), unpin (with: clients choose their node again), slow (target: a
 // subscriber, s1, s2, ...; value: its processing time per event, "0s" for
-// none).
+// none). Disk actions: disk-full (the target's disk has no free space from
+// now on: growing any file fails with no space), disk-free (its space is
+// unlimited again), bitflip (file, optional offset: one bit of the synced
+// data of a file on the target's disk flips, as a failing medium does).
 // Targets: a node name (n1, n2, ...), "leader" (the leader at that moment),
 // "follower" (some non-leader that runs), or a name bound earlier with as.
 //
 // Subscribers are named s1, s2, ... in file order; clients c1, c2, ....
 // Marks (must_happen, must_not_happen) match the nodes' events (state,
 // elected, leader-change, peer-dead, false-detection, clock-skew, fatal,
-// truncated, committed-cut), the host faults (torn-pages: a power-off tore
+// truncated, committed-cut, corrupt: a read met a corrupt record,
+// repaired: the corrupt range is back from the leader), the host faults (torn-pages: a power-off tore
 // unsynced pages of the disk), the clients' answers (append-acknowledged,
 // leader-read-served, not-leader; node is the node that answered, client
 // the client, state the operation: append or read) and the subscribers' (subscription-started,
@@ -159,6 +163,11 @@ type Step struct {
 	By     Duration `yaml:"by,omitempty"`
 	PPM    float64  `yaml:"ppm,omitempty"`
 	Value  string   `yaml:"value,omitempty"`
+	// File and Offset place a bitflip: a file on the target's disk ("log"
+	// is the log's first segment) and a byte offset in it (unset: the
+	// middle of the records the target knows committed there).
+	File   string `yaml:"file,omitempty"`
+	Offset *int64 `yaml:"offset,omitempty"`
 }
 
 // Expect is what the run must show.
@@ -224,7 +233,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 var actions = []string{
 	"kill", "restart", "freeze", "thaw", "power-off", "power-on", "pause", "partition", "one-way", "bridge",
 	"heal", "isolate", "clock-jump", "clock-drift", "resign", "loss", "latency",
-	"rate", "pin", "unpin", "slow",
+	"rate", "pin", "unpin", "slow", "disk-full", "disk-free", "bitflip",
 }
 
 // Load reads and checks a scenario file.
@@ -375,6 +384,15 @@ func (s *Scenario) Validate() error {
 		}
 		if (st.Do == "partition" || st.Do == "one-way" || st.Do == "bridge") && len(st.With) == 0 {
 			errs = append(errs, where+": needs with: (the other side)")
+		}
+		if st.Do == "bitflip" && st.File == "" {
+			errs = append(errs, where+": bitflip needs file: (\"log\", or a file name on the target's disk)")
+		}
+		if st.Do != "bitflip" && (st.File != "" || st.Offset != nil) {
+			errs = append(errs, where+": file: and offset: belong to bitflip only")
+		}
+		if st.Offset != nil && *st.Offset < 0 {
+			errs = append(errs, fmt.Sprintf("%s: offset %d is negative", where, *st.Offset))
 		}
 		if st.Do == "pause" && st.For <= 0 {
 			errs = append(errs, where+": pause needs for: (how long)")

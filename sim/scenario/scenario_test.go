@@ -139,3 +139,36 @@ timeline:
 		t.Fatalf("err %v: want a rate change without clients refused", err)
 	}
 }
+
+func TestDiskActionsParseAndValidate(t *testing.T) {
+	s, err := Parse([]byte(`
+name: x
+nodes: 3
+duration: 1m
+timeline:
+  - {at: 1s, do: disk-full, target: leader}
+  - {at: 2s, do: disk-free, target: n1}
+  - {at: 3s, do: bitflip, target: n2, file: log}
+  - {at: 4s, do: bitflip, target: n3, file: log/segment-000000, offset: 600}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Timeline[3]; st.File != "log/segment-000000" || st.Offset == nil || *st.Offset != 600 || s.Timeline[2].Offset != nil {
+		t.Fatalf("bitflip steps parsed as %+v and %+v", s.Timeline[2], st)
+	}
+	_, err = Parse([]byte(`
+name: x
+nodes: 3
+duration: 1m
+timeline:
+  - {at: 1s, do: bitflip, target: n2}
+  - {at: 2s, do: kill, target: n2, file: log}
+  - {at: 3s, do: bitflip, target: n2, file: log, offset: -1}
+`))
+	for _, want := range []string{"bitflip needs file:", "belong to bitflip only", "offset -1 is negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("validation error %v; want it to say %q", err, want)
+		}
+	}
+}

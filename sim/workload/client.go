@@ -238,6 +238,7 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		ci   *streams.CorruptedIdempotencyError
 		inv  *streams.InvalidArgumentError
 		size *streams.MaxAppendSizeExceededError
+		full *node.DiskFullError
 	)
 	switch err := r.Err; {
 	case err == nil:
@@ -261,6 +262,11 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		c.notLeader(f, to, nl.Leader)
 	case errors.Is(err, node.ErrNotReady):
 		c.retry(f, "not-ready", false, true)
+	case errors.As(err, &full):
+		// The leader's disk is full and it gave up leadership: the write
+		// may still commit, and another node may take it.
+		c.wl.answered(c, to, f.op.Kind, AnswerDiskFull)
+		c.retry(f, "disk-full", true, true)
 	case errors.As(err, &to2):
 		c.retry(f, "timeout", true, false)
 	case errors.As(err, &busy):

@@ -136,6 +136,9 @@ const (
 	// AnswerNotLeader: the node answered not-leader (a redirect, or no
 	// leader known).
 	AnswerNotLeader = "not-leader"
+	// AnswerDiskFull: the leader could not write an append for want of
+	// disk space.
+	AnswerDiskFull = "disk-full"
 )
 
 // Workload is the set of clients of one run.
