@@ -275,3 +275,38 @@ func TestHTTPMiddleware(t *testing.T) {
 		}
 	}
 }
+
+// Password derivations are bounded: with every slot taken, a check that
+// needs one gives up with ErrTooBusy (UNAVAILABLE / 503 to the caller)
+// instead of queueing CPU work without end; a cached good password still
+// passes.
+func TestPasswordChecksAreBounded(t *testing.T) {
+	u := DefaultUsers(1000, "right", "ops-pw")
+	if _, err := u.Authenticate(UserAdmin, "right"); err != nil {
+		t.Fatalf("first login: %v", err)
+	}
+	for range cap(u.kdf) {
+		u.kdf <- struct{}{}
+	}
+	defer func() {
+		for range cap(u.kdf) {
+			<-u.kdf
+		}
+	}()
+	for _, c := range []struct{ name, pw string }{{UserAdmin, "wrong"}, {"nobody", "x"}, {UserOps, "ops-pw"}} {
+		if _, err := u.Authenticate(c.name, c.pw); !errors.Is(err, ErrTooBusy) {
+			t.Errorf("Authenticate(%s) with every slot taken = %v, want ErrTooBusy", c.name, err)
+		}
+	}
+	if _, err := u.Authenticate(UserAdmin, "right"); err != nil {
+		t.Errorf("a verified password needs no derivation, yet: %v", err)
+	}
+	a := &Authenticator{Users: u}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/stats", nil)
+	req.SetBasicAuth(UserAdmin, "wrong")
+	a.HTTP(http.NotFoundHandler(), EndpointPolicy{}).ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("HTTP answer with every slot taken: %d %v, want 503 with Retry-After", rec.Code, rec.Header())
+	}
+}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -15,7 +16,8 @@ type Authenticator struct {
 // FromHeader authenticates the values of an Authorization header (gRPC's
 // authorization metadata): none is Anonymous; "Basic base64(user:pass)" is
 // checked against the users; anything else is an error wrapping
-// ErrUnauthenticated that says what was wrong (never the password).
+// ErrUnauthenticated that says what was wrong (never the password), or
+// ErrTooBusy when the password could not be checked in time.
 func (a *Authenticator) FromHeader(values []string) (*Principal, error) {
 	switch len(values) {
 	case 0:
@@ -29,7 +31,10 @@ func (a *Authenticator) FromHeader(values []string) (*Principal, error) {
 		return nil, err
 	}
 	p, err := a.Users.Authenticate(name, password)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrTooBusy):
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("%w: wrong user name or password for %q", ErrUnauthenticated, name)
 	}
 	return p, nil

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -40,7 +41,10 @@ func (a *Authenticator) StreamInterceptor() grpc.StreamServerInterceptor {
 func (a *Authenticator) authenticate(ctx context.Context) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	p, err := a.FromHeader(md.Get(authorizationKey))
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrTooBusy):
+		return ctx, status.Error(codes.Unavailable, err.Error())
+	case err != nil:
 		return ctx, status.Error(codes.Unauthenticated, err.Error())
 	}
 	return NewContext(ctx, p), nil

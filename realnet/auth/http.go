@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"net/http"
 )
 
@@ -35,6 +36,10 @@ func (a *Authenticator) HTTP(next http.Handler, pol EndpointPolicy) http.Handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.FromHeader(r.Header.Values("Authorization"))
 		switch {
+		case errors.Is(err, ErrTooBusy):
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
 		case err != nil:
 			challenge(w, err.Error())
 			return

@@ -8,8 +8,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Groups and users EventStoreDB creates on a fresh database.
@@ -48,9 +50,21 @@ type Users struct {
 	// name costs what a wrong password costs.
 	dummy *user
 
+	// kdf holds one token per password derivation allowed at once: a
+	// derivation costs tens of milliseconds of CPU, and callers with
+	// wrong passwords must not be able to take every core from the node.
+	kdf chan struct{}
+
 	mu    sync.Mutex
 	users map[string]*user
 }
+
+// ErrTooBusy: every password-derivation slot stayed taken for KDFWait;
+// the caller should retry shortly. It is not a verdict on the password.
+var ErrTooBusy = errors.New("too many logins being checked at once; retry shortly")
+
+// KDFWait is how long a password check waits for a derivation slot.
+const KDFWait = 250 * time.Millisecond
 
 type user struct {
 	principal Principal
@@ -67,7 +81,8 @@ func NewUsers(iterations int) *Users {
 	if iterations <= 0 {
 		iterations = DefaultIterations
 	}
-	u := &Users{iterations: iterations, cacheKey: randomBytes(32), users: map[string]*user{}}
+	u := &Users{iterations: iterations, cacheKey: randomBytes(32), users: map[string]*user{},
+		kdf: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 	u.dummy = u.newUser(Principal{}, string(randomBytes(12)))
 	return u
 }
@@ -111,6 +126,20 @@ func (u *Users) derive(password string, salt []byte) []byte {
 	return h
 }
 
+// deriveLimited is derive within the node's derivation slots, or
+// ErrTooBusy after KDFWait.
+func (u *Users) deriveLimited(password string, salt []byte) ([]byte, error) {
+	wait := time.NewTimer(KDFWait)
+	defer wait.Stop()
+	select {
+	case u.kdf <- struct{}{}:
+	case <-wait.C:
+		return nil, ErrTooBusy
+	}
+	defer func() { <-u.kdf }()
+	return u.derive(password, salt), nil
+}
+
 func (u *Users) digest(password string, salt []byte) []byte {
 	m := hmac.New(sha256.New, u.cacheKey)
 	m.Write(salt)
@@ -129,7 +158,11 @@ func (u *Users) Authenticate(name, password string) (*Principal, error) {
 	}
 	u.mu.Unlock()
 	if !known {
-		subtle.ConstantTimeCompare(u.derive(password, u.dummy.salt), u.dummy.hash)
+		h, err := u.deriveLimited(password, u.dummy.salt)
+		if err != nil {
+			return nil, err
+		}
+		subtle.ConstantTimeCompare(h, u.dummy.hash)
 		return nil, ErrUnauthenticated
 	}
 	d := u.digest(password, usr.salt)
@@ -137,7 +170,11 @@ func (u *Users) Authenticate(name, password string) (*Principal, error) {
 		p := usr.principal
 		return &p, nil
 	}
-	if subtle.ConstantTimeCompare(u.derive(password, usr.salt), usr.hash) != 1 {
+	h, err := u.deriveLimited(password, usr.salt)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(h, usr.hash) != 1 {
 		return nil, ErrUnauthenticated
 	}
 	u.mu.Lock()

@@ -52,7 +52,7 @@ func TestHealthLiveFollowsReadiness(t *testing.T) {
 func TestInfoInEventStoreDBsShape(t *testing.T) {
 	n := newFakeNode(t)
 	n.setState(member.DiscoverLeader)
-	h := newAPI(t, n, Config{}, nil).Wrap(portMux())
+	h := newAPI(t, n, Config{}, map[*options.Option]string{options.Insecure: "true"}).Wrap(portMux())
 	w := do(t, h, http.MethodGet, "/info", nil)
 	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
 		t.Fatalf("GET /info: %d %q", w.Code, w.Header().Get("Content-Type"))
@@ -73,6 +73,20 @@ func TestInfoInEventStoreDBsShape(t *testing.T) {
 	auth, _ := doc["authentication"].(map[string]any)
 	if auth["type"] != "insecure" {
 		t.Errorf("authentication %v, want type insecure", auth)
+	}
+
+	// A secure node with AtomPub on says so: a tool reading /info decides
+	// from it whether to ask for a login.
+	secure := newAPI(t, n, Config{}, map[*options.Option]string{options.EnableAtomPubOverHttp: "true"}).Wrap(portMux())
+	var sdoc struct {
+		Features       struct{ AtomPub bool }
+		Authentication struct{ Type string }
+	}
+	if err := json.Unmarshal(do(t, secure, http.MethodGet, "/info", nil).Body.Bytes(), &sdoc); err != nil {
+		t.Fatal(err)
+	}
+	if sdoc.Authentication.Type != "internal" || !sdoc.Features.AtomPub {
+		t.Errorf("secure node with AtomPub: authentication %q, atomPub %v; want internal and true", sdoc.Authentication.Type, sdoc.Features.AtomPub)
 	}
 	for k, want := range map[string]string{
 		"Access-Control-Allow-Origin":  "*",

@@ -8,6 +8,7 @@ import (
 
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
+	"github.com/annal-db/annal/core/options"
 )
 
 // Ready reports whether a node in state s is live for /health/live: it has
@@ -52,7 +53,8 @@ type infoJSON struct {
 	AnnalVersion   string       `json:"annalVersion"`
 }
 
-// infoFeatures says what the node serves: none of these yet.
+// infoFeatures says what the node serves (no projections or user
+// management yet).
 type infoFeatures struct {
 	Projections    bool `json:"projections"`
 	UserManagement bool `json:"userManagement"`
@@ -70,11 +72,16 @@ func (a *API) serveInfo(w http.ResponseWriter, _ *http.Request) {
 		ESVersion: a.cfg.Version,
 		// EventStoreDB writes its VNodeState lower-cased: "leader",
 		// "discoverleader".
-		State: strings.ToLower(a.node.Status().State.String()),
+		State:    strings.ToLower(a.node.Status().State.String()),
+		Features: infoFeatures{AtomPub: a.cfg.Options.Bool(options.EnableAtomPubOverHttp)},
 		// An insecure node authenticates every request as the system
-		// account, as EventStoreDB's --insecure does.
-		Authentication: infoAuth{Type: "insecure", Properties: map[string]string{}},
+		// account, as EventStoreDB's --insecure does; a secure one checks
+		// its own users ("internal", EventStoreDB's built-in provider).
+		Authentication: infoAuth{Type: "internal", Properties: map[string]string{}},
 		AnnalVersion:   node.Version,
+	}
+	if a.cfg.Options.Bool(options.Insecure) {
+		doc.Authentication.Type = "insecure"
 	}
 	writeJSON(w, doc)
 }

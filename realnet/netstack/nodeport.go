@@ -159,6 +159,11 @@ func (s *Stack) ServeNode(ep env.Endpoint, h env.RequestHandler) (*NodePort, err
 	return p, nil
 }
 
+// MaxConcurrentStreams bounds the gRPC calls open at once on one node-port
+// connection; a client opening more waits for one to end (HTTP/2 flow
+// control), as with EventStoreDB's Kestrel.
+const MaxConcurrentStreams = 100
+
 func (s *Stack) grpcServerOptions() []grpc.ServerOption {
 	forever := time.Duration(math.MaxInt64)
 	params := keepalive.ServerParameters{Time: s.opts.KeepAliveInterval, Timeout: s.opts.KeepAliveTimeout}
@@ -172,6 +177,11 @@ func (s *Stack) grpcServerOptions() []grpc.ServerOption {
 		grpc.KeepaliveParams(params),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.opts.KeepAliveMinTime, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(maxCallMessage),
+		// Each client call may hold up to an append's worth of events
+		// before the node sees them: bound the calls per connection
+		// (Kestrel's default), so that one connection cannot make the
+		// node buffer without end.
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 	}
 	if s.opts.TLS != nil {
 		opts = append(opts, grpc.Creds(terminatedTLS{}))

@@ -27,6 +27,7 @@ import (
 	"github.com/annal-db/annal/realnet/clientapi/esdbpb/serverfeaturespb"
 	"github.com/annal-db/annal/realnet/clientapi/esdbpb/sharedpb"
 	pb "github.com/annal-db/annal/realnet/clientapi/esdbpb/streamspb"
+	"github.com/annal-db/annal/realnet/netstack"
 	"github.com/annal-db/annal/realnet/tlsconfig/tlstest"
 )
 
@@ -460,8 +461,8 @@ func TestConnectionLimitAndHTTP2WindowsSeenByClients(t *testing.T) {
 	if err := fr.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
-	streamWindow, connIncrement := uint32(0), uint32(0)
-	for streamWindow == 0 || connIncrement == 0 {
+	streamWindow, connIncrement, maxStreams := uint32(0), uint32(0), uint32(0)
+	for streamWindow == 0 || connIncrement == 0 || maxStreams == 0 {
 		f, err := fr.ReadFrame()
 		if err != nil {
 			t.Fatalf("reading the server's first frames: %v (stream window %d, connection increment %d so far)", err, streamWindow, connIncrement)
@@ -471,11 +472,17 @@ func TestConnectionLimitAndHTTP2WindowsSeenByClients(t *testing.T) {
 			if v, ok := f.Value(http2.SettingInitialWindowSize); ok {
 				streamWindow = v
 			}
+			if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
+				maxStreams = v
+			}
 		case *http2.WindowUpdateFrame:
 			if f.StreamID == 0 {
 				connIncrement = f.Increment
 			}
 		}
+	}
+	if maxStreams != netstack.MaxConcurrentStreams {
+		t.Errorf("the server allows %d concurrent calls per connection; want %d", maxStreams, netstack.MaxConcurrentStreams)
 	}
 	if streamWindow != 1048576 || connIncrement+65535 != 4194304 {
 		t.Errorf("the server offers a stream window of %d and a connection window of %d; want 1048576 and 4194304",
