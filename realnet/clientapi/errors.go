@@ -105,13 +105,20 @@ func streamDeleted(stream string) *rpcError {
 		keyStreamName, stream)
 }
 
+// wrongExpectedVersion is a delete's or tombstone's refusal. A stream
+// with no events has an empty actual-version, which the clients read as
+// no stream (a number there would be taken for a revision).
 func wrongExpectedVersion(stream string, expected streams.ExpectedRevision, actual int64) *rpcError {
+	actualText := ""
+	if actual >= 0 {
+		actualText = strconv.FormatInt(actual, 10)
+	}
 	return newRPCError(codes.FailedPrecondition,
 		fmt.Sprintf("WrongExpectedVersion on stream %q: expected version %d, actual version %d", stream, int64(expected), actual),
 		keyException, exWrongExpectedVersion,
 		keyStreamName, stream,
 		keyExpectedVersion, strconv.FormatInt(int64(expected), 10),
-		keyActualVersion, strconv.FormatInt(actual, 10))
+		keyActualVersion, actualText)
 }
 
 // accessDeniedMessage is EventStoreDB's "Access Denied", and the reason

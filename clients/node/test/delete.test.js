@@ -64,6 +64,11 @@ for (const lib of libraries) {
         // libraries parse it as a number.
         assert.equal(lib.wrongExpected(noStream).expected, -1n);
         assert.equal(lib.wrongExpected(noStream).actual, 2n);
+        // A stream with no events has no actual revision: the libraries
+        // report "no_stream".
+        const missing = await expectError(lib, "WrongExpectedVersionError",
+          () => client.deleteStream(uniqueName("del-missing"), { expectedRevision: 0n }), "deleteStream expecting revision 0 of no stream");
+        assert.equal(lib.wrongExpected(missing).actual, "no_stream");
         const read = await readStream(client, stream);
         assert.equal(read.length, 3, "the refused delete left the stream alone");
       }));
