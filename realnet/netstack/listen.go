@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +72,38 @@ type streamListener struct {
 	closed atomic.Bool
 	// handshakes holds a token per TLS handshake in progress.
 	handshakes chan struct{}
+	// pendingFrom counts the handshakes in progress per remote address,
+	// so that one host holding connections open cannot take every slot
+	// and lock the cluster's nodes out.
+	mu          sync.Mutex
+	pendingFrom map[netip.Addr]int
+}
+
+// maxPendingHandshakesPerHost bounds one remote address's share of
+// maxPendingHandshakes: a node dials its leader once per reconnect, so a
+// few are plenty even for several nodes behind one address.
+const maxPendingHandshakesPerHost = 8
+
+// admitHandshake takes a per-host slot for a handshake from addr.
+func (l *streamListener) admitHandshake(addr netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pendingFrom[addr] >= maxPendingHandshakesPerHost {
+		return false
+	}
+	if l.pendingFrom == nil {
+		l.pendingFrom = map[netip.Addr]int{}
+	}
+	l.pendingFrom[addr]++
+	return true
+}
+
+func (l *streamListener) handshakeDone(addr netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pendingFrom[addr]--; l.pendingFrom[addr] <= 0 {
+		delete(l.pendingFrom, addr)
+	}
 }
 
 // Addr implements env.Listener.
@@ -113,18 +147,28 @@ func (l *streamListener) run() {
 		// The handshake runs on its own goroutine, so that a slow or
 		// silent peer does not hold up the next accept; pending ones are
 		// bounded.
+		from := nc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		if !l.admitHandshake(from) {
+			l.s.logf(env.LevelWarn, "netstack: replication port %s: %d TLS handshakes from %v already pending; closing its new connection",
+				l.ep, maxPendingHandshakesPerHost, from)
+			_ = nc.Close()
+			continue
+		}
 		select {
 		case l.handshakes <- struct{}{}:
 		default:
+			l.handshakeDone(from)
 			l.s.logf(env.LevelWarn, "netstack: replication port %s: %d TLS handshakes already pending; closing the connection from %s",
 				l.ep, maxPendingHandshakes, nc.RemoteAddr())
 			_ = nc.Close()
 			continue
 		}
 		if !l.s.spawn(func() {
-			defer func() { <-l.handshakes }()
+			defer func() { <-l.handshakes; l.handshakeDone(from) }()
 			l.handshake(nc)
 		}) {
+			l.handshakeDone(from)
+			<-l.handshakes
 			_ = nc.Close()
 			return
 		}

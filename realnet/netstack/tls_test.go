@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -340,4 +342,49 @@ func TestTLSOptionsMustBeComplete(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Replication, IsNode missing") {
 		t.Fatalf("New with half a TLS configuration: %v", err)
 	}
+}
+
+// One host holding connections open in the TLS handshake takes at most
+// its share of the replication port's handshake slots: its next
+// connection is closed at once, while another host's node still
+// completes its handshake.
+func TestSecureReplicationPortSharesHandshakeSlotsBetweenHosts(t *testing.T) {
+	ca := tlstest.NewCA(t, "cluster CA")
+	a := newNode(t, "a", Options{TLS: secure(t, ca, "eventstoredb-node")})
+	ln := a.listen(func(env.Conn) env.ConnHandler { return newRecorder() })
+	sl := ln.(*streamListener)
+	dialFrom := func(ip string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: guard}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatalf("dial from %s: %v", ip, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	for range maxPendingHandshakesPerHost {
+		dialFrom("127.0.0.1") // silent: its handshake stays pending
+	}
+	waitFor(t, "the silent connections' handshakes to be pending", func() bool {
+		sl.mu.Lock()
+		defer sl.mu.Unlock()
+		return sl.pendingFrom[netip.MustParseAddr("127.0.0.1")] == maxPendingHandshakesPerHost
+	})
+	over := dialFrom("127.0.0.1")
+	_ = over.SetReadDeadline(time.Now().Add(guard))
+	if _, err := over.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a connection beyond its host's share: read %v; want it closed at once", err)
+	}
+
+	d := tls.Dialer{
+		NetDialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: guard},
+		Config:    &tls.Config{InsecureSkipVerify: true, Certificates: secure(t, ca, "eventstoredb-node").NodePort.Certificates},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("a node on another host could not complete its handshake: %v", err)
+	}
+	_ = c.Close()
 }
