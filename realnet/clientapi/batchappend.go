@@ -68,10 +68,12 @@ func (s *streamsService) BatchAppend(stream pb.Streams_BatchAppendServer) error 
 	return nil
 }
 
-// batchAppend runs one call. This goroutine is the only one that sends;
-// a receiver goroutine reads requests (so that a failed append can end
-// the call while the client is quiet), and one goroutine per append
-// waits for the node, at most maxBatchWritesInFlight of them.
+// batchAppend runs one call. This goroutine is the only one that sends,
+// and it hands finished appends to the node itself, so that the node takes
+// them in the order they arrived; a receiver goroutine reads requests (so
+// that a failed append can end the call while the client is quiet), and
+// one goroutine per append waits for the node's answer, at most
+// maxBatchWritesInFlight of them, so that commits overlap.
 func (s *streamsService) batchAppend(stream pb.Streams_BatchAppendServer) error {
 	callCtx := stream.Context()
 	ctx, cancel := context.WithCancel(callCtx)
@@ -150,7 +152,8 @@ func (s *streamsService) batchAppend(stream pb.Streams_BatchAppendServer) error 
 			}
 			if start != nil && fatal == nil {
 				inFlight++
-				go func() { results <- s.batchWrite(ctx, start, leader) }()
+				finish := s.startWrite(ctx, start, leader)
+				go func() { results <- finish() }()
 			}
 		case r := <-results:
 			inFlight--
@@ -287,22 +290,43 @@ func (s *streamsService) newBatch(key [16]byte, correlation *sharedpb.UUID, o *p
 	return b, nil
 }
 
-// batchWrite hands one append to the node and turns the node's answer
-// into the append's response.
-func (s *streamsService) batchWrite(ctx context.Context, b *batch, leader bool) batchResult {
-	wctx := ctx
+// startWrite hands one append to the node before it returns, and returns
+// what waits for the node's answer and turns it into the append's
+// response. Handing over waits while a swamped node's inbox is full,
+// which pushes back on this call's client; the append's deadline and the
+// call's end still bound that wait.
+func (s *streamsService) startWrite(ctx context.Context, b *batch, leader bool) func() batchResult {
+	wctx, cancel := ctx, context.CancelFunc(func() {})
 	if !b.deadline.IsZero() {
-		var cancel context.CancelFunc
 		wctx, cancel = context.WithDeadline(ctx, b.deadline)
-		defer cancel()
 	}
-	res, err := s.node.Append(wctx, node.AppendRequest{Stream: b.stream, Expected: int64(b.expected), Events: b.events, RequireLeader: leader})
+	wait, err := s.node.StartAppend(wctx, node.AppendRequest{Stream: b.stream, Expected: int64(b.expected), Events: b.events, RequireLeader: leader})
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return batchResult{resp: b.answer(timeoutStatus())}
-		}
-		return batchResult{fatal: err}
+		cancel()
+		r := s.writeFailed(ctx, b, err)
+		return func() batchResult { return r }
 	}
+	return func() batchResult {
+		defer cancel()
+		res, err := wait(wctx)
+		if err != nil {
+			return s.writeFailed(ctx, b, err)
+		}
+		return s.writeAnswered(b, res)
+	}
+}
+
+// writeFailed answers an append whose call to the node failed: its own
+// deadline passing is its Timeout; anything else ends the whole call.
+func (s *streamsService) writeFailed(ctx context.Context, b *batch, err error) batchResult {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return batchResult{resp: b.answer(timeoutStatus())}
+	}
+	return batchResult{fatal: err}
+}
+
+// writeAnswered turns the node's answer into the append's response.
+func (s *streamsService) writeAnswered(b *batch, res node.WriteResult) batchResult {
 	var (
 		nl      *node.NotLeaderError
 		wev     *streams.WrongExpectedVersionError

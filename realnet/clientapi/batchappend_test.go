@@ -410,3 +410,55 @@ func TestBatchAppendCallFailures(t *testing.T) {
 		// goleak (TestMain) checks that the write and the receiver ended.
 	})
 }
+
+// The Node clients multiplex every append of a channel on one BatchAppend
+// call, so a client awaiting appends it sent together (an append that
+// creates a stream and one expecting its revision 0) relies on the node
+// taking them in the order they arrived, as EventStoreDB does.
+func TestBatchAppendHandsAppendsToTheNodeInArrivalOrder(t *testing.T) {
+	const count = 200
+	n := newFakeNode()
+	c := serve(t, n, Options{})
+	st, err := c.streams.BatchAppend(testContext(t))
+	if err != nil {
+		t.Fatalf("BatchAppend: %v", err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for i := range count {
+			var expected any = "no_stream"
+			if i > 0 {
+				expected = uint64(i - 1)
+			}
+			req := &pb.BatchAppendReq{CorrelationId: corr(byte(i)), Options: batchOptions("s", expected), ProposedMessages: []*pb.BatchAppendReq_ProposedMessage{batchEvent(idOf(byte(i)), "t", "{}")}, IsFinal: true}
+			if err := st.Send(req); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- st.CloseSend()
+	}()
+	for i := range count {
+		r, err := st.Recv()
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		if r.GetSuccess() == nil {
+			t.Fatalf("append %s (expected position %v) answered %v; every append expects the revision the one sent before it wrote, so the node took them out of order",
+				corrKey(t, r.GetCorrelationId()), r.GetExpectedStreamPosition(), r.GetError())
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if _, err := st.Recv(); endCode(err) != codes.OK {
+		t.Fatalf("after the half-close: %v", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, a := range n.appends {
+		if want := int64(i - 1); a.Expected != want && !(i == 0 && a.Expected == int64(streams.NoStream)) {
+			t.Fatalf("the node's append %d expected revision %d; want the order sent (%d)", i, a.Expected, want)
+		}
+	}
+}

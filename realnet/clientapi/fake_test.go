@@ -128,17 +128,36 @@ func (f *fakeNode) write(name string, evs []streams.EventData) (int64, int64) {
 }
 
 func (f *fakeNode) Append(ctx context.Context, req node.AppendRequest) (node.WriteResult, error) {
+	wait, err := f.StartAppend(ctx, req)
+	if err != nil {
+		return node.WriteResult{}, err
+	}
+	return wait(ctx)
+}
+
+// StartAppend takes appends in its callers' order, as the node's loop
+// does: it records the append and, unless its stream is gated, applies it
+// before returning; a gated append is applied once its gate opens.
+func (f *fakeNode) StartAppend(ctx context.Context, req node.AppendRequest) (AppendWait, error) {
 	f.mu.Lock()
 	f.appends = append(f.appends, req)
 	gate := f.gates[req.Stream]
 	f.mu.Unlock()
-	if gate != nil {
+	if gate == nil {
+		res, err := f.apply(req)
+		return func(context.Context) (node.WriteResult, error) { return res, err }, nil
+	}
+	return func(ctx context.Context) (node.WriteResult, error) {
 		select {
 		case <-gate:
 		case <-ctx.Done():
 			return node.WriteResult{}, ctx.Err()
 		}
-	}
+		return f.apply(req)
+	}, nil
+}
+
+func (f *fakeNode) apply(req node.AppendRequest) (node.WriteResult, error) {
 	if callErr, resultErr := f.injected(); callErr != nil || resultErr != nil {
 		return node.WriteResult{Err: resultErr}, callErr
 	}

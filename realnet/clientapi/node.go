@@ -16,6 +16,14 @@ import (
 // refusals included, is in the result's Err.
 type Node interface {
 	Append(ctx context.Context, req node.AppendRequest) (node.WriteResult, error)
+	// StartAppend hands an append to the node before it returns, so that
+	// appends started one after another reach the node in that order
+	// (EventStoreDB takes the appends of one BatchAppend call in arrival
+	// order), and returns wait, which waits for the node's answer as
+	// Append does. ctx bounds the handing over; wait's own ctx bounds the
+	// wait, and wait may be called once. An error means the append was not
+	// handed over.
+	StartAppend(ctx context.Context, req node.AppendRequest) (wait AppendWait, err error)
 	Delete(ctx context.Context, req node.DeleteRequest) (node.WriteResult, error)
 	// ReadStream reads one page of a stream; the caller continues from Next.
 	ReadStream(ctx context.Context, req node.ReadRequest) (node.ReadResult, error)
@@ -31,6 +39,9 @@ type Node interface {
 	// MaxAppendSize is the MaxAppendSize option, in bytes.
 	MaxAppendSize() int
 }
+
+// AppendWait waits for the answer to an append StartAppend handed over.
+type AppendWait func(ctx context.Context) (node.WriteResult, error)
 
 // SubscribeRequest is a subscription to one stream or to $all.
 type SubscribeRequest struct {

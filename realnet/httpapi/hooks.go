@@ -63,6 +63,24 @@ type countingNode struct {
 
 func (c *countingNode) Append(ctx context.Context, req node.AppendRequest) (node.WriteResult, error) {
 	res, err := c.Node.Append(ctx, req)
+	c.countAppend(req, res, err)
+	return res, err
+}
+
+func (c *countingNode) StartAppend(ctx context.Context, req node.AppendRequest) (clientapi.AppendWait, error) {
+	wait, err := c.Node.StartAppend(ctx, req)
+	if err != nil {
+		c.countAppend(req, node.WriteResult{}, err)
+		return nil, err
+	}
+	return func(ctx context.Context) (node.WriteResult, error) {
+		res, err := wait(ctx)
+		c.countAppend(req, res, err)
+		return res, err
+	}, nil
+}
+
+func (c *countingNode) countAppend(req node.AppendRequest, res node.WriteResult, err error) {
 	switch {
 	case err != nil:
 		c.m.appendsFailed.Inc()
@@ -74,7 +92,6 @@ func (c *countingNode) Append(ctx context.Context, req node.AppendRequest) (node
 			c.m.written.Add(float64(len(req.Events)))
 		}
 	}
-	return res, err
 }
 
 func (c *countingNode) ReadStream(ctx context.Context, req node.ReadRequest) (node.ReadResult, error) {

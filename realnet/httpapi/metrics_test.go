@@ -29,6 +29,10 @@ func (s *stubClientNode) Append(context.Context, node.AppendRequest) (node.Write
 	return s.write, s.err
 }
 
+func (s *stubClientNode) StartAppend(context.Context, node.AppendRequest) (clientapi.AppendWait, error) {
+	return func(context.Context) (node.WriteResult, error) { return s.write, s.err }, nil
+}
+
 func (s *stubClientNode) ReadStream(context.Context, node.ReadRequest) (node.ReadResult, error) {
 	return s.read, s.err
 }
@@ -78,14 +82,20 @@ func TestMetricsCountWhatTheHooksSee(t *testing.T) {
 		t.Errorf("the observer passed on %d events of 10", passed)
 	}
 
-	// Client calls: two appends of 3 events, one refused, one failed;
+	// Client calls: two appends of 3 events (one started, then awaited),
+	// one refused, one failed;
 	// one read of two events.
 	stub := &stubClientNode{write: node.WriteResult{Revision: 2}}
 	cn := a.CountNode(stub)
 	ctx := context.Background()
 	three := node.AppendRequest{Events: make([]streams.EventData, 3)}
 	_, _ = cn.Append(ctx, three)
-	_, _ = cn.Append(ctx, three)
+	// BatchAppend's appends go through StartAppend and count the same.
+	if wait, err := cn.StartAppend(ctx, three); err != nil {
+		t.Fatalf("StartAppend: %v", err)
+	} else {
+		_, _ = wait(ctx)
+	}
 	stub.write.Err = errors.New("wrong expected version")
 	_, _ = cn.Append(ctx, three)
 	stub.err = context.DeadlineExceeded

@@ -9,9 +9,10 @@
 //   - Post is for inputs the node did not ask for (messages, requests). The
 //     inbox holds at most its capacity of them; a poster finding it full
 //     waits for room, which pushes back on the network reader or the client
-//     handler that produced the input instead of growing a buffer. A Post
-//     made by the loop's own goroutine never waits (it could never be
-//     served): it is queued beyond the capacity.
+//     handler that produced the input instead of growing a buffer.
+//     PostContext waits the same way but gives up when the poster's
+//     context ends. A Post made by the loop's own goroutine never waits (it
+//     could never be served): it is queued beyond the capacity.
 //   - Deliver is for completions of work the node itself started (a timer,
 //     a disk operation). It never waits: the number of such completions is
 //     already bounded by whoever bounds that work, and making a disk worker
@@ -24,6 +25,7 @@
 package loop
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -31,7 +33,7 @@ import (
 	"sync/atomic"
 )
 
-// ErrStopped is returned by Post and Deliver once the loop is stopping; the
+// ErrStopped is returned by Post, PostContext and Deliver once the loop is stopping; the
 // input was not queued and will never run.
 var ErrStopped = errors.New("loop stopped")
 
@@ -120,13 +122,49 @@ func (l *Loop) Post(f func()) error {
 	if f == nil {
 		panic("loop " + l.name + ": Post needs a function; got nil")
 	}
+	return l.post(context.Background(), f)
+}
+
+// PostContext is Post for a caller that can give up: while it waits for
+// room it returns ctx.Err(), without queuing f, as soon as ctx ends (and
+// at once if ctx has already ended), so that a caller's deadline bounds
+// its wait even when the node is swamped. It returns ErrStopped, without
+// queuing f, once Stop was called.
+func (l *Loop) PostContext(ctx context.Context, f func()) error {
+	if f == nil {
+		panic("loop " + l.name + ": PostContext needs a function; got nil")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return l.post(ctx, f)
+}
+
+func (l *Loop) post(ctx context.Context, f func()) error {
 	l.mu.Lock()
 	if !l.stopped && l.queue.len() >= l.capacity && !l.onLoop() {
+		// A sync.Cond cannot select on ctx.Done(): wake every waiter when
+		// ctx ends, and let each check its own context.
+		wake := context.AfterFunc(ctx, func() {
+			l.mu.Lock()
+			l.notFull.Broadcast()
+			l.mu.Unlock()
+		})
+		defer wake()
 		l.blocked++
-		for !l.stopped && l.queue.len() >= l.capacity {
+		for !l.stopped && l.queue.len() >= l.capacity && ctx.Err() == nil {
 			l.notFull.Wait()
 		}
 		l.blocked--
+		if err := ctx.Err(); err != nil && !l.stopped {
+			// The wake-up may have been the loop's signal that room was
+			// made, meant for one poster: pass it on to another.
+			if l.blocked > 0 && l.queue.len() < l.capacity {
+				l.notFull.Signal()
+			}
+			l.mu.Unlock()
+			return err
+		}
 	}
 	return l.enqueueLocked(f)
 }

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"sync"
@@ -342,5 +343,82 @@ func TestFifoCompactsAndReusesMemory(t *testing.T) {
 	}
 	if cap(q.items) > 4*q.len() {
 		t.Fatalf("queue of %d holds a slice of cap %d; spent slots must be reclaimed", q.len(), cap(q.items))
+	}
+}
+
+func TestPostContextGivesUpWhenItsContextEnds(t *testing.T) {
+	l := New("ctx", 2)
+	defer l.Stop()
+	release := gate(t, l)
+	var r recorder
+	for i := range 2 {
+		if err := l.PostContext(context.Background(), r.add(i)); err != nil {
+			t.Fatalf("PostContext into an inbox with room: %v", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- l.PostContext(ctx, func() { t.Error("an input whose poster gave up ran") }) }()
+	other, cancelOther := context.WithCancel(context.Background())
+	otherGaveUp := make(chan error, 1)
+	go func() { otherGaveUp <- l.PostContext(other, func() { t.Error("an input whose poster gave up ran") }) }()
+	// A plain Post waits alongside: the posters that give up must not
+	// take the room made for it.
+	posted := make(chan error, 1)
+	go func() { posted <- l.Post(r.add(2)) }()
+	waitBlocked(l, 3)
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("PostContext waiting for room returned %v when its context was cancelled, want context.Canceled", err)
+	}
+	cancelOther()
+	if err := <-otherGaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the second PostContext waiting for room returned %v when its context was cancelled, want context.Canceled", err)
+	}
+	if got := l.Len(); got != 2 {
+		t.Fatalf("inbox holds %d inputs after two posters gave up, want 2 (theirs must not be queued)", got)
+	}
+	release()
+	if err := <-posted; err != nil {
+		t.Fatalf("Post waiting beside posters that gave up returned %v after room was made; want nil", err)
+	}
+	l.WaitIdle()
+	wantSeq(t, r.snapshot(), 3)
+}
+
+func TestPostContextWithAnEndedContextQueuesNothing(t *testing.T) {
+	l := New("ended", 4)
+	defer l.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.PostContext(ctx, func() { t.Error("an input posted with an ended context ran") }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("PostContext with a cancelled context returned %v, want context.Canceled", err)
+	}
+	l.WaitIdle()
+}
+
+func TestStopReleasesPostContextWaiters(t *testing.T) {
+	l := New("stop-ctx", 1)
+	release := gate(t, l)
+	if err := l.Post(func() {}); err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() {
+		result <- l.PostContext(context.Background(), func() { t.Error("input posted while stopping ran") })
+	}()
+	waitBlocked(l, 1)
+	go func() {
+		for l.Deliver(func() {}) == nil {
+			runtime.Gosched()
+		}
+		release()
+	}()
+	l.Stop()
+	if err := <-result; !errors.Is(err, ErrStopped) {
+		t.Fatalf("PostContext waiting for room returned %v when the loop stopped, want ErrStopped", err)
+	}
+	if err := l.PostContext(context.Background(), func() {}); !errors.Is(err, ErrStopped) {
+		t.Fatalf("PostContext after Stop returned %v, want ErrStopped", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/annal-db/annal/core/options"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi"
+	"github.com/annal-db/annal/realnet/loop"
 )
 
 // clientNode is the node as the client API sees it: every call becomes an
@@ -32,6 +33,19 @@ func newClientNode(r *Runtime, opts *options.Values) *clientNode {
 // passes to its callback. The callback may run at most once; a node that
 // does not exist yet or any more answers notReady.
 func ask[T any](ctx context.Context, r *Runtime, notReady T, start func(n *node.Node, done func(T))) (T, error) {
+	wait, err := begin(ctx, r, notReady, start)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return wait(ctx)
+}
+
+// begin posts start to the loop before it returns, so calls begun one
+// after another from one goroutine reach the node in that order, and
+// returns what waits for the answer. Posting gives up when ctx ends: a
+// swamped loop must not hold a caller past its deadline.
+func begin[T any](ctx context.Context, r *Runtime, notReady T, start func(n *node.Node, done func(T))) (func(context.Context) (T, error), error) {
 	answer := make(chan T, 1)
 	reply := func(v T) {
 		select {
@@ -39,31 +53,42 @@ func ask[T any](ctx context.Context, r *Runtime, notReady T, start func(n *node.
 		default: // answered already: a second answer would be a node bug, never a reason to block the loop
 		}
 	}
-	var zero T
-	err := r.loop.Post(func() {
+	err := r.loop.PostContext(ctx, func() {
 		if r.node == nil {
 			reply(notReady)
 			return
 		}
 		start(r.node, reply)
 	})
-	if err != nil {
-		return zero, clientapi.ErrNodeStopped
+	switch {
+	case errors.Is(err, loop.ErrStopped):
+		return nil, clientapi.ErrNodeStopped
+	case err != nil:
+		return nil, err
 	}
-	select {
-	case v := <-answer:
-		return v, nil
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-r.loop.Done():
-		return zero, clientapi.ErrNodeStopped
-	}
+	return func(ctx context.Context) (T, error) {
+		var zero T
+		select {
+		case v := <-answer:
+			return v, nil
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		case <-r.loop.Done():
+			return zero, clientapi.ErrNodeStopped
+		}
+	}, nil
 }
 
 func (c *clientNode) Append(ctx context.Context, req node.AppendRequest) (node.WriteResult, error) {
-	return ask(ctx, c.r, node.WriteResult{Err: node.ErrNotReady}, func(n *node.Node, done func(node.WriteResult)) {
-		n.Append(req, done)
-	})
+	return ask(ctx, c.r, node.WriteResult{Err: node.ErrNotReady}, appendOn(req))
+}
+
+func (c *clientNode) StartAppend(ctx context.Context, req node.AppendRequest) (clientapi.AppendWait, error) {
+	return begin(ctx, c.r, node.WriteResult{Err: node.ErrNotReady}, appendOn(req))
+}
+
+func appendOn(req node.AppendRequest) func(n *node.Node, done func(node.WriteResult)) {
+	return func(n *node.Node, done func(node.WriteResult)) { n.Append(req, done) }
 }
 
 func (c *clientNode) Delete(ctx context.Context, req node.DeleteRequest) (node.WriteResult, error) {
@@ -185,7 +210,11 @@ func (s *loopSubscription) Next(ctx context.Context) (streams.Message, error) {
 		if s.taken++; s.taken >= subscriptionWindow/2 {
 			n := s.taken
 			s.taken = 0
-			_ = s.r.loop.Post(func() {
+			// Deliver, not Post: a grant returns credits for messages the
+			// node sent, so their number is bounded by the window, and a
+			// grant must neither wait for a full inbox nor be lost to the
+			// consumer's context.
+			_ = s.r.loop.Deliver(func() {
 				if s.sub != nil {
 					s.sub.Request(n)
 				}
@@ -203,7 +232,9 @@ func (s *loopSubscription) Next(ctx context.Context) (streams.Message, error) {
 
 func (s *loopSubscription) Close() {
 	s.closeOnce.Do(func() {
-		_ = s.r.loop.Post(func() {
+		// Deliver: Close has no context to give up with, must not be lost,
+		// and comes at most once per Subscribe call, which PostContext bounded.
+		_ = s.r.loop.Deliver(func() {
 			s.closed = true
 			if s.sub != nil {
 				s.sub.Close()

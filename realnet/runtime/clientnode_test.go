@@ -4,13 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi"
+	"github.com/annal-db/annal/realnet/clientapi/esdbpb/sharedpb"
+	pb "github.com/annal-db/annal/realnet/clientapi/esdbpb/streamspb"
 )
 
 func appendOne(t *testing.T, c clientapi.Node, stream string, i int) node.WriteResult {
@@ -140,5 +147,121 @@ func TestClientNodeAfterStopAnswersNodeStopped(t *testing.T) {
 	sub.Close()
 	if _, err := c.ReadStream(ctx, node.ReadRequest{Stream: "x", Count: 1}); !errors.Is(err, clientapi.ErrNodeStopped) {
 		t.Fatalf("read after stop: %v, want ErrNodeStopped", err)
+	}
+}
+
+// batchAppendPair sends, on one BatchAppend call, an append creating
+// stream and one expecting the revision the first wrote, as a Node client
+// does with two appends it awaits together; it returns both answers.
+func batchAppendPair(t *testing.T, ctx context.Context, c pb.StreamsClient, stream string, i int) []*pb.BatchAppendResp {
+	t.Helper()
+	st, err := c.BatchAppend(ctx)
+	if err != nil {
+		t.Fatalf("BatchAppend: %v", err)
+	}
+	for k, expected := range []*pb.BatchAppendReq_Options{
+		{StreamIdentifier: &sharedpb.StreamIdentifier{StreamName: []byte(stream)}, ExpectedStreamPosition: &pb.BatchAppendReq_Options_NoStream{NoStream: &emptypb.Empty{}}},
+		{StreamIdentifier: &sharedpb.StreamIdentifier{StreamName: []byte(stream)}, ExpectedStreamPosition: &pb.BatchAppendReq_Options_StreamPosition{StreamPosition: 0}},
+	} {
+		uuid := func(kind int) *sharedpb.UUID {
+			return &sharedpb.UUID{Value: &sharedpb.UUID_String_{String_: fmt.Sprintf("%08x-%04x-4000-8000-%012x", i, k, kind)}}
+		}
+		req := &pb.BatchAppendReq{CorrelationId: uuid(0), Options: expected, IsFinal: true,
+			ProposedMessages: []*pb.BatchAppendReq_ProposedMessage{{Id: uuid(1), Metadata: map[string]string{"type": "t", "content-type": "application/json"}, Data: []byte("{}")}}}
+		if err := st.Send(req); err != nil {
+			t.Fatalf("send append %d of pair %d: %v", k, i, err)
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatalf("close send: %v", err)
+	}
+	var out []*pb.BatchAppendResp
+	for {
+		r, err := st.Recv()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("pair %d after %d answers: %v", i, len(out), err)
+		}
+		out = append(out, r)
+	}
+}
+
+func TestBatchAppendReachesTheNodeInArrivalOrder(t *testing.T) {
+	n := start(t, "n1", nodeOptions(t, t.TempDir(), nil))
+	waitUntil(t, "the node to lead", leads(n))
+	conn, err := grpc.NewClient(n.rt.NodeEndpoint().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial %v: %v", n.rt.NodeEndpoint(), err)
+	}
+	defer conn.Close()
+	c := pb.NewStreamsClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	for i := range 50 {
+		answers := batchAppendPair(t, ctx, c, fmt.Sprintf("pair-%d", i), i)
+		if len(answers) != 2 {
+			t.Fatalf("pair %d: %d answers, want 2", i, len(answers))
+		}
+		for _, a := range answers {
+			if a.GetSuccess() == nil {
+				t.Fatalf("pair %d: append expecting %v answered %v; the second append of a call must reach the node after the first", i, a.GetExpectedStreamPosition(), a.GetError())
+			}
+		}
+	}
+}
+
+// A swamped node must not hold a client past its deadline: a call that
+// finds the loop's inbox full gives up when its context ends, and closing
+// a subscription never waits for room.
+func TestClientNodeGivesUpOnAFullInboxWhenTheContextEnds(t *testing.T) {
+	n := start(t, "n1", nodeOptions(t, t.TempDir(), nil))
+	waitUntil(t, "the node to lead", leads(n))
+	c := n.rt.client
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	sub, err := c.Subscribe(ctx, clientapi.SubscribeRequest{From: streams.End()})
+	if err != nil {
+		t.Fatalf("subscribe to $all: %v", err)
+	}
+
+	release := n.rt.freeze(t)
+	for n.rt.loop.Len() < n.rt.loop.Capacity() {
+		if err := n.rt.loop.Deliver(func() {}); err != nil {
+			t.Fatalf("filling the inbox: %v", err)
+		}
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	answered := make(chan error, 1)
+	go func() {
+		_, err := c.Append(short, node.AppendRequest{Stream: "x", Expected: int64(streams.Any),
+			Events: []streams.EventData{{ID: [16]byte{7}, Type: "t"}}})
+		answered <- err
+	}()
+	closed := make(chan struct{})
+	go func() {
+		sub.Close()
+		close(closed)
+	}()
+	select {
+	case err := <-answered:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("append on a full inbox: %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(guard):
+		release()
+		t.Fatalf("an append on a full inbox was still waiting %v after its deadline passed", guard)
+	}
+	select {
+	case <-closed:
+	case <-time.After(guard):
+		release()
+		t.Fatalf("closing a subscription on a full inbox was still waiting after %v", guard)
+	}
+	release()
+	if res := appendOne(t, c, "after", 1); res.Revision != 0 {
+		t.Fatalf("append after the inbox drained got revision %d, want 0", res.Revision)
 	}
 }
