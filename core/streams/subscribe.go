@@ -1,12 +1,12 @@
 package streams
 
 import (
-	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
 	"time"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/streams/filter"
 )
 
@@ -136,7 +136,7 @@ func (s *Service) newSubscription(sink func(Message)) (*Subscription, error) {
 		return nil, &TooBusyError{What: "subscriptions", Limit: s.cfg.MaxSubscriptions}
 	}
 	id := s.cfg.NewID()
-	return &Subscription{s: s, id: formatUUID(id), sink: sink, buf: make([]Message, s.cfg.SubscriptionBuffer)}, nil
+	return &Subscription{s: s, id: member.ID(id).String(), sink: sink, buf: make([]Message, s.cfg.SubscriptionBuffer)}, nil
 }
 
 func (s *Service) register(sub *Subscription) {
@@ -512,19 +512,4 @@ func (sub *Subscription) readStream(st *stream, last int64) {
 			sub.nextRev++
 		}
 	})
-}
-
-// formatUUID renders 16 bytes as a UUID string.
-func formatUUID(id [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], id[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], id[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], id[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], id[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], id[10:16])
-	return string(b[:])
 }

@@ -3,7 +3,6 @@ package adminui
 import (
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi"
@@ -177,7 +177,7 @@ func resultStatus(err error) int {
 
 func eventJSON(e *streams.Event) EventJSON {
 	j := EventJSON{
-		Stream: e.Stream, EventNumber: e.Number, Position: e.Position, EventID: formatUUID(e.ID), EventType: e.Type,
+		Stream: e.Stream, EventNumber: e.Number, Position: e.Position, EventID: member.ID(e.ID).String(), EventType: e.Type,
 		Created: time.Unix(0, e.Created*100).UTC().Format(time.RFC3339Nano), IsJSON: e.IsJSON, Tombstone: e.Tombstone,
 	}
 	j.Data, j.DataEncoding = payload(e.Data)
@@ -203,9 +203,4 @@ func payload(b []byte) (json.RawMessage, string) {
 	}
 	s, _ := json.Marshal(base64.StdEncoding.EncodeToString(b))
 	return s, "base64"
-}
-
-func formatUUID(id [16]byte) string {
-	h := hex.EncodeToString(id[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

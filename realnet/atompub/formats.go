@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/streams"
 )
 
@@ -237,7 +238,7 @@ func eventXML(e *streams.Event) []byte {
 	buf.WriteString(xml.Header)
 	buf.WriteString("<event>")
 	for _, f := range []struct{ name, val string }{
-		{"eventStreamId", e.Stream}, {"eventNumber", fmt.Sprint(e.Number)}, {"eventType", e.Type}, {"eventId", formatUUID(e.ID)},
+		{"eventStreamId", e.Stream}, {"eventNumber", fmt.Sprint(e.Number)}, {"eventType", e.Type}, {"eventId", member.ID(e.ID).String()},
 	} {
 		buf.WriteString("<" + f.name + ">")
 		_ = xml.EscapeText(&buf, []byte(f.val))

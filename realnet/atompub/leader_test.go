@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi"
@@ -164,7 +165,7 @@ func TestXMLBatchBodies(t *testing.T) {
 	if string(evs[0].Data) != `{"order":{"id":"7","line":["a","b"]}}` || !evs[0].IsJSON || string(evs[0].Metadata) != `{"by":"ui"}` {
 		t.Fatalf("first event data %s metadata %s json %v, want the elements as JSON", evs[0].Data, evs[0].Metadata, evs[0].IsJSON)
 	}
-	if string(evs[1].Data) != "plain text" || evs[1].IsJSON || formatUUID(evs[1].ID) != "abf4a1a1-b4a3-4dfe-a01f-ec52c34e16e4" {
+	if string(evs[1].Data) != "plain text" || evs[1].IsJSON || member.ID(evs[1].ID).String() != "abf4a1a1-b4a3-4dfe-a01f-ec52c34e16e4" {
 		t.Fatalf("second event %+v, want its text stored as is, not JSON", evs[1])
 	}
 	for _, bad := range []string{``, `<Events/>`, `<Events><Event><eventType>T</eventType></Event></Events>`, `<Events><Event><eventId>fbf4a1a1-b4a3-4dfe-a01f-ec52c34e16e4</eventId></Event></Events>`, `<a/><b/>`} {

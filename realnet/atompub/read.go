@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi"
@@ -222,7 +223,7 @@ func (h *Handler) writeEvent(q *request, e *streams.Event, mediaType string, c c
 	case TypeEventJSON:
 		en := makeEntry(q, e, embedNone, true)
 		if en.Content == nil {
-			en.Content = &content{EventStreamID: e.Stream, EventNumber: e.Number, EventType: e.Type, EventID: formatUUID(e.ID),
+			en.Content = &content{EventStreamID: e.Stream, EventNumber: e.Number, EventType: e.Type, EventID: member.ID(e.ID).String(),
 				Data: jsonValue(e.Data), Metadata: jsonValue(e.Metadata)}
 		}
 		body = mustJSON(en.Content)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/streams"
 )
 
@@ -174,18 +175,6 @@ func timeOf(e *streams.Event) string {
 	return time.Unix(0, e.Created*100).UTC().Format("2006-01-02T15:04:05.999999Z")
 }
 
-func formatUUID(id [16]byte) string {
-	const hexd = "0123456789abcdef"
-	var b []byte
-	for i, c := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, hexd[c>>4], hexd[c&15])
-	}
-	return string(b)
-}
-
 // jsonValue is data or metadata as a JSON value: itself when it is valid
 // JSON, else a JSON string of its text.
 func jsonValue(b []byte) json.RawMessage {
@@ -210,7 +199,7 @@ func makeEntry(q *request, e *streams.Event, detail embed, single bool) entry {
 		Links:   []link{{id, "edit"}, {id, "alternate"}},
 	}
 	if (single || detail == embedContent) && e.IsJSON {
-		en.Content = &content{EventStreamID: e.Stream, EventNumber: e.Number, EventType: e.Type, EventID: formatUUID(e.ID),
+		en.Content = &content{EventStreamID: e.Stream, EventNumber: e.Number, EventType: e.Type, EventID: member.ID(e.ID).String(),
 			Data: jsonValue(e.Data), Metadata: jsonValue(e.Metadata)}
 		if len(bytes.TrimSpace(e.Metadata)) == 0 {
 			en.Content.Metadata = json.RawMessage(`""`)
@@ -219,7 +208,7 @@ func makeEntry(q *request, e *streams.Event, detail embed, single bool) entry {
 	if detail >= embedRich {
 		n := e.Number
 		isJSON, isMeta := e.IsJSON, len(e.Metadata) > 0
-		en.EventID, en.EventType, en.EventNumber = formatUUID(e.ID), e.Type, &n
+		en.EventID, en.EventType, en.EventNumber = member.ID(e.ID).String(), e.Type, &n
 		en.StreamID, en.IsJSON, en.IsMetaData = e.Stream, &isJSON, &isMeta
 		en.PositionEventNum, en.PositionStreamID = &n, e.Stream
 		if detail == embedBody {

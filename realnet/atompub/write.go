@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi"
@@ -179,7 +180,7 @@ func (h *Handler) post(q *request, stream string, metadata bool, incoming string
 		} else {
 			// EventStoreDB's answer: re-post to an idempotent URL that
 			// names a new id.
-			loc := r.URL.EscapedPath() + "/incoming/" + formatUUID(newUUID())
+			loc := r.URL.EscapedPath() + "/incoming/" + member.ID(newUUID()).String()
 			w.Header().Set("Location", loc)
 			textError(w, http.StatusTemporaryRedirect, "Forwarding to idempotent URI")
 			return

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/realnet/clientapi/esdbpb/sharedpb"
 	pb "github.com/annal-db/annal/realnet/clientapi/esdbpb/streamspb"
 )
@@ -137,12 +138,12 @@ func TestAuthorizeInBatchAppendRefusesOneAppend(t *testing.T) {
 		}
 		got[corrKey(t, r.GetCorrelationId())] = r
 	}
-	refused := got[formatUUID(idOf(1))]
+	refused := got[member.ID(idOf(1)).String()]
 	if refused.GetError().GetCode() != int32(codes.PermissionDenied) || string(refused.GetStreamIdentifier().GetStreamName()) != "secret-plans" {
 		t.Fatalf("the refused append: %v", refused)
 	}
 	detailOf(t, refused, &sharedpb.AccessDenied{})
-	if ok := got[formatUUID(idOf(2))]; ok.GetSuccess() == nil {
+	if ok := got[member.ID(idOf(2)).String()]; ok.GetSuccess() == nil {
 		t.Fatalf("the allowed append: %v", ok)
 	}
 	n.mu.Lock()

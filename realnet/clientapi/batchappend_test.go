@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi/esdbpb/sharedpb"
@@ -53,7 +54,7 @@ func corrKey(t *testing.T, u *sharedpb.UUID) string {
 	if err != nil {
 		t.Fatalf("response without a usable correlation id: %v", err)
 	}
-	return formatUUID(id)
+	return member.ID(id).String()
 }
 
 // detailOf unpacks the one detail of a BatchAppend error.
@@ -115,16 +116,16 @@ func TestBatchAppendCorrelatesChunkedAppends(t *testing.T) {
 		t.Fatalf("after all answers: %v, %v; want the call to end OK", r, err)
 	}
 
-	first := got[formatUUID(idOf(1))]
+	first := got[member.ID(idOf(1)).String()]
 	if first.GetSuccess().GetCurrentRevision() != 2 || first.GetSuccess().GetPosition().GetCommitPosition() != uint64(positionOf(3)) ||
 		string(first.GetStreamIdentifier().GetStreamName()) != "first" || first.GetNoStream() == nil {
 		t.Fatalf("first append answered %v, want success at revision 2 echoing stream first and no_stream", first)
 	}
-	second := got[formatUUID(idOf(2))]
+	second := got[member.ID(idOf(2)).String()]
 	if second.GetSuccess().GetCurrentRevision() != 1 || string(second.GetStreamIdentifier().GetStreamName()) != "second" || second.GetAny() == nil {
 		t.Fatalf("second append answered %v, want success at revision 1 echoing stream second and any", second)
 	}
-	third := got[formatUUID(idOf(3))]
+	third := got[member.ID(idOf(3)).String()]
 	if third.GetCorrelationId().GetStructured() == nil {
 		t.Fatalf("correlation id %v, want it echoed in the structured form it was sent in", third.GetCorrelationId())
 	}
@@ -189,37 +190,37 @@ func TestBatchAppendErrorDetails(t *testing.T) {
 		}
 		got[corrKey(t, r.GetCorrelationId())] = r
 	}
-	code := func(i byte) codes.Code { return codes.Code(got[formatUUID(idOf(i))].GetError().GetCode()) }
+	code := func(i byte) codes.Code { return codes.Code(got[member.ID(idOf(i)).String()].GetError().GetCode()) }
 
 	var deleted sharedpb.StreamDeleted
-	detailOf(t, got[formatUUID(idOf(1))], &deleted)
+	detailOf(t, got[member.ID(idOf(1)).String()], &deleted)
 	if code(1) != codes.NotFound || string(deleted.GetStreamIdentifier().GetStreamName()) != "gone" {
 		t.Fatalf("append to a tombstoned stream: code %v detail %v, want NOT_FOUND StreamDeleted naming gone", code(1), &deleted)
 	}
 	var size sharedpb.MaximumAppendSizeExceeded
-	detailOf(t, got[formatUUID(idOf(2))], &size)
+	detailOf(t, got[member.ID(idOf(2)).String()], &size)
 	if code(2) != codes.InvalidArgument || size.GetMaxAppendSize() != 50 {
 		t.Fatalf("oversized append: code %v detail %v, want INVALID_ARGUMENT MaximumAppendSizeExceeded 50", code(2), &size)
 	}
 	var bad sharedpb.BadRequest
-	detailOf(t, got[formatUUID(idOf(3))], &bad)
+	detailOf(t, got[member.ID(idOf(3)).String()], &bad)
 	if code(3) != codes.InvalidArgument || !strings.Contains(bad.GetMessage(), "type") {
 		t.Fatalf("event without a type: code %v detail %v, want INVALID_ARGUMENT BadRequest about the type", code(3), &bad)
 	}
 	for _, i := range []byte{4, 5} {
 		var to sharedpb.Timeout
-		detailOf(t, got[formatUUID(idOf(i))], &to)
+		detailOf(t, got[member.ID(idOf(i)).String()], &to)
 		if code(i) != codes.DeadlineExceeded {
 			t.Fatalf("append %d past its deadline: code %v, want DEADLINE_EXCEEDED with a Timeout detail", i, code(i))
 		}
 	}
 	for _, i := range []byte{6, 7} {
-		detailOf(t, got[formatUUID(idOf(i))], &bad)
+		detailOf(t, got[member.ID(idOf(i)).String()], &bad)
 		if code(i) != codes.InvalidArgument {
 			t.Fatalf("append %d with incomplete options: code %v, want INVALID_ARGUMENT", i, code(i))
 		}
 	}
-	if got[formatUUID(idOf(7))].GetStreamIdentifier() == nil {
+	if got[member.ID(idOf(7)).String()].GetStreamIdentifier() == nil {
 		t.Fatalf("a response must carry a stream_identifier even when the request had none: the Node clients dereference it")
 	}
 
@@ -283,12 +284,12 @@ func TestBatchAppendWritesConcurrently(t *testing.T) {
 		}
 	}
 	r, err := st.Recv()
-	if err != nil || corrKey(t, r.GetCorrelationId()) != formatUUID(idOf(2)) {
+	if err != nil || corrKey(t, r.GetCorrelationId()) != member.ID(idOf(2)).String() {
 		t.Fatalf("first response %v, %v; want the fast append's while the slow one waits", r, err)
 	}
 	close(gate)
 	r, err = st.Recv()
-	if err != nil || corrKey(t, r.GetCorrelationId()) != formatUUID(idOf(1)) || r.GetSuccess() == nil {
+	if err != nil || corrKey(t, r.GetCorrelationId()) != member.ID(idOf(1)).String() || r.GetSuccess() == nil {
 		t.Fatalf("second response %v, %v; want the slow append's success", r, err)
 	}
 	if err := st.CloseSend(); err != nil {

@@ -193,12 +193,12 @@ func TestGossipJSON(t *testing.T) {
 	}
 	leader := members[0].(map[string]any)
 	wantLeader := map[string]any{
-		"instanceId": formatUUID(idOf(1)), "timeStamp": "2025-01-02T03:04:05.1234567Z", "state": "Leader", "isAlive": true,
+		"instanceId": member.ID(idOf(1)).String(), "timeStamp": "2025-01-02T03:04:05.1234567Z", "state": "Leader", "isAlive": true,
 		"internalTcpIp": "10.0.0.1", "internalTcpPort": 0.0, "internalSecureTcpPort": 1112.0,
 		"internalHttpEndPointIp": "0.0.0.0", "internalHttpEndPointPort": 2113.0,
 		"httpEndPointIp": "db1.example", "httpEndPointPort": 443.0,
 		"lastCommitPosition": 100.0, "writerCheckpoint": 200.0, "chaserCheckpoint": 150.0, "epochPosition": 50.0,
-		"epochNumber": 3.0, "epochId": formatUUID(idOf(9)), "nodePriority": 2.0, "isReadOnlyReplica": false, "esVersion": "24.10.0",
+		"epochNumber": 3.0, "epochId": member.ID(idOf(9)).String(), "nodePriority": 2.0, "isReadOnlyReplica": false, "esVersion": "24.10.0",
 	}
 	for k, v := range wantLeader {
 		if leader[k] != v {

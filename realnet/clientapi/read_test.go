@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/realnet/clientapi/esdbpb/sharedpb"
 	pb "github.com/annal-db/annal/realnet/clientapi/esdbpb/streamspb"
 )
@@ -56,8 +57,8 @@ func TestReadStreamReturnsEveryFieldTheClientsNeed(t *testing.T) {
 		ev := m.GetEvent()
 		rec := ev.GetEvent()
 		w := want[i]
-		if got := rec.GetId().GetString_(); got != formatUUID(w.ID) {
-			t.Errorf("event %d id %q, want string form %q", i, got, formatUUID(w.ID))
+		if got := rec.GetId().GetString_(); got != member.ID(w.ID).String() {
+			t.Errorf("event %d id %q, want string form %q", i, got, member.ID(w.ID).String())
 		}
 		if string(rec.GetStreamIdentifier().GetStreamName()) != "orders" {
 			t.Errorf("event %d stream %q, want orders", i, rec.GetStreamIdentifier().GetStreamName())
@@ -187,14 +188,14 @@ func TestReadUUIDForms(t *testing.T) {
 	}
 	msgs, md, err = readToEnd(t, c, readStreamReq("ids", fromStart, false, 10, false))
 	wantStatus(t, "string read", md, err, codes.OK)
-	if got := msgs[0].GetEvent().GetEvent().GetId().GetString_(); got != formatUUID(id1) {
-		t.Fatalf("string id %q, want %q", got, formatUUID(id1))
+	if got := msgs[0].GetEvent().GetEvent().GetId().GetString_(); got != member.ID(id1).String() {
+		t.Fatalf("string id %q, want %q", got, member.ID(id1).String())
 	}
 }
 
 func TestParseUUIDForms(t *testing.T) {
 	id := idOf(7)
-	canonical := formatUUID(id)
+	canonical := member.ID(id).String()
 	for _, s := range []string{canonical, "{" + canonical + "}", "0708090a0b0c4d0e8f10111213141516", "0708090A-0B0C-4D0E-8F10-111213141516"} {
 		got, err := parseUUID(s)
 		if err != nil || got != id {

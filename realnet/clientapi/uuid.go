@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/realnet/clientapi/esdbpb/sharedpb"
 )
 
@@ -20,21 +21,7 @@ func toUUID(id [16]byte, structured bool) *sharedpb.UUID {
 			LeastSignificantBits: int64(binary.BigEndian.Uint64(id[8:])),
 		}}}
 	}
-	return &sharedpb.UUID{Value: &sharedpb.UUID_String_{String_: formatUUID(id)}}
-}
-
-func formatUUID(id [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], id[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], id[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], id[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], id[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], id[10:])
-	return string(b[:])
+	return &sharedpb.UUID{Value: &sharedpb.UUID_String_{String_: member.ID(id).String()}}
 }
 
 var errNoUUID = errors.New("the UUID is not set (neither structured nor string)")
