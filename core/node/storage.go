@@ -242,9 +242,19 @@ func (n *Node) addEpoch(r *eventlog.Record) {
 }
 
 // latestEpochs lists the node's last epochs, newest first.
+//
+// Only epochs whose record is durable count: what a replica tells a leader
+// must match the log it reports (Writer is the durable end). An epoch
+// record this node wrote as a leader and never made durable (its disk
+// filled, say) would otherwise make the leader start streaming past the
+// replica's end, and the replica could never follow again.
 func (n *Node) latestEpochs() []replication.Epoch {
 	var out []replication.Epoch
+	durable := n.writer()
 	for i := len(n.st.epochs) - 1; i >= 0 && len(out) < replication.MaxEpochs; i-- {
+		if n.st.epochs[i].Position >= durable {
+			continue
+		}
 		out = append(out, n.st.epochs[i])
 	}
 	return out

@@ -69,9 +69,10 @@ type Link struct {
 	resub    env.Timer
 	done     bool
 	ready    bool // subscribed, truncated, epoch adopted
-	// pending are Data messages received before the link was ready, to be
-	// written once it is.
+	// pending are Data messages received and not yet handed to the log
+	// (before the link was ready, or while a write is in flight).
 	pending []*Data
+	writing bool // a write is in flight
 	// heldBytes is the raw bytes of pending Data plus those written and
 	// not yet durable.
 	heldBytes int
@@ -214,47 +215,62 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 	}
 }
 
-// writeNext hands every pending Data to the log at once, in order, and
-// acknowledges each once durable. Writes are not serialised here: the log
-// places them back to back and makes them durable with one group commit,
-// so a burst of small Data messages (one per append) costs one sync, not
-// one each.
+// writeNext writes what is pending as one write, and the next batch once
+// that one is durable. One write at a time keeps what this replica tells
+// a leader (its writer checkpoint and epochs, when it subscribes again)
+// in step with what is in its log: a later link never races writes of an
+// earlier one. Everything that arrived meanwhile goes in one write, so a
+// burst of small Data messages (one per append) still costs one sync.
 func (l *Link) writeNext() {
-	if !l.ready || l.done {
+	if !l.ready || l.writing || len(l.pending) == 0 || l.done {
 		return
 	}
-	for len(l.pending) > 0 && !l.done {
-		m := l.pending[0]
-		l.pending[0] = nil
-		l.pending = l.pending[1:]
-		l.write(m)
+	first := l.pending[0]
+	from, raw, committed, n := first.From, first.Raw, first.Committed, 1
+	for n < len(l.pending) {
+		m := l.pending[n]
+		if m.From != from+int64(len(raw)) || len(raw)+len(m.Raw) > maxWriteBytes {
+			break
+		}
+		if n == 1 {
+			raw = append(make([]byte, 0, len(raw)+len(m.Raw)), raw...)
+		}
+		raw = append(raw, m.Raw...)
+		committed = max(committed, m.Committed)
+		n++
 	}
+	clear(l.pending[:n])
+	l.pending = l.pending[n:]
 	if len(l.pending) == 0 {
 		l.pending = nil // let the drained array go
 	}
-}
-
-func (l *Link) write(m *Data) {
+	l.writing = true
 	sub := l.subID
-	l.node.Write(m.From, m.Raw, func(durable int64, err error) {
+	l.node.Write(from, raw, func(durable int64, err error) {
+		l.writing = false
 		if l.done || l.subID != sub {
+			l.writeNext()
 			return
 		}
-		l.heldBytes -= len(m.Raw)
+		l.heldBytes -= len(raw)
 		if err != nil {
 			// Tell the leader when the refusal is a newer promise, so that
 			// it calls the election that lets this replica follow again.
 			l.p.send(&Ahead{Promised: l.node.Promised()})
-			l.p.close(fmt.Errorf("writing the leader's records at %d: %w", m.From, err))
+			l.p.close(fmt.Errorf("writing the leader's records at %d: %w", from, err))
 			return
 		}
 		if durable > l.acked {
 			l.acked = durable
 			l.p.send(&Ack{SubscriptionID: sub, Durable: durable})
 		}
-		l.node.Committed(m.Committed)
+		l.node.Committed(committed)
+		l.writeNext()
 	})
 }
+
+// maxWriteBytes bounds one batched write of replicated records.
+const maxWriteBytes = 4 * MaxDataBytes
 
 func (l *Link) lost(reason error) {
 	l.stopResub()

@@ -68,8 +68,10 @@ func (r *linkRig) acks() []int64 {
 
 // Many small appends in flight at once arrive as many small Data messages
 // (one per append) before the first is durable. The leader bounds what is
-// unacknowledged in bytes; the replica must accept every such message and
-// hand them all to its log together, so that one group commit covers them.
+// unacknowledged in bytes; the replica must accept every such message,
+// keep one write in flight (so that what it reports to a later leader
+// matches its log), and write everything that arrived meanwhile as one
+// batch, so that one sync covers them.
 func TestLinkWritesManySmallDataMessagesTogether(t *testing.T) {
 	r := newLinkRig(t)
 	const messages, size = 200, 100
@@ -80,20 +82,22 @@ func TestLinkWritesManySmallDataMessagesTogether(t *testing.T) {
 		t.Fatalf("the link was lost after %d Data messages of %d bytes (far inside the leader's %d-byte window): %v",
 			messages, size, Window, r.node.lost)
 	}
-	if len(r.node.writes) != messages {
-		t.Fatalf("the link handed %d of %d Data messages to the log before the first was durable; want all of them, so that they share one sync",
-			len(r.node.writes), messages)
+	if len(r.node.writes) != 1 || r.node.sizes[0] != size {
+		t.Fatalf("the link has %d writes in flight (sizes %v); want one, of the first message", len(r.node.writes), r.node.sizes)
 	}
-	// One group commit makes them all durable: every write reports the
-	// same durable end, and one Ack says it.
 	before := len(r.acks())
+	r.node.completeAll(size, nil)
+	if len(r.node.writes) != 1 || r.node.froms[1] != size || r.node.sizes[1] != (messages-1)*size {
+		t.Fatalf("after the first write, the link wrote from %v sizes %v; want the other %d messages as one write from %d",
+			r.node.froms, r.node.sizes, messages-1, size)
+	}
 	r.node.completeAll(messages*size, nil)
 	acks := r.acks()[before:]
-	if len(acks) != 1 || acks[0] != messages*size {
-		t.Fatalf("after one group commit the link acknowledged %v; want one Ack of %d", acks, messages*size)
+	if len(acks) != 2 || acks[0] != size || acks[1] != messages*size {
+		t.Fatalf("the link acknowledged %v; want %d, then %d", acks, size, messages*size)
 	}
-	if r.link.heldBytes != 0 {
-		t.Fatalf("the link still counts %d bytes held after every write completed; want 0", r.link.heldBytes)
+	if r.link.heldBytes != 0 || r.link.writing {
+		t.Fatalf("the link still counts %d bytes held (writing %v) after every write completed", r.link.heldBytes, r.link.writing)
 	}
 }
 
@@ -130,8 +134,9 @@ func TestLinkClosesOnWriteFailure(t *testing.T) {
 }
 
 type fakeReplica struct {
-	writes []func(int64, error)
-	lost   error
+	writes       []func(int64, error)
+	froms, sizes []int64 // of every write issued
+	lost         error
 }
 
 func (f *fakeReplica) Epochs() []Epoch { return nil }
@@ -139,8 +144,10 @@ func (f *fakeReplica) Writer() int64   { return 0 }
 func (f *fakeReplica) Subscribed(_ Epoch, _ int64, done func(error)) {
 	done(nil)
 }
-func (f *fakeReplica) Write(_ int64, _ []byte, done func(int64, error)) {
+func (f *fakeReplica) Write(from int64, raw []byte, done func(int64, error)) {
 	f.writes = append(f.writes, done)
+	f.froms = append(f.froms, from)
+	f.sizes = append(f.sizes, int64(len(raw)))
 }
 func (f *fakeReplica) Committed(int64)         {}
 func (f *fakeReplica) Assigned(Role)           {}
