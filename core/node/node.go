@@ -384,6 +384,15 @@ func (n *Node) follow(leader member.ID, http env.Endpoint) {
 
 func (n *Node) connectToLeader() {
 	n.closeLink()
+	if n.st.replicaWrites > 0 {
+		// A new link reports this node's durable end and epochs when it
+		// subscribes: with an earlier link's records still landing, the
+		// leader would start below where they end, and could ask this node
+		// to cut records it has since made durable and committed. Dial
+		// once they have landed (replicaWriteDone).
+		n.st.dialWhenIdle = true
+		return
+	}
 	i := member.FindID(n.gossip.View(), n.leaderID)
 	if i < 0 {
 		// Not in our view yet: gossip will bring it; try again shortly.

@@ -36,8 +36,13 @@ const (
 // how far it is committed (written on a quorum, never to be lost), and how
 // far committed records have been applied.
 type storage struct {
-	log       *eventlog.Log
-	commitChk *checkpoint.File
+	log *eventlog.Log
+	// replicaWrites counts the leader's records handed to the log and not
+	// yet answered; dialWhenIdle defers a new replication link until they
+	// are (connectToLeader).
+	replicaWrites int
+	dialWhenIdle  bool
+	commitChk     *checkpoint.File
 	// commitChkTimer is armed while a commit point waits to be written to
 	// commitChk; commitChkIssued is the last value handed to it.
 	commitChkTimer  env.Timer
@@ -634,7 +639,9 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		}
 		off += r.Size
 	}
+	st.replicaWrites++
 	err := st.log.AppendRaw(from, raw, func(err error) {
+		defer n.replicaWriteDone()
 		if errors.Is(err, env.ErrNoSpace) {
 			// Nothing past the durable end was written and the log is
 			// usable: the link closes, and the replica resubscribes from
@@ -671,7 +678,22 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		done(st.log.Durable(), nil)
 	})
 	if err != nil {
+		n.replicaWriteDone()
 		done(0, err)
+	}
+}
+
+// replicaWriteDone notes an answered replicated write, and dials the
+// leader if a new link waited for the writes in flight to land.
+func (n *Node) replicaWriteDone() {
+	st := &n.st
+	st.replicaWrites--
+	if st.replicaWrites == 0 && st.dialWhenIdle {
+		st.dialWhenIdle = false
+		if !n.stopped && n.link == nil && !n.leaderID.IsZero() && n.leaderID != n.id &&
+			(n.state == member.PreReplica || n.state == member.PreReadOnlyReplica) {
+			n.connectToLeader()
+		}
 	}
 }
 
