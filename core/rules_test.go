@@ -70,7 +70,7 @@ func TestCoreIsDeterministic(t *testing.T) {
 // line of the fixtures marked `// want "rule" ...` must be reported with
 // exactly those rules, and nothing else may be.
 func TestCheckerFindsEveryBreachInFixtures(t *testing.T) {
-	root := filepath.Join("testdata", "determinism", "breaches")
+	root := filepath.Join("..", "testdata", "determinism", "breaches")
 	want, err := readWants(root)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestCheckerFindsEveryBreachInFixtures(t *testing.T) {
 // (including look-alikes: methods named Now, a map range in the sorted-keys
 // helper, breaches inside test files and testdata) reports nothing.
 func TestCheckerPassesCleanCode(t *testing.T) {
-	root := filepath.Join("testdata", "determinism", "clean")
+	root := filepath.Join("..", "testdata", "determinism", "clean")
 	for _, b := range runOnFixture(t, root) {
 		t.Errorf("clean fixture reported a breach: %s", b)
 	}
