@@ -152,24 +152,16 @@ func callStatus(err error) int {
 }
 
 func resultStatus(err error) int {
-	var (
-		nf  *streams.StreamNotFoundError
-		del *streams.StreamDeletedError
-		inv *streams.InvalidArgumentError
-		nl  *node.NotLeaderError
-		tb  *streams.TooBusyError
-		to  *streams.TimeoutError
-	)
-	switch {
-	case errors.As(err, &nf):
+	switch node.Classify(err) {
+	case node.ClassStreamNotFound:
 		return http.StatusNotFound
-	case errors.As(err, &del):
+	case node.ClassStreamDeleted:
 		return http.StatusGone
-	case errors.As(err, &inv):
+	case node.ClassInvalidArgument:
 		return http.StatusBadRequest
-	case errors.Is(err, node.ErrNotReady), errors.As(err, &nl), errors.As(err, &tb):
+	case node.ClassNotReady, node.ClassNotLeader, node.ClassTooBusy, node.ClassDiskFull:
 		return http.StatusServiceUnavailable
-	case errors.As(err, &to):
+	case node.ClassTimeout:
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError

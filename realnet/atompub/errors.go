@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi"
@@ -16,37 +15,37 @@ import (
 // fail answers an error of the node or of the call with EventStoreDB's
 // HTTP status for it (its AtomPub mapping, not gRPC's).
 func (h *Handler) fail(q *request, err error) {
-	var (
-		nl   *node.NotLeaderError
-		del  *streams.StreamDeletedError
-		wev  *streams.WrongExpectedVersionError
-		ci   *streams.CorruptedIdempotencyError
-		nf   *streams.StreamNotFoundError
-		size *streams.MaxAppendSizeExceededError
-		busy *streams.TooBusyError
-		inv  *streams.InvalidArgumentError
-		tmo  *streams.TimeoutError
-		mbe  *http.MaxBytesError
-	)
+	var mbe *http.MaxBytesError
 	w := q.w
-	switch {
-	case errors.Is(err, clientapi.ErrAccessDenied), errors.Is(err, clientapi.ErrUnauthenticated):
+	if errors.Is(err, clientapi.ErrAccessDenied) || errors.Is(err, clientapi.ErrUnauthenticated) {
 		// AtomPub never answers 403.
 		w.Header().Set("WWW-Authenticate", `BasicCustom realm="ES"`)
 		textError(w, http.StatusUnauthorized, "Unauthorized: "+err.Error())
-	case errors.As(err, &wev):
-		w.Header().Set("ES-CurrentVersion", strconv.FormatInt(wev.Actual, 10))
+		return
+	}
+	switch node.Classify(err) {
+	case node.ClassWrongExpectedVersion:
+		var (
+			wev *streams.WrongExpectedVersionError
+			ci  *streams.CorruptedIdempotencyError
+		)
+		actual := int64(0)
+		if errors.As(err, &wev) {
+			actual = wev.Actual
+		} else if errors.As(err, &ci) {
+			actual = ci.Actual
+		}
+		w.Header().Set("ES-CurrentVersion", strconv.FormatInt(actual, 10))
 		textError(w, http.StatusBadRequest, "Wrong expected EventNumber: "+err.Error())
-	case errors.As(err, &ci):
-		w.Header().Set("ES-CurrentVersion", strconv.FormatInt(ci.Actual, 10))
-		textError(w, http.StatusBadRequest, "Wrong expected EventNumber: "+err.Error())
-	case errors.As(err, &del):
+	case node.ClassStreamDeleted:
 		textError(w, http.StatusGone, "Deleted: "+err.Error())
-	case errors.As(err, &nf):
+	case node.ClassStreamNotFound:
 		textError(w, http.StatusNotFound, "Not Found: "+err.Error())
-	case errors.As(err, &size), errors.As(err, &mbe):
+	case node.ClassTooLarge:
 		textError(w, http.StatusRequestEntityTooLarge, "Too large events received: "+err.Error())
-	case errors.As(err, &nl):
+	case node.ClassNotLeader:
+		var nl *node.NotLeaderError
+		errors.As(err, &nl)
 		if nl.Leader.IsZero() {
 			w.Header().Set("Retry-After", "1")
 			textError(w, http.StatusServiceUnavailable, "Server Is Not Ready: no leader yet; retry shortly")
@@ -59,21 +58,31 @@ func (h *Handler) fail(q *request, err error) {
 		}
 		w.Header().Set("Location", u.String())
 		textError(w, http.StatusTemporaryRedirect, "Temporary Redirect: this node is not the leader")
-	case errors.Is(err, node.ErrNotReady), errors.Is(err, clientapi.ErrNodeStopped):
+	case node.ClassNotReady, node.ClassDiskFull:
 		w.Header().Set("Retry-After", "1")
 		textError(w, http.StatusServiceUnavailable, "Server Is Not Ready: "+err.Error())
-	case errors.As(err, &busy):
+	case node.ClassTooBusy:
 		w.Header().Set("Retry-After", "1")
 		textError(w, http.StatusServiceUnavailable, "Server Is Too Busy: "+err.Error())
-	case errors.As(err, &inv):
+	case node.ClassInvalidArgument:
+		var inv *streams.InvalidArgumentError
+		errors.As(err, &inv)
 		textError(w, http.StatusBadRequest, inv.What)
-	case errors.As(err, &tmo), errors.Is(err, node.ErrAmbiguous), errors.Is(err, node.ErrLeadershipLost), errors.Is(err, env.ErrTimeout):
+	case node.ClassTimeout:
 		textError(w, http.StatusInternalServerError, "Write timeout: "+err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		// The client went away or the request ran out of time.
-		textError(w, http.StatusServiceUnavailable, "the request ended before the node answered: "+err.Error())
 	default:
-		textError(w, http.StatusInternalServerError, err.Error())
+		switch {
+		case errors.As(err, &mbe):
+			textError(w, http.StatusRequestEntityTooLarge, "Too large events received: "+err.Error())
+		case errors.Is(err, clientapi.ErrNodeStopped):
+			w.Header().Set("Retry-After", "1")
+			textError(w, http.StatusServiceUnavailable, "Server Is Not Ready: "+err.Error())
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			// The client went away or the request ran out of time.
+			textError(w, http.StatusServiceUnavailable, "the request ended before the node answered: "+err.Error())
+		default:
+			textError(w, http.StatusInternalServerError, err.Error())
+		}
 	}
 }
 

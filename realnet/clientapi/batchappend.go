@@ -327,34 +327,32 @@ func (s *streamsService) writeFailed(ctx context.Context, b *batch, err error) b
 
 // writeAnswered turns the node's answer into the append's response.
 func (s *streamsService) writeAnswered(b *batch, res node.WriteResult) batchResult {
-	var (
-		nl      *node.NotLeaderError
-		wev     *streams.WrongExpectedVersionError
-		ci      *streams.CorruptedIdempotencyError
-		del     *streams.StreamDeletedError
-		size    *streams.MaxAppendSizeExceededError
-		timeout *streams.TimeoutError
-		busy    *streams.TooBusyError
-		inv     *streams.InvalidArgumentError
-	)
-	switch err := res.Err; {
-	case err == nil:
+	err := res.Err
+	if err == nil {
 		return batchResult{resp: b.success(res)}
-	case errors.As(err, &nl), errors.Is(err, node.ErrNotReady):
+	}
+	switch node.Classify(err) {
+	case node.ClassNotLeader, node.ClassNotReady:
 		return batchResult{fatal: err}
-	case errors.As(err, &wev):
-		return batchResult{resp: b.answer(wrongExpectedStatus(wev.Expected, wev.Actual))}
-	case errors.As(err, &ci):
-		return batchResult{resp: b.answer(wrongExpectedStatus(ci.Expected, ci.Actual))}
-	case errors.As(err, &del):
+	case node.ClassWrongExpectedVersion:
+		_, expected, actual := wrongExpectedOf(err)
+		return batchResult{resp: b.answer(wrongExpectedStatus(expected, actual))}
+	case node.ClassStreamDeleted:
 		return batchResult{resp: b.answer(batchError(codes.NotFound, "StreamDeleted", &sharedpb.StreamDeleted{StreamIdentifier: &sharedpb.StreamIdentifier{StreamName: []byte(b.stream)}}))}
-	case errors.As(err, &size):
+	case node.ClassTooLarge:
+		var size *streams.MaxAppendSizeExceededError
+		errors.As(err, &size)
 		return batchResult{resp: b.answer(batchError(codes.InvalidArgument, "MaximumAppendSizeExceeded", &sharedpb.MaximumAppendSizeExceeded{MaxAppendSize: uint32(min(size.Max, 1<<32-1))}))}
-	case errors.As(err, &timeout), errors.Is(err, node.ErrAmbiguous), errors.Is(err, node.ErrLeadershipLost):
+	case node.ClassTimeout:
 		return batchResult{resp: b.answer(timeoutStatus())}
-	case errors.As(err, &busy):
+	case node.ClassTooBusy:
 		return batchResult{resp: b.answer(batchError(codes.Unavailable, "Server Is Too Busy: "+err.Error(), &sharedpb.Unknown{}))}
-	case errors.As(err, &inv):
+	case node.ClassDiskFull:
+		// As for Append: another node takes the write.
+		return batchResult{resp: b.answer(batchError(codes.Unavailable, err.Error(), &sharedpb.Unknown{}))}
+	case node.ClassInvalidArgument:
+		var inv *streams.InvalidArgumentError
+		errors.As(err, &inv)
 		return batchResult{resp: b.answer(badRequest(inv.What))}
 	default:
 		if _, known := toRPCError(err); !known {

@@ -135,17 +135,6 @@ func toRPCError(err error) (e *rpcError, known bool) {
 	var (
 		rpc     *rpcError
 		grpcErr interface{ GRPCStatus() *status.Status }
-		nl      *node.NotLeaderError
-		del     *streams.StreamDeletedError
-		wev     *streams.WrongExpectedVersionError
-		ci      *streams.CorruptedIdempotencyError
-		nf      *streams.StreamNotFoundError
-		size    *streams.MaxAppendSizeExceededError
-		timeout *streams.TimeoutError
-		busy    *streams.TooBusyError
-		inv     *streams.InvalidArgumentError
-		remote  *node.RemoteWriteError
-		full    *node.DiskFullError
 	)
 	switch {
 	case errors.As(err, &rpc):
@@ -157,43 +146,73 @@ func toRPCError(err error) (e *rpcError, known bool) {
 	case errors.As(err, &grpcErr):
 		// Already a status: a failed Recv or Send of the call.
 		return &rpcError{st: grpcErr.GRPCStatus()}, true
-	case errors.As(err, &nl):
+	case errors.Is(err, ErrNodeStopped):
+		return newRPCError(codes.Unavailable, "Server Is Not Ready: "+err.Error()), true
+	}
+	switch node.Classify(err) {
+	case node.ClassNotLeader:
+		var nl *node.NotLeaderError
+		errors.As(err, &nl)
 		if nl.Leader.IsZero() {
 			return newRPCError(codes.Unavailable, "no leader yet: the cluster is electing one; retry shortly"), true
 		}
 		return notLeader(nl.Leader), true
-	case errors.Is(err, node.ErrNotReady), errors.Is(err, ErrNodeStopped):
+	case node.ClassNotReady:
 		return newRPCError(codes.Unavailable, "Server Is Not Ready: "+err.Error()), true
-	case errors.As(err, &del):
+	case node.ClassStreamDeleted:
+		var del *streams.StreamDeletedError
+		errors.As(err, &del)
 		return streamDeleted(del.Stream), true
-	case errors.As(err, &wev):
-		return wrongExpectedVersion(wev.Stream, wev.Expected, wev.Actual), true
-	case errors.As(err, &ci):
-		return wrongExpectedVersion(ci.Stream, ci.Expected, ci.Actual), true
-	case errors.As(err, &nf):
+	case node.ClassWrongExpectedVersion:
+		stream, expected, actual := wrongExpectedOf(err)
+		return wrongExpectedVersion(stream, expected, actual), true
+	case node.ClassStreamNotFound:
+		var nf *streams.StreamNotFoundError
+		errors.As(err, &nf)
 		return newRPCError(codes.NotFound, fmt.Sprintf("Event stream '%s' is not found.", nf.Stream),
 			keyException, exStreamNotFound, keyStreamName, nf.Stream), true
-	case errors.As(err, &size):
+	case node.ClassTooLarge:
+		var size *streams.MaxAppendSizeExceededError
+		errors.As(err, &size)
 		return maxAppendSizeExceeded(size.Stream, size.Size, size.Max), true
-	case errors.As(err, &full):
+	case node.ClassDiskFull:
 		// EventStoreDB has no exception for this. UNAVAILABLE sends the
 		// official clients to rediscover the cluster: the full node gave
 		// up leadership, and another one takes the write.
-		return newRPCError(codes.Unavailable, full.Message), true
-	case errors.As(err, &timeout), errors.Is(err, node.ErrAmbiguous), errors.Is(err, node.ErrLeadershipLost), errors.Is(err, env.ErrTimeout):
+		return newRPCError(codes.Unavailable, err.Error()), true
+	case node.ClassTimeout:
 		return newRPCError(codes.Aborted, "Operation timed out: "+err.Error()), true
-	case errors.As(err, &busy):
+	case node.ClassTooBusy:
 		return newRPCError(codes.Unavailable, "Server Is Too Busy: "+err.Error()), true
-	case errors.As(err, &inv):
+	case node.ClassInvalidArgument:
+		var inv *streams.InvalidArgumentError
+		errors.As(err, &inv)
 		return newRPCError(codes.InvalidArgument, inv.What), true
-	case errors.As(err, &remote):
-		return newRPCError(codes.Unknown, remote.Message), true
+	case node.ClassRemote:
+		return newRPCError(codes.Unknown, err.Error()), true
+	}
+	switch {
 	case errors.Is(err, context.Canceled):
 		return newRPCError(codes.Canceled, "the call was cancelled"), true
 	case errors.Is(err, context.DeadlineExceeded):
 		return newRPCError(codes.DeadlineExceeded, "the call's deadline passed"), true
 	}
 	return newRPCError(codes.Unknown, err.Error()), false
+}
+
+// wrongExpectedOf reads a wrong-expected-version answer's details: from a
+// *streams.WrongExpectedVersionError, or a *streams.CorruptedIdempotencyError
+// answered alike.
+func wrongExpectedOf(err error) (stream string, expected streams.ExpectedRevision, actual int64) {
+	var (
+		wev *streams.WrongExpectedVersionError
+		ci  *streams.CorruptedIdempotencyError
+	)
+	if errors.As(err, &wev) {
+		return wev.Stream, wev.Expected, wev.Actual
+	}
+	errors.As(err, &ci)
+	return ci.Stream, ci.Expected, ci.Actual
 }
 
 // fail ends a call with err: it sets the trailers, logs errors the table
