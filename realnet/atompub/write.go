@@ -40,6 +40,16 @@ func newUUID() [16]byte {
 }
 
 // expectedOf reads ES-ExpectedVersion (absent: any).
+// writeHeadersOf reads what every write carries in its headers:
+// ES-ExpectedVersion and ES-RequireLeader.
+func writeHeadersOf(r *http.Request) (expected int64, requireLeader bool, err error) {
+	if expected, err = expectedOf(r); err != nil {
+		return 0, false, err
+	}
+	requireLeader, err = requireLeaderOf(r)
+	return expected, requireLeader, err
+}
+
 func expectedOf(r *http.Request) (int64, error) {
 	v := r.Header.Get("ES-ExpectedVersion")
 	if v == "" {
@@ -186,12 +196,7 @@ func (h *Handler) post(q *request, stream string, metadata bool, incoming string
 			return
 		}
 	}
-	expected, err := expectedOf(r)
-	if err != nil {
-		textError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	requireLeader, err := requireLeaderOf(r)
+	expected, requireLeader, err := writeHeadersOf(r)
 	if err != nil {
 		textError(w, http.StatusBadRequest, err.Error())
 		return
@@ -250,12 +255,7 @@ func (h *Handler) delete(q *request, stream string) {
 		textError(w, http.StatusBadRequest, "ES-HardDelete header in wrong format: "+strconv.Quote(v)+"; give true or false")
 		return
 	}
-	expected, err := expectedOf(r)
-	if err != nil {
-		textError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	requireLeader, err := requireLeaderOf(r)
+	expected, requireLeader, err := writeHeadersOf(r)
 	if err != nil {
 		textError(w, http.StatusBadRequest, err.Error())
 		return

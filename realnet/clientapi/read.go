@@ -241,14 +241,8 @@ func (s *streamsService) readStream(ctx context.Context, p readPlan, leader bool
 				return err
 			}
 		}
-		for i := range res.Events {
-			if remaining == 0 {
-				break
-			}
-			if err := send(eventMessage(&res.Events[i], p.structured)); err != nil {
-				return err
-			}
-			remaining--
+		if err := sendEvents(res.Events, &remaining, p.structured, send); err != nil {
+			return err
 		}
 		if res.End || remaining == 0 {
 			break
@@ -261,6 +255,20 @@ func (s *streamsService) readStream(ctx context.Context, p readPlan, leader bool
 	}
 	if p.compat >= 1 && last >= 0 {
 		return send(&pb.ReadResp{Content: &pb.ReadResp_LastStreamPosition{LastStreamPosition: uint64(last)}})
+	}
+	return nil
+}
+
+// sendEvents sends events, at most *remaining of them, counting them off.
+func sendEvents(evs []streams.Event, remaining *uint64, structured bool, send func(*pb.ReadResp) error) error {
+	for i := range evs {
+		if *remaining == 0 {
+			return nil
+		}
+		if err := send(eventMessage(&evs[i], structured)); err != nil {
+			return err
+		}
+		*remaining--
 	}
 	return nil
 }
@@ -278,14 +286,8 @@ func (s *streamsService) readAll(ctx context.Context, p readPlan, leader bool, s
 		if res.Err != nil {
 			return res.Err
 		}
-		for i := range res.Events {
-			if remaining == 0 {
-				break
-			}
-			if err := send(eventMessage(&res.Events[i], p.structured)); err != nil {
-				return err
-			}
-			remaining--
+		if err := sendEvents(res.Events, &remaining, p.structured, send); err != nil {
+			return err
 		}
 		if res.End || remaining == 0 {
 			break
