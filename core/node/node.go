@@ -522,7 +522,7 @@ func (n *Node) beginTerm(number int32) {
 		return
 	}
 	if end := n.st.log.End(); end > n.st.lastBoundary && n.st.lastBoundary >= n.st.committed {
-		n.followFrom(n.st.lastBoundary, func(err error) {
+		n.followFrom(n.st.lastBoundary, nil, func(err error) {
 			if err != nil {
 				n.fatal(fmt.Errorf("cutting an incomplete append before a new term: %w", err))
 				return
@@ -808,7 +808,8 @@ func (r replicaNode) Subscribed(ep replication.Epoch, start int64, done func(err
 		n.setState(member.CatchingUp)
 	}
 	n.followedEpoch = ep.Number
-	n.followFrom(start, done)
+	link := n.link
+	n.followFrom(start, func() bool { return !n.stopped && n.link == link }, done)
 }
 func (r replicaNode) Write(from int64, raw []byte, done func(int64, error)) {
 	r.n.writeReplicated(from, raw, done)

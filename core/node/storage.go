@@ -52,8 +52,10 @@ type storage struct {
 	// applied is how far committed records have been handed on.
 	applied  int64
 	applying bool
-	epochs   []replication.Epoch // oldest first
-	tail     tail
+	// unapplied keeps what this node wrote, decoded, until it is applied.
+	unapplied unapplied
+	epochs    []replication.Epoch // oldest first
+	tail      tail
 	// waiters are local appends waiting for the commit point.
 	waiters []commitWaiter
 	// appliedWaiters are leader reads waiting for records to be applied.
@@ -384,11 +386,20 @@ func (n *Node) runAppliedWaiters() {
 	}
 }
 
-// applyCommitted reads committed records not yet applied, one bounded
-// step at a time.
+// applyCommitted applies committed records not yet applied: from the
+// decoded copies of what this node wrote when they hold the next ones (the
+// usual case), else read back from the log one bounded step at a time.
 func (n *Node) applyCommitted() {
 	st := &n.st
 	if st.applying || st.applied >= st.committed {
+		return
+	}
+	if recs, next := st.unapplied.take(st.log.Generation(), st.applied, st.committed); next > st.applied {
+		n.applyRecords(recs)
+		st.applied = next
+		n.maybeLead()
+		n.runAppliedWaiters()
+		n.applyCommitted()
 		return
 	}
 	st.applying = true
@@ -433,6 +444,7 @@ func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 	err := st.log.Append(recs, func(err error) {
 		switch {
 		case err == nil:
+			st.unapplied.add(st.log.Generation(), recs)
 			n.recomputeCommit()
 		case errors.Is(err, env.ErrNoSpace):
 			// The log rolled back to its durable end; replicas may hold
@@ -540,8 +552,17 @@ func (n *Node) commonPoint(req *replication.Subscribe) int64 {
 // followFrom prepares a replica's log to receive the leader's records from
 // start: a suffix the leader does not have is cut off. Committed records
 // are never cut: a leader that asks for it is broken, and the node stops.
-func (n *Node) followFrom(start int64, done func(error)) {
+//
+// wanted (nil: always) tells whether whoever asked still needs the cut. A
+// cut that must wait for a write in flight asks again before acting: by
+// then the link that asked may be gone and a newer link may have written
+// past start, records this stale cut must not touch.
+func (n *Node) followFrom(start int64, wanted func() bool, done func(error)) {
 	st := &n.st
+	if wanted != nil && !wanted() {
+		done(errFollowAbandoned)
+		return
+	}
 	if start > st.log.Durable() {
 		done(fmt.Errorf("leader would start at %d, beyond our log's end %d", start, st.log.Durable()))
 		return
@@ -584,13 +605,17 @@ func (n *Node) followFrom(start int64, done func(error)) {
 	})
 	if errors.Is(err, eventlog.ErrBusy) {
 		// A write of the previous link is still in flight: try again.
-		n.e.Clock.AfterFunc(10*time.Millisecond, func() { n.followFrom(start, done) })
+		n.e.Clock.AfterFunc(10*time.Millisecond, func() { n.followFrom(start, wanted, done) })
 		return
 	}
 	if err != nil {
 		done(err)
 	}
 }
+
+// errFollowAbandoned: the link that asked to follow from a position is
+// gone; nothing was cut.
+var errFollowAbandoned = errors.New("the replication link that asked to follow is gone")
 
 func (n *Node) dropEpochsFrom(pos int64) {
 	st := &n.st
@@ -623,7 +648,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		done(0, ErrPromisedNewerLeader)
 		return
 	}
-	var epochs []eventlog.Record
+	var recs, epochs []eventlog.Record
 	boundary := int64(-1)
 	for off := 0; off < len(raw); {
 		r, err := eventlog.Decode(raw[off:], from+int64(off))
@@ -631,6 +656,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			done(0, fmt.Errorf("leader sent a bad record at %d: %w", from+int64(off), err))
 			return
 		}
+		recs = append(recs, r)
 		if r.Kind == eventlog.KindEpoch {
 			epochs = append(epochs, r)
 		}
@@ -655,6 +681,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			done(0, err)
 			return
 		}
+		st.unapplied.add(st.log.Generation(), recs)
 		for i := range epochs {
 			n.addEpoch(&epochs[i])
 		}
