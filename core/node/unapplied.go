@@ -21,6 +21,7 @@ type unapplied struct {
 }
 
 // add keeps recs, which the log at generation gen has just made durable.
+// Padding is left out: the log steps over it when read.
 func (u *unapplied) add(gen uint64, recs []eventlog.Record) {
 	if gen != u.gen {
 		u.reset(gen)
@@ -35,25 +36,30 @@ func (u *unapplied) add(gen uint64, recs []eventlog.Record) {
 		u.reset(gen)
 		return
 	}
-	u.recs = append(u.recs, recs...)
-	u.bytes += size
+	for i := range recs {
+		if recs[i].Kind != eventlog.KindPadding {
+			u.recs = append(u.recs, recs[i])
+			u.bytes += recs[i].Size
+		}
+	}
 }
 
 // take returns the kept records from applied up to committed, in order and
-// contiguous, padding left out, ending where an append ends (an append is
-// applied whole or not at all); nil when the kept records do not start at
-// applied (the log must be read). Nothing returned is returned again.
+// contiguous, ending where an append ends (an append is applied whole or
+// not at all), and the position after them; nothing when the kept records
+// do not start at applied (the log must be read). Nothing is returned
+// twice, and what is returned is never written again.
 func (u *unapplied) take(gen uint64, applied, committed int64) (recs []eventlog.Record, next int64) {
 	if gen != u.gen {
 		u.reset(gen)
 		return nil, applied
 	}
 	for u.head < len(u.recs) && u.recs[u.head].End() <= applied {
-		u.drop()
+		u.advance()
 	}
-	// The last whole append within reach: records stop being contiguous
+	// The last whole append within reach. Records stop being contiguous
 	// where the log padded a segment's end, and the log is read there.
-	end, stop, pos := u.head, applied, applied
+	end, next, pos := u.head, applied, applied
 	for i := u.head; i < len(u.recs); i++ {
 		r := &u.recs[i]
 		if r.Position != pos || r.End() > committed {
@@ -61,24 +67,22 @@ func (u *unapplied) take(gen uint64, applied, committed int64) (recs []eventlog.
 		}
 		pos = r.End()
 		if r.EndsAppend() {
-			end, stop = i+1, pos
+			end, next = i+1, pos
 		}
 	}
-	for range end - u.head {
-		if r := &u.recs[u.head]; r.Kind != eventlog.KindPadding {
-			recs = append(recs, *r)
-		}
-		u.drop()
+	recs = u.recs[u.head:end]
+	for range len(recs) {
+		u.advance()
 	}
-	return recs, stop
+	return recs, next
 }
 
-func (u *unapplied) drop() {
+// advance forgets the oldest kept record. Once none is left a fresh array
+// starts, so records already taken are never overwritten.
+func (u *unapplied) advance() {
 	u.bytes -= u.recs[u.head].Size
-	u.recs[u.head] = eventlog.Record{}
 	u.head++
 	if u.head == len(u.recs) {
-		// Start a fresh array: what was taken may still be referenced.
 		u.recs, u.head = nil, 0
 	}
 }
