@@ -147,6 +147,11 @@ type Conn interface {
 	Send(msg []byte) error
 	// Queued reports how many messages wait in the send queue.
 	Queued() int
+	// NotifyDrained asks for one Writable once the send queue is empty,
+	// at once if it is already. A sender that holds back below the queue's
+	// limit (a leader keeping a replica's queue short) waits this way;
+	// others are not woken every time their queue empties.
+	NotifyDrained()
 	// Close closes the connection; queued messages are still sent. No more
 	// events are delivered for it.
 	Close()
@@ -159,7 +164,7 @@ type ConnHandler interface {
 	// Received: one whole message from the peer.
 	Received(c Conn, msg []byte)
 	// Writable: the send queue has room again after ErrSendQueueFull, or
-	// has drained (send completion).
+	// has drained after NotifyDrained.
 	Writable(c Conn)
 	// Closed: the connection is gone, with the reason (ErrClosed,
 	// ErrReset, ErrTimeout, ErrRefused, ErrUnreachable). Called once.

@@ -285,7 +285,11 @@ func (s *Server) Pump() {
 		if sub.p.closed {
 			continue
 		}
-		if sub.next >= end || sub.reading || sub.next-max(sub.Acked, 0) >= Window || sub.p.conn.Queued() >= MaxQueued {
+		full := sub.p.conn.Queued() >= MaxQueued
+		if full {
+			sub.p.conn.NotifyDrained() // Writable pumps again
+		}
+		if sub.next >= end || sub.reading || sub.next-max(sub.Acked, 0) >= Window || full {
 			if committed > sub.sentCommitted && !sub.reading {
 				sub.sentCommitted = committed
 				sub.p.send(&Committed{Position: committed})

@@ -189,6 +189,7 @@ func (c *fakeConn) ID() uint64           { return 1 }
 func (c *fakeConn) Local() env.Endpoint  { return env.Endpoint{Host: "replica", Port: 40000} }
 func (c *fakeConn) Remote() env.Endpoint { return c.remote }
 func (c *fakeConn) Queued() int          { return 0 }
+func (c *fakeConn) NotifyDrained()       {}
 func (c *fakeConn) Close()               { c.closed = true }
 func (c *fakeConn) last() wire.Message   { return c.sent[len(c.sent)-1] }
 func (c *fakeConn) Send(msg []byte) error {

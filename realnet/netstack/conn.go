@@ -48,6 +48,7 @@ type conn struct {
 	queue           [][]byte // waiting for the writer
 	count, bytes    int      // queued, including the batch being written
 	wantWritable    bool     // a Send was refused: signal when half empty
+	wantDrained     bool     // NotifyDrained: signal when empty
 	writablePending bool     // a Writable is on its way to the loop
 	closing         bool     // Close was called: flush, then FIN
 	broken          error    // why the connection ended; nil while it lives
@@ -110,6 +111,25 @@ func (c *conn) Queued() int {
 		return 0
 	}
 	return c.count
+}
+
+// NotifyDrained implements env.Conn: the queue has drained when every
+// message is written to the socket.
+func (c *conn) NotifyDrained() {
+	c.mu.Lock()
+	signal := false
+	switch {
+	case c.closing || c.broken != nil:
+	case c.count > 0:
+		c.wantDrained = true
+	case !c.writablePending:
+		c.writablePending = true
+		signal = true
+	}
+	c.mu.Unlock()
+	if signal {
+		c.s.deliver(c.writable)
+	}
 }
 
 // Send implements env.Conn.
@@ -401,13 +421,17 @@ func (c *conn) writeLoop(stream io.Writer, raw *net.TCPConn, tc *tls.Conn) {
 }
 
 // sent accounts for a written batch and owes the node a Writable when a
-// refused sender may go on, or when the queue has drained.
+// refused sender may go on, or when the queue has drained and the node
+// asked to know (NotifyDrained).
 func (c *conn) sent(n, size int) {
 	o := &c.s.opts
 	c.mu.Lock()
 	c.count -= n
 	c.bytes -= size
-	signal := c.count == 0
+	signal := c.count == 0 && c.wantDrained
+	if signal {
+		c.wantDrained = false
+	}
 	if c.wantWritable && c.count <= o.SendQueueLimit/2 && c.bytes <= o.SendQueueBytes/2 {
 		c.wantWritable = false
 		signal = true

@@ -474,3 +474,58 @@ func TestListenAddresses(t *testing.T) {
 		t.Fatalf("connect after the listener closed: %v; want env.ErrRefused", e.err)
 	}
 }
+
+// A drained queue wakes the node only when it asked (NotifyDrained): once,
+// and at once when the queue is already empty.
+func TestWritableOnDrainOnlyWhenAsked(t *testing.T) {
+	a := newNode(t, "a", Options{})
+	b := newNode(t, "b", Options{})
+	const count, size = 50, 2000
+	recv := newPump(t, 0, 2*count, size)
+	ln := a.listen(recv.accept)
+	h := newRecorder()
+	c := b.connect(ln.Addr(), h)
+	h.next(t, "established")
+
+	send := func(from int) {
+		b.on(func() {
+			for i := from; i < from+count; i++ {
+				if err := c.Send(seqMsg(i, size)); err != nil {
+					t.Errorf("send %d: %v", i, err)
+				}
+			}
+		})
+	}
+	send(0)
+	drained := func() bool {
+		var q int
+		b.on(func() { q = c.Queued() })
+		return q == 0
+	}
+	for deadline := time.Now().Add(guard); !drained(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the send queue never drained")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.on(func() {}) // let anything owed reach the loop
+	select {
+	case e := <-h.events:
+		t.Fatalf("unasked, the drained queue gave event %s", e.kind)
+	default:
+	}
+
+	send(count)
+	b.on(func() { c.NotifyDrained() })
+	h.next(t, "writable")
+	wait(t, recv.doneRecv, "every message to arrive")
+	b.on(func() {
+		if q := c.Queued(); q != 0 {
+			t.Errorf("Writable came with %d messages still queued", q)
+		}
+	})
+
+	b.on(func() { c.NotifyDrained() }) // already empty: at once
+	h.next(t, "writable")
+	b.on(func() { c.Close() })
+}

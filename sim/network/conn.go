@@ -112,6 +112,7 @@ type end struct {
 	utArmed       bool
 	windowBlocked bool
 	wantWritable  bool
+	wantDrained   bool // NotifyDrained: signal once the queue is empty
 
 	// Incoming flow.
 	rcvNxt    uint64
@@ -160,6 +161,19 @@ func (e *end) Queued() int {
 		return 0
 	}
 	return e.queued()
+}
+
+// NotifyDrained implements env.Conn: the queue has drained when every
+// message sent is acknowledged.
+func (e *end) NotifyDrained() {
+	if e.appClosed || e.state == stDead {
+		return
+	}
+	if e.queued() == 0 {
+		e.signalWritable()
+		return
+	}
+	e.wantDrained = true
 }
 
 func (e *end) queued() int {
@@ -537,7 +551,8 @@ func (e *end) onAck(val uint64) {
 	if e.wantWritable && e.queued() <= cfg.SendQueueLimit/2 && e.queuedBytes <= cfg.SendQueueBytes/2 {
 		e.wantWritable = false
 		e.signalWritable()
-	} else if e.segCount == 0 {
+	} else if e.wantDrained && e.segCount == 0 {
+		e.wantDrained = false
 		e.signalWritable() // drained: every message sent is acknowledged
 	}
 }

@@ -205,6 +205,50 @@ func TestSendQueueFullThenWritable(t *testing.T) {
 	}
 }
 
+// Writable follows a drained queue only when asked: a sender is not woken
+// each time its queue empties.
+func TestWritableOnDrainOnlyWhenAsked(t *testing.T) {
+	fx := newFixture(t, quietConfig())
+	a := fx.host("a", "", "10.0.0.1")
+	b := fx.host("b", "", "10.0.0.2")
+	sa, _ := fx.stack(a)
+	sb, _ := fx.stack(b)
+	fx.listen(sb, "10.0.0.2:1112")
+	c, cl := fx.dial(sa, "10.0.0.2:1112")
+	fx.run(10 * time.Millisecond)
+
+	for i := range 4 {
+		if err := c.Send([]byte{byte(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	fx.run(10 * time.Millisecond)
+	if c.Queued() != 0 || cl.writable != 0 {
+		t.Fatalf("unasked: queue %d (want 0), Writable %d times (want 0)", c.Queued(), cl.writable)
+	}
+
+	for i := range 4 {
+		if err := c.Send([]byte{byte(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	c.NotifyDrained()
+	c.NotifyDrained() // asking twice still gives one
+	if cl.writable != 0 {
+		t.Fatal("Writable before the queue drained")
+	}
+	fx.run(10 * time.Millisecond)
+	if c.Queued() != 0 || cl.writable != 1 {
+		t.Fatalf("asked: queue %d (want 0), Writable %d times (want 1)", c.Queued(), cl.writable)
+	}
+
+	c.NotifyDrained() // already empty: at once
+	fx.run(time.Millisecond)
+	if cl.writable != 2 {
+		t.Fatalf("asked with an empty queue: Writable %d times, want 2", cl.writable)
+	}
+}
+
 func TestPausedReceiverHoldsSenderBack(t *testing.T) {
 	cfg := quietConfig()
 	cfg.SendQueueLimit = 64
@@ -247,7 +291,7 @@ func TestPausedReceiverHoldsSenderBack(t *testing.T) {
 		t.Fatalf("after resume the receiver has %d messages, want 64", got)
 	}
 	if cl.writable == 0 {
-		t.Fatal("no Writable after the receiver resumed and the queue drained")
+		t.Fatal("no Writable after the receiver resumed and the queue half drained")
 	}
 }
 
