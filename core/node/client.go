@@ -27,7 +27,8 @@ func (e *NotLeaderError) Error() string {
 	return fmt.Sprintf("this node is not the leader; the leader is at %v", e.Leader)
 }
 
-// ErrNotReady answers client requests while the node starts or stops.
+// ErrNotReady answers client requests while the node starts or stops, and
+// reads of a range of its log that it found damaged and is fetching again.
 var ErrNotReady = errors.New("the node is not ready to serve requests")
 
 // Streams is the node's client-operation layer (nil until the node has
@@ -95,7 +96,7 @@ func (c clientLog) ReadAt(pos int64, done func(streams.Event, error)) {
 			err = fmt.Errorf("position %d holds no event", pos)
 		}
 		if err != nil {
-			done(streams.Event{}, err)
+			done(streams.Event{}, n.readFailed(err, fmt.Sprintf("serving a read at %d", pos)))
 			return
 		}
 		done(toEvent(&r), nil)
@@ -116,7 +117,7 @@ func (c clientLog) ReadForward(from, upTo int64, maxBytes int, done func([]strea
 	step = func(from int64, acc []streams.Event) {
 		err := n.st.log.ReadForward(from, upTo, maxBytes, func(recs []eventlog.Record, next int64, err error) {
 			if err != nil {
-				done(nil, from, err)
+				done(nil, from, n.readFailed(err, fmt.Sprintf("serving a read from %d", from)))
 				return
 			}
 			acc = append(acc, events(recs)...)
@@ -137,6 +138,20 @@ func (c clientLog) ReadForward(from, upTo int64, maxBytes int, done func([]strea
 	step(from, nil)
 }
 
+// readFailed is the answer to a client read that failed. A corrupt range
+// starts its repair, as any read that meets one does (the node cuts its
+// log there and fetches the rest again from the leader), and is answered
+// as not ready: retry later, or on another node.
+func (n *Node) readFailed(err error, while string) error {
+	var c *eventlog.CorruptError
+	if !errors.As(err, &c) {
+		return err
+	}
+	n.corruption(err, while)
+	return fmt.Errorf("%w: log positions [%d, %d) are damaged on this node and are being fetched again from the leader; retry, or read from another node",
+		ErrNotReady, c.From, c.To)
+}
+
 func (c clientLog) ReadBackward(before int64, maxBytes int, done func([]streams.Event, int64, error)) {
 	n := c.n
 	before = min(before, n.st.applied)
@@ -148,7 +163,7 @@ func (c clientLog) ReadBackward(before int64, maxBytes int, done func([]streams.
 		}
 		err := n.st.log.ReadBackward(before, maxBytes, func(recs []eventlog.Record, prev int64, err error) {
 			if err != nil {
-				done(nil, before, err)
+				done(nil, before, n.readFailed(err, fmt.Sprintf("serving a backward read before %d", before)))
 				return
 			}
 			evs := events(recs)
