@@ -52,6 +52,7 @@ func (s *LogState) encode(e *wire.Encoder) {
 	e.Varint(s.WriterCheckpoint)
 	e.Varint(s.ChaserCheckpoint)
 	e.Varint(int64(s.NodePriority))
+	e.Bool(s.DiskFull)
 }
 
 func (s *LogState) decode(d *wire.Decoder) {
@@ -65,6 +66,7 @@ func (s *LogState) decode(d *wire.Decoder) {
 	s.WriterCheckpoint = d.Varint("writer_checkpoint")
 	s.ChaserCheckpoint = d.Varint("chaser_checkpoint")
 	s.NodePriority = d.Varint32("node_priority")
+	s.DiskFull = d.Bool("disk_full")
 }
 
 func (*ViewChange) Kind() wire.Kind { return KindViewChange }

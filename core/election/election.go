@@ -427,9 +427,11 @@ func (s *Service) checkPrepareQuorum() {
 }
 
 // Compare orders candidates best first, by EventStoreDB's keys: epoch
-// number, writer checkpoint, chaser checkpoint (all highest first), then the
-// resigning leader last, then node priority (highest first), then instance
-// id (highest first).
+// number, writer checkpoint, chaser checkpoint (all highest first), then a
+// node whose disk is full last (annal's: the log still comes first, so a
+// better log on a full disk is elected all the same), then the resigning
+// leader last, then node priority (highest first), then instance id
+// (highest first).
 func Compare(a, b *LogState, resigning member.ID) int {
 	if a.EpochNumber != b.EpochNumber {
 		return desc(a.EpochNumber, b.EpochNumber)
@@ -439,6 +441,12 @@ func Compare(a, b *LogState, resigning member.ID) int {
 	}
 	if a.ChaserCheckpoint != b.ChaserCheckpoint {
 		return desc(a.ChaserCheckpoint, b.ChaserCheckpoint)
+	}
+	if a.DiskFull != b.DiskFull {
+		if a.DiskFull {
+			return 1
+		}
+		return -1
 	}
 	ar, br := !resigning.IsZero() && a.ServerID == resigning, !resigning.IsZero() && b.ServerID == resigning
 	if ar != br {
@@ -482,7 +490,7 @@ func (s *Service) bestCandidate() LogState {
 		return best
 	}
 	for _, st := range states {
-		if st.ServerID == prev && st.EpochNumber == best.EpochNumber && st.EpochID == best.EpochID {
+		if st.ServerID == prev && st.EpochNumber == best.EpochNumber && st.EpochID == best.EpochID && !st.DiskFull {
 			return st
 		}
 	}

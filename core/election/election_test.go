@@ -56,7 +56,8 @@ func newCluster(t *rapid.T, n int, loss float64) *cluster {
 			HTTPEndPoint: env.Endpoint{Host: fmt.Sprintf("10.0.0.%d", i+1), Port: 2113},
 			EpochNumber:  -1, NodePriority: int32(rapid.IntRange(0, 3).Draw(t, "priority"))}
 		tn.state = election.LogState{ServerID: id, HTTP: tn.info.HTTPEndPoint, EpochNumber: -1,
-			WriterCheckpoint: int64(rapid.IntRange(0, 3).Draw(t, "writer")), NodePriority: tn.info.NodePriority}
+			WriterCheckpoint: int64(rapid.IntRange(0, 3).Draw(t, "writer")), NodePriority: tn.info.NodePriority,
+			DiskFull: rapid.IntRange(0, 3).Draw(t, "disk full") == 0}
 		e := env.Env{Clock: c.clock, Rand: &nopRand{n: uint64(i)}}
 		tn.svc = election.New(e, election.Config{ClusterSize: n, Timeout: time.Second},
 			election.From{ServerID: id, HTTP: tn.info.HTTPEndPoint}, -1, tn)
@@ -188,6 +189,23 @@ func TestQuietClusterDecidesOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A node whose disk is full is chosen last among equal logs, never before a
+// better log: the log decides first, so nothing committed is ever passed
+// over.
+func TestCompareRanksAFullDiskAfterTheLog(t *testing.T) {
+	var a, b member.ID
+	a[0], b[0] = 1, 2
+	full := election.LogState{ServerID: a, EpochNumber: 3, WriterCheckpoint: 100, ChaserCheckpoint: 100, NodePriority: 10, DiskFull: true}
+	fine := election.LogState{ServerID: b, EpochNumber: 3, WriterCheckpoint: 100, ChaserCheckpoint: 100}
+	if election.Compare(&fine, &full, member.ID{}) >= 0 {
+		t.Fatal("equal logs: the node with room for its log must rank first, whatever the other's priority")
+	}
+	full.WriterCheckpoint = 101
+	if election.Compare(&full, &fine, member.ID{}) >= 0 {
+		t.Fatal("a longer log must rank first even on a full disk")
+	}
 }
 
 // With loss, crashes and restarts of election state, no epoch ever gets two

@@ -20,6 +20,10 @@ type LogState struct {
 	WriterCheckpoint   int64
 	ChaserCheckpoint   int64
 	NodePriority       int32
+	// DiskFull: the node's disk had no room for its log when it last
+	// wrote. Among candidates with as good a log, it is chosen last: as
+	// leader it would fail its first append and step down again.
+	DiskFull bool
 }
 
 // From identifies the sender of every election message.

@@ -283,6 +283,7 @@ func (n *Node) logState() election.LogState {
 		ServerID: n.id, HTTP: n.advNode, EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position,
 		EpochID: n.epoch.ID, EpochLeaderID: n.epoch.LeaderID, LastCommitPosition: n.st.committed,
 		WriterCheckpoint: n.writer(), ChaserCheckpoint: n.writer(), NodePriority: n.priority,
+		DiskFull: n.st.diskFull,
 	}
 }
 
