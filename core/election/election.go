@@ -94,8 +94,9 @@ type Service struct {
 	decided     bool      // the attempted view has elected a leader
 	proposalChk int32
 	// promised is the highest proposal number this node has decided to
-	// accept or make, persisted or not yet: from that moment it must not
-	// help an older leader commit.
+	// accept or make, persisted or not yet, or one above the epoch of a log
+	// state it gave an election: from that moment it must not help an
+	// older leader commit.
 	promised int32
 
 	// early holds view changes heard while Idle (still starting up): the
@@ -358,8 +359,15 @@ func (s *Service) shiftToPrepare(view int32) {
 	s.checkPrepareQuorum()
 }
 
+// ownPrepareOk is this node's answer to a prepare: its log state. Giving
+// it is a promise: the leader chosen on it must hold every committed
+// record, so from now on this node helps no leader of its current epoch
+// or older commit more (acknowledge records, count its own log, confirm a
+// leader-required read). The next leader's epoch is above it.
 func (s *Service) ownPrepareOk(view int32) PrepareOk {
-	return PrepareOk{View: view, State: s.node.LogState(), Proposal: s.proposalChk, Cluster: slices.Clone(s.node.Members())}
+	st := s.node.LogState()
+	s.promised = max(s.promised, st.EpochNumber+1)
+	return PrepareOk{View: view, State: st, Proposal: s.proposalChk, Cluster: slices.Clone(s.node.Members())}
 }
 
 func (s *Service) onPrepare(m *Prepare) {

@@ -510,6 +510,12 @@ func (n *Node) recomputeCommit() {
 	if !n.state.IsLeaderish() || n.leaderID != n.id || !n.epochWritten {
 		return
 	}
+	if n.election != nil && n.election.Promised() > n.epoch.Number {
+		// This node gave its log state to an election (or accepted a
+		// newer proposal): the next leader is chosen on that state, so
+		// nothing past it may commit here.
+		return
+	}
 	need := n.clusterSize/2 + 1 - 1
 	q := n.server.QuorumPosition(need)
 	c := min(q, n.st.log.Durable())

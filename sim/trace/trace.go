@@ -32,7 +32,7 @@ type Trace struct {
 
 // New starts a trace; out receives text lines when non-nil.
 func New(out io.Writer) *Trace {
-	t := &Trace{sum: sha256.New(), bin: make([]byte, 0, 256)}
+	t := &Trace{sum: sha256.New(), bin: make([]byte, 0, hashBatch+inlinePayload+256)}
 	if out != nil {
 		t.out = bufio.NewWriterSize(out, 64<<10)
 		t.txt = make([]byte, 0, 256)
@@ -48,6 +48,7 @@ func (t *Trace) Records() uint64 { return t.lines }
 
 // Hash is the hex SHA-256 over every record so far.
 func (t *Trace) Hash() string {
+	t.flushBin()
 	var b [sha256.Size]byte
 	return hex.EncodeToString(t.sum.Sum(b[:0]))
 }
@@ -79,7 +80,7 @@ type Rec struct{ t *Trace }
 // Rec begins a record at virtual time at, by who (a host or node name, "" for
 // the world), of the given kind.
 func (t *Trace) Rec(at time.Duration, who, kind string) Rec {
-	t.bin = binary.AppendVarint(t.bin[:0], int64(at))
+	t.bin = binary.AppendVarint(t.bin, int64(at))
 	t.bin = appendStr(t.bin, who)
 	t.bin = appendStr(t.bin, kind)
 	if t.out != nil {
@@ -169,9 +170,13 @@ func (r Rec) Bytes(k string, v []byte) Rec {
 		r.t.txt = append(r.t.txt, "B/crc:"...)
 		r.t.txt = strconv.AppendUint(r.t.txt, uint64(crc32.Checksum(v, castagnoli)), 16)
 	}
-	// Hash the payload in place: no copy into the record buffer.
-	r.t.flushBin()
-	r.t.sum.Write(v)
+	if len(v) <= inlinePayload {
+		r.t.bin = append(r.t.bin, v...)
+	} else {
+		// Hash a large payload in place: no copy into the record buffer.
+		r.t.flushBin()
+		r.t.sum.Write(v)
+	}
 	return r
 }
 
@@ -192,7 +197,9 @@ func (r Rec) Raw(text []byte) Rec {
 func (r Rec) End() {
 	t := r.t
 	t.bin = append(t.bin, tagEnd)
-	t.flushBin()
+	if len(t.bin) >= hashBatch {
+		t.flushBin()
+	}
 	t.lines++
 	if t.out != nil {
 		t.txt = append(t.txt, '\n')
@@ -201,6 +208,15 @@ func (r Rec) End() {
 		}
 	}
 }
+
+// Records are hashed in batches of about hashBatch bytes, payloads up to
+// inlinePayload bytes copied in: SHA-256 costs per call as well as per
+// byte, and the hash of the concatenation does not depend on how it was
+// cut into calls.
+const (
+	hashBatch     = 8 << 10
+	inlinePayload = 1 << 10
+)
 
 func (t *Trace) flushBin() {
 	t.sum.Write(t.bin)

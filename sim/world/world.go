@@ -42,14 +42,20 @@ type payload struct {
 
 // World is one simulated run.
 type World struct {
-	seed   uint64
-	now    time.Duration
-	seq    uint64
-	queue  []entry   // 4-ary min-heap on (at, seq)
-	slots  []payload // by entry.slot
-	free   []uint32  // unused slots
-	fired  uint64
-	halted bool
+	seed  uint64
+	now   time.Duration
+	seq   uint64
+	queue []entry // 4-ary min-heap on (at, seq)
+	// nowQ holds, in order, the events scheduled for the current instant
+	// while it runs: each has a higher seq than anything already queued,
+	// so a FIFO keeps the heap's order without the heap's cost. Most are
+	// a process picking up its next input at once.
+	nowQ    []entry
+	nowHead int
+	slots   []payload // by entry.slot
+	free    []uint32  // unused slots
+	fired   uint64
+	halted  bool
 
 	// Trace records every observable event of the run.
 	Trace *trace.Trace
@@ -83,7 +89,7 @@ func (w *World) Now() time.Duration { return w.now }
 func (w *World) Fired() uint64 { return w.fired }
 
 // Pending counts the events still queued (cancelled timers included).
-func (w *World) Pending() int { return len(w.queue) }
+func (w *World) Pending() int { return len(w.queue) + len(w.nowQ) - w.nowHead }
 
 // Rand derives the random stream of one named component (a node, a link, a
 // disk, a workload). Streams are independent of each other, so adding a
@@ -108,6 +114,10 @@ func (w *World) At(at time.Duration, h Handler, arg uint64) {
 	} else {
 		slot = uint32(len(w.slots))
 		w.slots = append(w.slots, payload{h: h, arg: arg})
+	}
+	if at == w.now {
+		w.nowQ = append(w.nowQ, entry{at: at, seq: w.seq, slot: slot})
+		return
 	}
 	w.push(entry{at: at, seq: w.seq, slot: slot})
 }
@@ -171,10 +181,19 @@ func (w *World) Halted() bool { return w.halted }
 
 // Step fires the next event. It reports false when the queue is empty.
 func (w *World) Step() bool {
-	if len(w.queue) == 0 {
+	var top entry
+	switch {
+	case w.nowHead < len(w.nowQ) && (len(w.queue) == 0 || !less(&w.queue[0], &w.nowQ[w.nowHead])):
+		top = w.nowQ[w.nowHead]
+		w.nowHead++
+		if w.nowHead == len(w.nowQ) {
+			w.nowQ, w.nowHead = w.nowQ[:0], 0
+		}
+	case len(w.queue) > 0:
+		top = w.pop()
+	default:
 		return false
 	}
-	top := w.pop()
 	p := w.slots[top.slot]
 	w.slots[top.slot] = payload{} // let the handler be collected
 	w.free = append(w.free, top.slot)
@@ -190,7 +209,7 @@ func (w *World) Step() bool {
 // RunUntil fires events up to and including virtual time end, then sets the
 // clock to end. It stops early on Halt.
 func (w *World) RunUntil(end time.Duration) {
-	for !w.halted && len(w.queue) > 0 && w.queue[0].at <= end {
+	for !w.halted && (w.nowHead < len(w.nowQ) || len(w.queue) > 0 && w.queue[0].at <= end) {
 		w.Step()
 	}
 	if !w.halted && w.now < end {
