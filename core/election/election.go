@@ -379,6 +379,12 @@ func (s *Service) onPrepare(m *Prepare) {
 	if s.phase == Coordinator && s.installed == m.View {
 		return
 	}
+	if s.decided {
+		// A late coordinator of a view that has already elected: its
+		// leader needs no log state, and giving one would promise away
+		// the epoch that leader is starting.
+		return
+	}
 	s.phase = Acceptor
 	s.installed = m.View
 	ok := s.ownPrepareOk(m.View)
