@@ -781,7 +781,10 @@ func (l leaderNode) SubscriptionsChanged() {
 }
 func (l leaderNode) ReplicaAhead(promised int32) {
 	n := l.n
-	if n.state.IsLeaderish() && promised > n.epoch.Number {
+	// A replica that gave its log state to an election under way refuses
+	// our records until it decides: calling another would only start the
+	// running one over.
+	if n.state.IsLeaderish() && promised > n.epoch.Number && !n.election.Electing() {
 		n.logf(env.LevelInfo, "a replica promised proposal %d, above our epoch %d; calling an election", promised, n.epoch.Number)
 		n.election.StartElections()
 	}
