@@ -246,3 +246,40 @@ func TestNeverTwoLeadersPerEpoch(t *testing.T) {
 		}
 	})
 }
+
+// Answering a prepare with a log state is a promise: from then on the node
+// must not help a leader of that state's epoch commit. Once its view has
+// decided, a late prepare for it gets no answer and no promise: the
+// elected leader must not promise away its own epoch.
+func TestGivingALogStateIsAPromise(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 3, 0)
+		c.maxDelay = time.Microsecond
+		a, coord := c.nodes[0], c.nodes[1]
+		a.state.EpochNumber = 4
+		a.svc.StartElections()
+		view := a.svc.Installed() + 1 // the view it now attempts
+		if got := a.svc.Promised(); got > a.state.EpochNumber {
+			rt.Fatalf("promised %d before giving any state", got)
+		}
+		a.svc.Handle(&election.Prepare{From: election.From{ServerID: coord.info.InstanceID, HTTP: coord.info.HTTPEndPoint}, View: view})
+		if got := a.svc.Promised(); got <= a.state.EpochNumber {
+			rt.Fatalf("after giving a state of epoch %d, promised only %d", a.state.EpochNumber, got)
+		}
+
+		// Let the three decide, then send a late prepare for the decided view.
+		for _, nd := range c.nodes[1:] {
+			nd.svc.StartElections()
+		}
+		c.clock.Advance(30 * time.Second)
+		if len(a.elected) == 0 {
+			rt.Fatal("no decision on a quiet network")
+		}
+		a.state.EpochNumber = a.elected[len(a.elected)-1] // as if it wrote the new epoch
+		before := a.svc.Promised()
+		a.svc.Handle(&election.Prepare{From: election.From{ServerID: coord.info.InstanceID, HTTP: coord.info.HTTPEndPoint}, View: a.svc.Installed()})
+		if got := a.svc.Promised(); got != before {
+			rt.Fatalf("a late prepare for the decided view moved the promise from %d to %d", before, got)
+		}
+	})
+}
