@@ -138,12 +138,6 @@ func New(e env.Env, cfg Config, self From, proposalChk int32, node Node) *Servic
 // Phase reports the service's state.
 func (s *Service) Phase() Phase { return s.phase }
 
-// Electing reports whether this node takes part in an election that has
-// not decided yet.
-func (s *Service) Electing() bool {
-	return s.phase != Idle && s.phase != Shutdown && !s.decided
-}
-
 // Installed is the last installed view.
 func (s *Service) Installed() int32 { return s.installed }
 

@@ -781,10 +781,7 @@ func (l leaderNode) SubscriptionsChanged() {
 }
 func (l leaderNode) ReplicaAhead(promised int32) {
 	n := l.n
-	// A replica that gave its log state to an election under way refuses
-	// our records until it decides: calling another would only start the
-	// running one over.
-	if n.state.IsLeaderish() && promised > n.epoch.Number && !n.election.Electing() {
+	if n.state.IsLeaderish() && promised > n.epoch.Number {
 		n.logf(env.LevelInfo, "a replica promised proposal %d, above our epoch %d; calling an election", promised, n.epoch.Number)
 		n.election.StartElections()
 	}
