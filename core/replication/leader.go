@@ -98,7 +98,12 @@ type checkRound struct {
 	need    int
 	waiting []func(bool) // confirmed by the current round
 	next    []func(bool) // waiting for the next round
-	timer   env.Timer
+	// nextEpoch and nextNeed are what the next round asks: those of the
+	// latest request, since a leader re-elected in place moves to a new
+	// epoch while its rounds run back to back.
+	nextEpoch int32
+	nextNeed  int
+	timer     env.Timer
 }
 
 // CheckTimeout bounds a leadership confirmation round.
@@ -114,6 +119,7 @@ func (s *Server) ConfirmLeadership(epoch int32, need int, done func(bool)) {
 	}
 	c := &s.check
 	c.next = append(c.next, done)
+	c.nextEpoch, c.nextNeed = epoch, need
 	if !c.running {
 		s.startCheck(epoch, need)
 	}
@@ -153,7 +159,7 @@ func (s *Server) finishCheck(ok bool) {
 		w(ok)
 	}
 	if len(c.next) > 0 {
-		s.startCheck(c.epoch, c.need)
+		s.startCheck(c.nextEpoch, c.nextNeed)
 	}
 }
 
