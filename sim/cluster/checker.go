@@ -75,6 +75,14 @@ type Checker struct {
 	livenessFlagged bool
 	ttl             []time.Duration
 
+	// Progress: a healthy cluster with a leader acknowledges appends.
+	// servingSince is when it last came to have one (-1: it has none now);
+	// lastAck and lastFault restart the clock.
+	servingSince    time.Duration
+	lastAck         time.Duration
+	lastFault       time.Duration
+	progressFlagged bool
+
 	noQuorumSince []time.Duration // per host; -1 when leading with a quorum or not leading
 	stepDownFlag  []bool
 
@@ -128,7 +136,7 @@ func newChecker(c *Cluster) *Checker {
 		c: c, n: n, leaderOfEpoch: map[int32]string{}, decided: map[int32]bool{},
 		lastEpoch: make([]int32, n), state: make([]member.State, n), incarnation: make([]int, n),
 		lastNotRunning: make([]time.Duration, n), noQuorumSince: make([]time.Duration, n),
-		stepDownFlag: make([]bool, n), lastLeader: -1, dirty: true, nextWake: maxDuration,
+		stepDownFlag: make([]bool, n), lastLeader: -1, dirty: true, nextWake: maxDuration, servingSince: -1,
 		markCounts: map[string]int{},
 	}
 	k.cut = make([][]bool, n)
@@ -199,7 +207,11 @@ const maxAcks = 1 << 20
 
 // Acknowledged implements workload.Sink: a client was told its append
 // succeeded.
-func (k *Checker) Acknowledged(a check.Ack) { k.log.Acknowledged(a) }
+func (k *Checker) Acknowledged(a check.Ack) {
+	k.log.Acknowledged(a)
+	k.lastAck = k.c.W.Now()
+	k.progressFlagged = false
+}
 
 // ReadServed implements workload.Sink: a read on the node at ep returned
 // events.
@@ -458,6 +470,7 @@ func (k *Checker) surroundingsChanged(i int) time.Duration {
 
 func (k *Checker) faultApplied() {
 	now := k.c.W.Now()
+	k.lastFault = now
 	for i, h := range k.c.Hosts {
 		if h.State() != host.Running {
 			k.lastNotRunning[i] = now
@@ -520,6 +533,26 @@ func (k *Checker) afterEvent() {
 			k.violate("no leader %v after the cluster became healthy (bound %v)", now-from, k.LivenessBound)
 		}
 	}
+	k.checkProgress(now)
+}
+
+// checkProgress: a leader that commits nothing is as unavailable as none.
+// While the cluster is healthy and has a leader, and the clients keep
+// appending anywhere (none pinned), some append must be acknowledged
+// within the liveness bound (an election under way stops commits) plus
+// two client deadlines (a client may first wait out a call to a node that
+// went away, then retry).
+func (k *Checker) checkProgress(now time.Duration) {
+	wl := k.c.workload
+	if k.servingSince < 0 || k.progressFlagged || wl == nil || !wl.Issuing() {
+		return
+	}
+	bound := k.LivenessBound + 2*wl.Config().CallTimeout
+	if from := max(k.servingSince, k.lastAck, k.lastFault); now-from > bound {
+		k.progressFlagged = true
+		k.violate("a leader for %v, and no append acknowledged for %v while clients append (bound %v)",
+			now-k.servingSince, now-max(k.lastAck, k.lastFault), bound)
+	}
 }
 
 func (k *Checker) recompute(now time.Duration) {
@@ -575,6 +608,13 @@ func (k *Checker) recompute(now time.Duration) {
 		k.livenessFlagged = false
 	}
 	k.hasLeader = has
+	switch serving := has && healthy; {
+	case serving && k.servingSince < 0:
+		k.servingSince = now
+	case !serving:
+		k.servingSince = -1
+		k.progressFlagged = false
+	}
 }
 
 // Report is what a run found.

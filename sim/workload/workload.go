@@ -258,6 +258,21 @@ func (s Stats) FailureReasons() []string {
 	return keys
 }
 
+// Issuing reports whether the clients go on starting operations that any
+// leader can serve: none is pinned to one node or stopped, and neither
+// StopAt nor MaxOps has ended them.
+func (wl *Workload) Issuing() bool {
+	if len(wl.clients) == 0 || wl.cfg.StopAt > 0 && wl.w.Now() >= wl.cfg.StopAt || wl.started >= wl.cfg.MaxOps {
+		return false
+	}
+	for _, c := range wl.clients {
+		if !c.pinned.IsZero() || c.stopped {
+			return false
+		}
+	}
+	return true
+}
+
 // SetRate changes the clients' appends per second, all together, from
 // their next operation on (a burst, a lull).
 func (wl *Workload) SetRate(rate float64) error {
