@@ -9,6 +9,7 @@ import (
 
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
+	"github.com/annal-db/annal/sim/network"
 	"github.com/annal-db/annal/sim/scenario"
 )
 
@@ -72,5 +73,33 @@ func TestSameSeedSameTraceInOneProcess(t *testing.T) {
 	}
 	if a.LeaderAtEnd == "" || len(a.Violations) > 0 {
 		t.Fatalf("quiet run: leader %q, violations %v", a.LeaderAtEnd, a.Violations)
+	}
+}
+
+// A leader that acknowledges nothing is caught even though the cluster is
+// healthy: here every client is cut off from every node, which the
+// cluster cannot see (only cuts between its nodes make it unhealthy).
+func TestCheckerCatchesALeaderThatServesNothing(t *testing.T) {
+	c, err := New(Config{Seed: 1, Nodes: 3, Duration: 2 * time.Minute, Clients: 2, Rate: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	c.RunUntil(10 * time.Second)
+	k := c.checker
+	if len(k.violations) != 0 || k.lastAck == 0 {
+		t.Fatalf("before the cut: violations %v, last acknowledgement at %v; want none and some", k.violations, k.lastAck)
+	}
+	var nodes, clients []*network.Host
+	for _, h := range c.Hosts {
+		nodes = append(nodes, h.Net)
+	}
+	for _, h := range c.Workload().Hosts() {
+		clients = append(clients, h.Net)
+	}
+	c.Fabric.Partition(clients, nodes)
+	c.RunUntil(10*time.Second + k.LivenessBound + 2*c.Workload().Config().CallTimeout + 5*time.Second)
+	if v := k.violations; len(v) != 1 || !strings.Contains(v[0], "no append acknowledged") {
+		t.Fatalf("violations %v, want one about no append acknowledged", v)
 	}
 }
