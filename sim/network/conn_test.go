@@ -13,7 +13,7 @@ import (
 // returns the receiving side's log once everything had time to arrive.
 func pacedStream(t *testing.T, cfg Config, n int, gap time.Duration) (*fixture, *connLog) {
 	t.Helper()
-	fx, c, cl, srv := connected(t, cfg)
+	fx, c, cl, srv, _ := connected(t, cfg)
 	fx.run(40 * time.Millisecond)
 	if !cl.established || len(srv.logs) != 1 {
 		t.Fatalf("connection not up after 50ms: established=%v accepted=%d", cl.established, len(srv.logs))
@@ -165,7 +165,7 @@ func TestInOrderExactlyOnceUnderHeavyLoss(t *testing.T) {
 func TestSendQueueFullThenWritable(t *testing.T) {
 	cfg := quietConfig()
 	cfg.SendQueueLimit = 16
-	fx, c, cl, _ := connected(t, cfg)
+	fx, c, cl, _, _ := connected(t, cfg)
 	for i := range 16 {
 		if err := c.Send([]byte{byte(i)}); err != nil {
 			t.Fatalf("send %d of 16 into an empty queue of 16: %v", i, err)
@@ -195,7 +195,7 @@ func TestSendQueueFullThenWritable(t *testing.T) {
 // Writable follows a drained queue only when asked: a sender is not woken
 // each time its queue empties.
 func TestWritableOnDrainOnlyWhenAsked(t *testing.T) {
-	fx, c, cl, _ := connected(t, quietConfig())
+	fx, c, cl, _, _ := connected(t, quietConfig())
 
 	for i := range 4 {
 		if err := c.Send([]byte{byte(i)}); err != nil {
@@ -233,14 +233,7 @@ func TestPausedReceiverHoldsSenderBack(t *testing.T) {
 	cfg := quietConfig()
 	cfg.SendQueueLimit = 64
 	cfg.RecvWindow = 1000
-	fx := newFixture(t, cfg)
-	a := fx.host("a", "", "10.0.0.1")
-	b := fx.host("b", "", "10.0.0.2")
-	sa, _ := fx.stack(a)
-	sb, xb := fx.stack(b)
-	srv := fx.listen(sb, "10.0.0.2:1112")
-	c, cl := fx.dial(sa, "10.0.0.2:1112")
-	fx.run(10 * time.Millisecond)
+	fx, c, cl, srv, xb := connected(t, cfg)
 	xb.paused = true
 	sent := 0
 	for ; sent < 1000; sent++ {
@@ -276,7 +269,7 @@ func TestPausedReceiverHoldsSenderBack(t *testing.T) {
 }
 
 func TestCloseDeliversQueuedThenErrClosed(t *testing.T) {
-	fx, c, cl, srv := connected(t, quietConfig())
+	fx, c, cl, srv, _ := connected(t, quietConfig())
 	for i := range 5 {
 		if err := c.Send([]byte{byte(i)}); err != nil {
 			t.Fatal(err)
@@ -345,7 +338,7 @@ func TestListenRulesAndInterfaceAddrs(t *testing.T) {
 func TestSendQueueByteLimit(t *testing.T) {
 	cfg := quietConfig()
 	cfg.SendQueueBytes = 1000
-	_, c, _, _ := connected(t, cfg)
+	_, c, _, _, _ := connected(t, cfg)
 	if err := c.Send(make([]byte, 1500)); err != nil {
 		t.Fatalf("one message above the byte limit into an empty queue: %v, want accepted", err)
 	}

@@ -185,16 +185,16 @@ func unstamp(b []byte) (int, time.Duration) {
 func newTracedWorld(seed uint64) *world.World { return world.New(seed, trace.New(nil)) }
 
 // connected is a fixture with one connection from host a (10.0.0.1) to a
-// listener on host b (10.0.0.2:1112), established.
-func connected(t *testing.T, cfg Config) (*fixture, env.Conn, *connLog, *server) {
+// listener on host b (10.0.0.2:1112), established; xb runs b's process.
+func connected(t *testing.T, cfg Config) (fx *fixture, c env.Conn, cl *connLog, srv *server, xb *testExec) {
 	t.Helper()
-	fx := newFixture(t, cfg)
+	fx = newFixture(t, cfg)
 	a := fx.host("a", "", "10.0.0.1")
 	b := fx.host("b", "", "10.0.0.2")
 	sa, _ := fx.stack(a)
-	sb, _ := fx.stack(b)
-	srv := fx.listen(sb, "10.0.0.2:1112")
-	c, cl := fx.dial(sa, "10.0.0.2:1112")
+	sb, xb := fx.stack(b)
+	srv = fx.listen(sb, "10.0.0.2:1112")
+	c, cl = fx.dial(sa, "10.0.0.2:1112")
 	fx.run(10 * time.Millisecond)
-	return fx, c, cl, srv
+	return fx, c, cl, srv, xb
 }
