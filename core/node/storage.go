@@ -52,10 +52,8 @@ type storage struct {
 	// applied is how far committed records have been handed on.
 	applied  int64
 	applying bool
-	// unapplied keeps what this node wrote, decoded, until it is applied.
-	unapplied unapplied
-	epochs    []replication.Epoch // oldest first
-	tail      tail
+	epochs   []replication.Epoch // oldest first
+	tail     tail
 	// waiters are local appends waiting for the commit point.
 	waiters []commitWaiter
 	// appliedWaiters are leader reads waiting for records to be applied.
@@ -390,20 +388,11 @@ func (n *Node) runAppliedWaiters() {
 	}
 }
 
-// applyCommitted applies committed records not yet applied: from the
-// decoded copies of what this node wrote when they hold the next ones (the
-// usual case), else read back from the log one bounded step at a time.
+// applyCommitted reads committed records not yet applied, one bounded
+// step at a time.
 func (n *Node) applyCommitted() {
 	st := &n.st
 	if st.applying || st.applied >= st.committed {
-		return
-	}
-	if recs, next := st.unapplied.take(st.log.Generation(), st.applied, st.committed); next > st.applied {
-		n.applyRecords(recs)
-		st.applied = next
-		n.maybeLead()
-		n.runAppliedWaiters()
-		n.applyCommitted()
 		return
 	}
 	st.applying = true
@@ -449,7 +438,6 @@ func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 		switch {
 		case err == nil:
 			st.diskFull = false
-			st.unapplied.add(st.log.Generation(), recs)
 			n.recomputeCommit()
 		case errors.Is(err, env.ErrNoSpace):
 			st.diskFull = true
@@ -660,7 +648,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		done(0, ErrPromisedNewerLeader)
 		return
 	}
-	var recs, epochs []eventlog.Record
+	var epochs []eventlog.Record
 	boundary := int64(-1)
 	for off := 0; off < len(raw); {
 		r, err := eventlog.Decode(raw[off:], from+int64(off))
@@ -668,7 +656,6 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			done(0, fmt.Errorf("leader sent a bad record at %d: %w", from+int64(off), err))
 			return
 		}
-		recs = append(recs, r)
 		if r.Kind == eventlog.KindEpoch {
 			epochs = append(epochs, r)
 		}
@@ -695,7 +682,6 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			return
 		}
 		st.diskFull = false
-		st.unapplied.add(st.log.Generation(), recs)
 		for i := range epochs {
 			n.addEpoch(&epochs[i])
 		}
