@@ -366,6 +366,7 @@ func (fl *flush) checkpoint() {
 			return
 		}
 		l.durable = fl.end
+		l.noSpace = false
 		l.segsReady = max(l.segsReady, fl.lastSeg+1)
 		l.pendingBytes -= fl.bytes
 		l.flushing = false
@@ -384,6 +385,7 @@ func (fl *flush) fail(cause error, fatal bool) {
 		err = fmt.Errorf("eventlog: %w: %w; the log refuses all writes, restart to recover from what is durable (up to position %d)", ErrFailed, cause, l.durable)
 		l.failed = err
 	} else {
+		l.noSpace = true // the one failure that is not fatal
 		err = fmt.Errorf("eventlog: append at log positions [%d, %d) failed: %w; nothing past %d was made durable, the log is unchanged and a later append may succeed",
 			fl.from, l.end, cause, l.durable)
 	}

@@ -82,6 +82,9 @@ func TestDiskFull(t *testing.T) {
 		!strings.Contains(full.Error(), "preallocating") || !strings.Contains(full.Error(), "a later append may succeed") {
 		t.Fatalf("append on a full disk: %v; want ErrNoSpace from preallocating the segment, saying the log is usable", full)
 	}
+	if !l.OutOfSpace() {
+		t.Fatal("OutOfSpace is false after an append failed for want of space")
+	}
 	if l.Failed() != nil || l.End() != l.Durable() || l.Durable() != acked[len(acked)-1].End() {
 		t.Fatalf("after a full disk: Failed %v, end %d, durable %d; want a usable log ending at %d", l.Failed(), l.End(), l.Durable(), acked[len(acked)-1].End())
 	}
@@ -92,6 +95,9 @@ func TestDiskFull(t *testing.T) {
 
 	r.store.SetCapacity(0)
 	acked = append(acked, fillLog(r, l, rng, 10, 1500)...)
+	if l.OutOfSpace() {
+		t.Fatal("OutOfSpace is still true after appends succeeded again")
+	}
 	r.checkAll(l, acked)
 	r.crash()
 	r.checkAll(r.mustOpen(), acked)

@@ -94,6 +94,7 @@ type Log struct {
 	acking       bool // completions are running: appends they make wait for the next flush
 	truncating   bool
 	failed       error
+	noSpace      bool   // the last flush failed for want of space
 	gen          uint64 // bumped by Truncate, so reads in flight know
 
 	// The name of the segment last named: every read and write names
@@ -341,6 +342,11 @@ func (r *recovery) finish() {
 
 // Config is the log's configuration, defaults filled in.
 func (l *Log) Config() Config { return l.cfg }
+
+// OutOfSpace reports whether the last flush failed for want of space (and
+// none has succeeded since): the log is usable, but appends that need
+// room will fail until space returns.
+func (l *Log) OutOfSpace() bool { return l.noSpace }
 
 // Durable is W, the end of what is durable: reads never go past it.
 func (l *Log) Durable() int64 { return l.durable }

@@ -283,7 +283,9 @@ func (n *Node) logState() election.LogState {
 		ServerID: n.id, HTTP: n.advNode, EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position,
 		EpochID: n.epoch.ID, EpochLeaderID: n.epoch.LeaderID, LastCommitPosition: n.st.committed,
 		WriterCheckpoint: n.writer(), ChaserCheckpoint: n.writer(), NodePriority: n.priority,
-		DiskFull: n.st.diskFull,
+		// Elections prefer another node with as good a log: this one
+		// would fail its first append as leader.
+		DiskFull: n.st.log != nil && n.st.log.OutOfSpace(),
 	}
 }
 

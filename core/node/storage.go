@@ -68,10 +68,6 @@ type storage struct {
 	// ascending: the commit point only ever lands on one, so an append is
 	// applied (and seen) whole or not at all.
 	boundaries []int64
-	// diskFull: the last write of the log failed for want of space (and
-	// none has succeeded since). Elections then prefer another node with
-	// as good a log: this one would fail its first append as leader.
-	diskFull bool
 	// repairing: a corrupt range is being cut from the log; repairTo is
 	// the log end to reach again for the repair to be complete (0: none).
 	repairing bool
@@ -437,10 +433,8 @@ func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 	err := st.log.Append(recs, func(err error) {
 		switch {
 		case err == nil:
-			st.diskFull = false
 			n.recomputeCommit()
 		case errors.Is(err, env.ErrNoSpace):
-			st.diskFull = true
 			// The log rolled back to its durable end; replicas may hold
 			// what it dropped. Give up leadership: the next term's epoch
 			// cuts that suffix from every replica. The node stays up and
@@ -672,7 +666,6 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			// usable: the link closes, and the replica resubscribes from
 			// its durable end once it reconnects (and the disk has room).
 			n.logf(env.LevelError, "log: disk full, cannot write the leader's records at %d: %v; free space on this node's disk", from, err)
-			st.diskFull = true
 			done(0, err)
 			return
 		}
@@ -681,7 +674,6 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			done(0, err)
 			return
 		}
-		st.diskFull = false
 		for i := range epochs {
 			n.addEpoch(&epochs[i])
 		}
