@@ -19,7 +19,8 @@ const (
 	// ClassNotLeader: a *NotLeaderError; its Leader is zero while no
 	// leader is known.
 	ClassNotLeader
-	// ClassNotReady: the node is starting or stopping.
+	// ClassNotReady: the node is starting or stopping, or a read met a
+	// range of its log that it found damaged and is fetching again.
 	ClassNotReady
 	ClassStreamDeleted
 	// ClassWrongExpectedVersion: a *streams.WrongExpectedVersionError, or a
