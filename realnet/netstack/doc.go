@@ -14,7 +14,8 @@
 // drains a send queue bounded in messages and bytes (Options.SendQueueLimit
 // and SendQueueBytes); Send never blocks: it answers env.ErrSendQueueFull,
 // and Writable follows once the queue is at most half full in both, and
-// again whenever it drains (one Writable at a time waits on the loop). The
+// when it drains if the node asked (NotifyDrained); one Writable at a time
+// waits on the loop. The
 // reader hands messages to the loop with loop.Post, the messages already
 // buffered together as one input, so a busy node stops reading, TCP's
 // window fills and the sender's queue fills in turn: backpressure from end
