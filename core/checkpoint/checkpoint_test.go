@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fifo runs callbacks in order at the current virtual time.
 type fifo struct{ w *world.World }
 
-func (e fifo) Exec(_ time.Duration, f func()) { e.w.Func(0, f) }
+func (e fifo) Exec(_ time.Duration, in world.Input) { e.w.Func(0, in.Run) }
 
 func open(t *testing.T, w *world.World, d env.Disk) *checkpoint.File {
 	t.Helper()

@@ -271,17 +271,33 @@ func encodeEvent(e *wire.Encoder, ev *Event) {
 }
 
 func decodeEvent(d *wire.Decoder, ev *Event) {
-	ev.Stream = d.String("stream")
+	stream := d.View("stream")
 	ev.Number = d.Varint("number")
 	d.Fixed("id", ev.ID[:])
-	ev.Type = d.String("type")
+	typ := d.View("type")
 	ev.Flags = EventFlags(d.Uint8("flags"))
 	if f := ev.Flags &^ knownEventFlags; f != 0 {
 		d.Invalid("flags", fmt.Sprintf("unknown flag bits %#x", uint8(f)))
 	}
 	ev.Created = d.Varint("created")
-	ev.Data = d.Bytes("data")
-	ev.Metadata = d.Bytes("metadata")
+	data := d.View("data")
+	meta := d.View("metadata")
+	// Every applied and replicated record passes through here: two
+	// allocations (the names, the payloads) instead of one per field.
+	names := string(stream) + string(typ)
+	ev.Stream, ev.Type = names[:len(stream)], names[len(stream):]
+	ev.Data, ev.Metadata = nil, nil
+	if n := len(data) + len(meta); n > 0 {
+		buf := make([]byte, n)
+		copy(buf, data)
+		copy(buf[len(data):], meta)
+		if len(data) > 0 {
+			ev.Data = buf[:len(data):len(data)]
+		}
+		if len(meta) > 0 {
+			ev.Metadata = buf[len(data):]
+		}
+	}
 }
 
 func encodeEpoch(e *wire.Encoder, ep *Epoch) {

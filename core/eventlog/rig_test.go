@@ -25,10 +25,10 @@ type fifo struct {
 	dead bool
 }
 
-func (e *fifo) Exec(_ time.Duration, f func()) {
+func (e *fifo) Exec(_ time.Duration, in world.Input) {
 	e.w.Func(0, func() {
 		if !e.dead {
-			f()
+			in.Run()
 		}
 	})
 }

@@ -105,6 +105,12 @@ const (
 )
 
 func encodeError(e *wire.Encoder, err error) {
+	if err == nil {
+		// The common answer, kept apart: the targets below escape to the
+		// heap, and every successful reply would pay for them.
+		e.Uint8(errNone)
+		return
+	}
 	var (
 		wev  *streams.WrongExpectedVersionError
 		del  *streams.StreamDeletedError
@@ -118,8 +124,6 @@ func encodeError(e *wire.Encoder, err error) {
 		full *DiskFullError
 	)
 	switch {
-	case err == nil:
-		e.Uint8(errNone)
 	case errors.As(err, &wev):
 		e.Uint8(errWrongExpectedVersion)
 		e.String(wev.Stream)

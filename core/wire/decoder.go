@@ -242,6 +242,19 @@ func (d *Decoder) Bytes(field string) []byte {
 	return b
 }
 
+// View reads a length-prefixed byte string without copying it: the result
+// aliases the input and is valid only as long as the input is. Decoders of
+// records with several such fields use it to copy them out in one piece.
+func (d *Decoder) View(field string) []byte {
+	n, ok := d.length(field, "bytes")
+	if !ok {
+		return nil
+	}
+	b := d.buf[d.off : d.off+n : d.off+n]
+	d.off += n
+	return b
+}
+
 // Fixed fills dst with the next len(dst) bytes (written by Encoder.Fixed).
 // On failure dst is left as it was.
 func (d *Decoder) Fixed(field string, dst []byte) {

@@ -173,10 +173,11 @@ func (t *timer) due() {
 		t.arm()
 		return
 	}
-	t.p.exec.Exec(t.p.cost, t.run)
+	t.p.exec.Exec(t.p.cost, t)
 }
 
-func (t *timer) run() {
+// Run implements world.Input: the timer's callback on its process's loop.
+func (t *timer) Run() {
 	if t.done {
 		return
 	}

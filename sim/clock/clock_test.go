@@ -22,7 +22,8 @@ type loop struct {
 	costs []time.Duration
 }
 
-func (l *loop) Exec(cost time.Duration, f func()) {
+func (l *loop) Exec(cost time.Duration, in world.Input) {
+	f := in.Run
 	l.costs = append(l.costs, cost)
 	if l.hold {
 		l.held = append(l.held, f)

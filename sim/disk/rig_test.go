@@ -22,13 +22,13 @@ type testExec struct {
 	handoffs []time.Duration
 }
 
-func (e *testExec) Exec(cost time.Duration, f func()) {
+func (e *testExec) Exec(cost time.Duration, in world.Input) {
 	e.handoffs = append(e.handoffs, e.w.Now())
 	at := max(e.w.Now(), e.free) + cost
 	e.free = at
 	e.w.At(at, world.HandlerFunc(func(uint64) {
 		if !e.dead {
-			f()
+			in.Run()
 		}
 	}), 0)
 }

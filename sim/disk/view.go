@@ -142,7 +142,8 @@ type op struct {
 }
 
 // answer runs the issuer's callback with the outcome.
-func (o *op) answer() {
+// Run implements world.Input: the completion on the issuing process's loop.
+func (o *op) Run() {
 	switch {
 	case o.doneData != nil:
 		o.doneData(o.data, o.err)
@@ -553,5 +554,5 @@ func (s *Store) deliver(o *op, err error, bytes int) {
 		return
 	}
 	o.err = err
-	o.v.exec.Exec(callbackCost(bytes), o.answer)
+	o.v.exec.Exec(callbackCost(bytes), o)
 }

@@ -24,7 +24,7 @@ type cpu struct {
 
 type input struct {
 	cost time.Duration
-	f    func()
+	in   world.Input
 }
 
 // maxInputs bounds the queue: a process that cannot keep up is a bug in the
@@ -34,14 +34,14 @@ const maxInputs = 1 << 20
 func newCPU(w *world.World) *cpu { return &cpu{w: w} }
 
 // Exec implements world.Executor.
-func (c *cpu) Exec(cost time.Duration, f func()) {
+func (c *cpu) Exec(cost time.Duration, in world.Input) {
 	if c.dead {
 		return
 	}
 	if len(c.queue)-c.head >= maxInputs {
 		panic("sim: a process has over a million pending inputs; some producer is unbounded")
 	}
-	c.queue = append(c.queue, input{cost: cost, f: f})
+	c.queue = append(c.queue, input{cost: cost, in: in})
 	c.schedule()
 }
 
@@ -79,7 +79,7 @@ func (c *cpu) Fire(uint64) {
 	c.busyUntil = c.w.Now() + in.cost
 	c.busy += in.cost
 	c.ran++
-	in.f()
+	in.in.Run()
 	c.schedule()
 }
 

@@ -153,7 +153,7 @@ func (h *Host) Start() {
 			})
 		},
 	}
-	c.Exec(h.cfg.TimerCPU, func() { p.stop = h.program(e) })
+	c.Exec(h.cfg.TimerCPU, world.InputFunc(func() { p.stop = h.program(e) }))
 }
 
 // Kill ends the process at once, as SIGKILL does: the host's kernel resets

@@ -17,11 +17,11 @@ func TestCPURunsInputsFIFOEachForItsCost(t *testing.T) {
 	var order []int
 	var at []time.Duration
 	for i, cost := range costs {
-		c.Exec(cost, func() { order = append(order, i); at = append(at, w.Now()) })
+		c.Exec(cost, world.InputFunc(func() { order = append(order, i); at = append(at, w.Now()) }))
 	}
 	// An input handed over while the process is busy queues behind the rest.
 	w.Func(2*ms, func() {
-		c.Exec(ms, func() { order = append(order, len(costs)); at = append(at, w.Now()) })
+		c.Exec(ms, world.InputFunc(func() { order = append(order, len(costs)); at = append(at, w.Now()) }))
 	})
 	w.RunUntil(time.Second)
 
@@ -55,7 +55,7 @@ func TestCPUQueueCompactsWithoutLosingOrder(t *testing.T) {
 		for range 3 {
 			n := next
 			next++
-			c.Exec(us, func() { got = append(got, n) })
+			c.Exec(us, world.InputFunc(func() { got = append(got, n) }))
 		}
 		if next < 6000 {
 			w.Func(2*us, feed)

@@ -127,12 +127,10 @@ type end struct {
 	itemHead       int
 	itemCount      int
 	writableQueued bool
-	runFn          func()
 }
 
 func (f *Fabric) newEnd(st *Stack, h *Host, client bool) *end {
 	e := &end{f: f, st: st, host: h, id: f.newID(), epoch: h.epoch, client: client, stackIdx: -1}
-	e.runFn = e.runNext
 	return e
 }
 
@@ -292,12 +290,15 @@ func (e *end) push(k itemKind, msg []byte, err error) {
 	e.items[(e.itemHead+e.itemCount)&(len(e.items)-1)] = item{kind: k, msg: msg, err: err}
 	e.itemCount++
 	cfg := &e.f.cfg
-	e.st.exec.Exec(cfg.MessageCPU+time.Duration(len(msg))*cfg.ByteCPU, e.runFn)
+	e.st.exec.Exec(cfg.MessageCPU+time.Duration(len(msg))*cfg.ByteCPU, e)
 }
 
 // runNext runs the oldest owed callback. Every executor run takes the head
 // of the queue, so callbacks of one connection keep their order even if an
 // executor reorders runs.
+// Run implements world.Input: the next owed callback on the process's loop.
+func (e *end) Run() { e.runNext() }
+
 func (e *end) runNext() {
 	if e.itemCount == 0 {
 		return

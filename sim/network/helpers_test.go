@@ -25,15 +25,15 @@ type testExec struct {
 
 type heldInput struct {
 	cost time.Duration
-	f    func()
+	in   world.Input
 }
 
-func (x *testExec) Exec(cost time.Duration, f func()) {
+func (x *testExec) Exec(cost time.Duration, in world.Input) {
 	if x.paused {
-		x.held = append(x.held, heldInput{cost, f})
+		x.held = append(x.held, heldInput{cost, in})
 		return
 	}
-	x.w.Func(cost, func() { x.ran++; f() })
+	x.w.Func(cost, func() { x.ran++; in.Run() })
 }
 
 func (x *testExec) resume() {
@@ -41,7 +41,7 @@ func (x *testExec) resume() {
 	held := x.held
 	x.held = nil
 	for _, h := range held {
-		x.Exec(h.cost, h.f)
+		x.Exec(h.cost, h.in)
 	}
 }
 

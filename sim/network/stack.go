@@ -76,11 +76,11 @@ func (s *Stack) removeEnd(e *end) {
 
 // later runs f on the process's loop, unless the process has died by then.
 func (s *Stack) later(f func()) {
-	s.exec.Exec(s.f.cfg.MessageCPU, func() {
+	s.exec.Exec(s.f.cfg.MessageCPU, world.InputFunc(func() {
 		if !s.killed {
 			f()
 		}
-	})
+	}))
 }
 
 // InterfaceAddrs implements env.Network: the host's addresses and

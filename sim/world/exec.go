@@ -9,5 +9,17 @@ import "time"
 // of a process that has died drops everything handed to it, so nothing of a
 // previous incarnation ever reaches the restarted node.
 type Executor interface {
-	Exec(cost time.Duration, f func())
+	Exec(cost time.Duration, in Input)
 }
+
+// Input is one unit of work for a process's loop. It is an interface, not
+// a func, so that the simulator's own objects (a disk operation, a timer, a
+// connection) can be handed over as they are: a method value would cost an
+// allocation for every completion.
+type Input interface{ Run() }
+
+// InputFunc adapts a function to Input.
+type InputFunc func()
+
+// Run calls f.
+func (f InputFunc) Run() { f() }
