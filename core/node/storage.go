@@ -363,6 +363,13 @@ func (n *Node) writeCommitCheckpoint() {
 func (n *Node) maybeLead() {
 	if n.state == member.PreLeader && n.epochWritten && n.st.committed >= n.epochEnd && n.st.applied >= n.epochEnd {
 		n.setState(member.Leader)
+		// The writer's view starts the term as the committed view. Writes
+		// it re-decided when the last term ended were proposed to a log that
+		// refused them, and stayed in the view: numbered from there, this
+		// term's first write would have skipped revisions.
+		if n.streams != nil {
+			n.streams.ResetWriter()
+		}
 	}
 }
 

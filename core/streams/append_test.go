@@ -356,6 +356,51 @@ func TestResetWriterForgetsProposalsThatCannotCommit(t *testing.T) {
 	}
 }
 
+// TestResetAtTermStartDropsWritesRedecidedIntoARefusingLog: a refusal
+// deferred behind a write in flight is decided again when the writer
+// resets at the end of a term; if it now passes it is proposed to a log
+// that refuses it, and stays in the view. The node resets the writer again
+// when its next term starts, so that term numbers after what committed,
+// not after what was refused (else the index meets a revision gap).
+func TestResetAtTermStartDropsWritesRedecidedIntoARefusingLog(t *testing.T) {
+	h := newHarness(t, streams.Config{}, true)
+	first := h.appendAsync("s", streams.NoStream, h.events("x"))
+	h.log.RunAll()
+	if first.res.Err != nil {
+		t.Fatal(first.res.Err)
+	}
+	inFlight := h.appendAsync("s", streams.Exact(0), h.events("a"))
+	waiting := h.appendAsync("s", streams.Exact(0), h.events("b1", "b2"))
+	if waiting.done {
+		t.Fatalf("a conflict with a write in flight was answered at once: %+v", waiting.res)
+	}
+	// The term ends: the log refuses, and the writer resets.
+	notLeader := errors.New("not leader")
+	h.log.FailNext(notLeader, false)
+	h.svc.ResetWriter()
+	h.log.RunAll() // the write in flight commits after all; the re-decided one is refused
+	if inFlight.res.Err != nil || inFlight.res.Revision != 1 {
+		t.Fatalf("write in flight: %+v, want revision 1", inFlight.res)
+	}
+	if !waiting.done || !errors.Is(waiting.res.Err, notLeader) {
+		t.Fatalf("re-decided write: %+v, want the log's refusal", waiting.res)
+	}
+	if st := h.svc.Stats(); st.ProposedStreams != 1 {
+		t.Fatalf("the refused proposal should still be in the view until the next reset: %+v", st)
+	}
+	// The next term starts.
+	h.log.Unrefuse()
+	h.svc.ResetWriter()
+	next := h.appendAsync("s", streams.Any, h.events("c"))
+	h.log.RunAll()
+	if next.res.Err != nil || next.res.Revision != 2 {
+		t.Fatalf("first write of the new term: %+v, want revision 2, right after the committed one", next.res)
+	}
+	if got := numbers(h.log.CommittedEvents()); !slices.Equal(got, []int64{0, 1, 2}) {
+		t.Fatalf("committed revisions %v, want 0 1 2", got)
+	}
+}
+
 func TestMaxAppendSize(t *testing.T) {
 	h := newHarness(t, streams.Config{MaxAppendSize: 100}, false)
 	// Data, metadata and type count: 59+1 and 39+1 bytes.

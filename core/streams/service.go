@@ -230,7 +230,10 @@ func (s *Service) applyBatch(evs []Event) {
 // never commit: when it stops leading, when its log is truncated, when the
 // log refused a proposal. Before a node starts taking writes as leader, its
 // whole log must be committed and applied (its epoch record commits
-// everything before it), so the committed view is the writer's truth.
+// everything before it), so the committed view is the writer's truth; the
+// node resets the writer then too, because refusals deferred behind the
+// dropped proposals are decided again here, and those that now pass are
+// proposed to a log that still refuses them and stay in the view.
 // Writes still waiting keep waiting for their log's answer.
 func (s *Service) ResetWriter() { s.writer.reset() }
 
