@@ -351,6 +351,10 @@ func (l *Log) OutOfSpace() bool { return l.noSpace }
 // Durable is W, the end of what is durable: reads never go past it.
 func (l *Log) Durable() int64 { return l.durable }
 
+// Generation changes whenever Truncate cuts the log: what a caller keeps
+// about records of an older generation may describe records now gone.
+func (l *Log) Generation() uint64 { return l.gen }
+
 // End is where the next appended record goes (at or past Durable).
 func (l *Log) End() int64 { return l.end }
 

@@ -52,8 +52,10 @@ type storage struct {
 	// applied is how far committed records have been handed on.
 	applied  int64
 	applying bool
-	epochs   []replication.Epoch // oldest first
-	tail     tail
+	// unapplied keeps what this node wrote, decoded, until it is applied.
+	unapplied unapplied
+	epochs    []replication.Epoch // oldest first
+	tail      tail
 	// waiters are local appends waiting for the commit point.
 	waiters []commitWaiter
 	// appliedWaiters are leader reads waiting for records to be applied.
@@ -391,11 +393,20 @@ func (n *Node) runAppliedWaiters() {
 	}
 }
 
-// applyCommitted reads committed records not yet applied, one bounded
-// step at a time.
+// applyCommitted applies committed records not yet applied: from the
+// decoded copies of what this node wrote when they hold the next ones (the
+// usual case), else read back from the log one bounded step at a time.
 func (n *Node) applyCommitted() {
 	st := &n.st
 	if st.applying || st.applied >= st.committed {
+		return
+	}
+	if recs, next := st.unapplied.take(st.log.Generation(), st.applied, st.committed); next > st.applied {
+		n.applyRecords(recs)
+		st.applied = next
+		n.maybeLead()
+		n.runAppliedWaiters()
+		n.applyCommitted()
 		return
 	}
 	st.applying = true
@@ -440,6 +451,7 @@ func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 	err := st.log.Append(recs, func(err error) {
 		switch {
 		case err == nil:
+			st.unapplied.add(st.log.Generation(), recs)
 			n.recomputeCommit()
 		case errors.Is(err, env.ErrNoSpace):
 			// The log rolled back to its durable end; replicas may hold
@@ -649,7 +661,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 		done(0, ErrPromisedNewerLeader)
 		return
 	}
-	var epochs []eventlog.Record
+	var recs, epochs []eventlog.Record
 	boundary := int64(-1)
 	for off := 0; off < len(raw); {
 		r, err := eventlog.Decode(raw[off:], from+int64(off))
@@ -657,6 +669,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			done(0, fmt.Errorf("leader sent a bad record at %d: %w", from+int64(off), err))
 			return
 		}
+		recs = append(recs, r)
 		if r.Kind == eventlog.KindEpoch {
 			epochs = append(epochs, r)
 		}
@@ -681,6 +694,7 @@ func (n *Node) writeReplicated(from int64, raw []byte, done func(int64, error)) 
 			done(0, err)
 			return
 		}
+		st.unapplied.add(st.log.Generation(), recs)
 		for i := range epochs {
 			n.addEpoch(&epochs[i])
 		}
