@@ -198,6 +198,8 @@ func TestDecoderRejectsMalformedInput(t *testing.T) {
 			wire.ErrTooLong, 0, "declared length 5 exceeds the 2 bytes left"},
 		{"huge byte string is not allocated", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
 			func(d *wire.Decoder) { d.Bytes("payload") }, wire.ErrTooLong, 0, `field "payload" (bytes)`},
+		{"viewed byte string longer than input", []byte{0x04, 'a'}, func(d *wire.Decoder) { d.View("data") },
+			wire.ErrTooLong, 0, "declared length 4 exceeds the 1 bytes left"},
 		{"uint32 short", []byte{7, 1, 2, 3}, func(d *wire.Decoder) { d.Uint8("x"); d.Uint32("epoch") },
 			wire.ErrTruncated, 1, "needs 4 bytes, 3 left"},
 		{"fixed short", []byte{1, 2}, func(d *wire.Decoder) { d.Fixed("id", make([]byte, 16)) },
@@ -418,5 +420,30 @@ func BenchmarkUnmarshal(b *testing.B) {
 		if _, err := wire.Unmarshal(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestViewAliasesTheInput: View hands back the bytes in place, capped so
+// that appending to them cannot write over the fields after them.
+func TestViewAliasesTheInput(t *testing.T) {
+	e := wire.NewEncoder(nil)
+	e.Bytes([]byte("abc"))
+	e.Bytes(nil)
+	e.Uint8(7)
+	in := e.Data()
+	d := wire.NewDecoder(in)
+	first, empty := d.View("first"), d.View("empty")
+	if d.Uint8("after") != 7 || d.Finish() != nil {
+		t.Fatalf("decoding after the views failed: %v", d.Finish())
+	}
+	if string(first) != "abc" || len(empty) != 0 {
+		t.Fatalf("views %q and %q, want \"abc\" and empty", first, empty)
+	}
+	if cap(first) != len(first) {
+		t.Fatalf("view capacity %d beyond its length %d", cap(first), len(first))
+	}
+	in[1] = 'X'
+	if first[0] != 'X' {
+		t.Fatal("the view is a copy; it should alias the input")
 	}
 }
