@@ -321,6 +321,14 @@ func (s *Server) read(sub *Subscription) {
 			sub.p.close(err)
 			return
 		}
+		if len(raw) == 0 && next == from {
+			// Nothing readable yet (the next bytes are a segment's padding
+			// that is not durable, say). Pumping again now would read the
+			// same nothing, over and over, within this call; whatever
+			// makes more readable (a write, a commit, an acknowledgement)
+			// pumps again.
+			return
+		}
 		if len(raw) > 0 {
 			committed := s.node.Committed()
 			sub.sentCommitted = committed
