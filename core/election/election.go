@@ -67,15 +67,26 @@ type Node interface {
 	LogState() LogState
 	// Send delivers an election message to a member (best effort).
 	Send(to env.Endpoint, m Message)
-	// PersistProposal durably records the highest proposal number seen;
-	// done(false) means the disk failed and the node is stopping.
-	PersistProposal(n int32, done func(ok bool))
+	// Persist durably records c (each value the highest so far); done(false)
+	// means the disk failed and the node is stopping.
+	Persist(c Checkpoint, done func(ok bool))
 	// Elected reports a decided election (EventStoreDB's ElectionsDone):
 	// leader leads epoch number.
 	Elected(view, number int32, leader From)
 	// Resigned reports that a quorum acknowledged this leader's resignation.
 	Resigned()
 }
+
+// Checkpoint is what an acceptor must not forget across a restart: the
+// highest proposal number it made or accepted, and the highest it promised
+// by giving its log state (-1: none).
+type Checkpoint struct {
+	Proposal int32
+	Promised int32
+}
+
+// NoCheckpoint is the checkpoint of a node that has never taken part.
+var NoCheckpoint = Checkpoint{Proposal: -1, Promised: -1}
 
 // Service runs one node's side of elections.
 type Service struct {
@@ -93,6 +104,11 @@ type Service struct {
 	proposal    *Proposal // what this node proposed or accepted in the installed view
 	decided     bool      // the attempted view has elected a leader
 	proposalChk int32
+	// promisedChk is the highest promise persisted; want is the checkpoint
+	// last handed to Persist, which every later write includes, so that a
+	// write of one value never takes back another still in flight.
+	promisedChk int32
+	want        Checkpoint
 	// promised is the highest proposal number this node has decided to
 	// accept or make, persisted or not yet, or one above the epoch of a log
 	// state it gave an election: from that moment it must not help an
@@ -129,10 +145,21 @@ type vote struct {
 	number int32
 }
 
-// New makes the service. proposalChk is the persisted proposal number (-1
-// when none).
-func New(e env.Env, cfg Config, self From, proposalChk int32, node Node) *Service {
-	return &Service{env: e, cfg: cfg, node: node, self: self, attempted: -1, installed: -1, proposalChk: proposalChk, promised: proposalChk}
+// New makes the service from the node's persisted checkpoint.
+func New(e env.Env, cfg Config, self From, chk Checkpoint, node Node) *Service {
+	return &Service{env: e, cfg: cfg, node: node, self: self, attempted: -1, installed: -1,
+		proposalChk: chk.Proposal, promisedChk: chk.Promised, want: chk, promised: max(chk.Proposal, chk.Promised)}
+}
+
+// persist makes c durable, together with everything asked before, and
+// runs done once it is (not at all if the disk failed).
+func (s *Service) persist(c Checkpoint, done func()) {
+	s.want = Checkpoint{Proposal: max(s.want.Proposal, c.Proposal), Promised: max(s.want.Promised, c.Promised)}
+	s.node.Persist(s.want, func(ok bool) {
+		if ok {
+			done()
+		}
+	})
 }
 
 // Phase reports the service's state.
@@ -388,7 +415,24 @@ func (s *Service) onPrepare(m *Prepare) {
 	s.phase = Acceptor
 	s.installed = m.View
 	ok := s.ownPrepareOk(m.View)
-	s.node.Send(m.HTTP, &ok)
+	promise := ok.State.EpochNumber + 1
+	if ok.State.EpochNumber < 0 || promise <= max(s.promisedChk, s.proposalChk) {
+		// No leader of the state's epoch exists to be helped, or the
+		// promise is already durable.
+		s.node.Send(m.HTTP, &ok)
+		return
+	}
+	// The coordinator may choose a leader on this state after this node
+	// has crashed: the promise must outlive the process, or a restarted
+	// node could help its old leader commit what that choice lacks. (A
+	// coordinator's own state dies with its view, so it is not persisted.)
+	view, to := m.View, m.HTTP
+	s.persist(Checkpoint{Proposal: -1, Promised: promise}, func() {
+		s.promisedChk = max(s.promisedChk, promise)
+		if s.phase == Acceptor && s.installed == view && !s.decided {
+			s.node.Send(to, &ok)
+		}
+	})
 }
 
 func (s *Service) onPrepareOk(m *PrepareOk) {
@@ -423,10 +467,7 @@ func (s *Service) checkPrepareQuorum() {
 	s.log(env.LevelInfo, fmt.Sprintf("election: proposing %s (%v) as leader in view %d, proposal %d",
 		best.ServerID.Short(), best.HTTP, view, number))
 	s.promised = max(s.promised, number)
-	s.node.PersistProposal(number, func(ok bool) {
-		if !ok {
-			return
-		}
+	s.persist(Checkpoint{Proposal: number, Promised: -1}, func() {
 		// Persisted is persisted, whatever the view has become.
 		s.proposalChk = max(s.proposalChk, number)
 		if s.phase != Coordinator || s.installed != view || s.proposal != nil || s.decided {
@@ -540,10 +581,7 @@ func (s *Service) onProposal(m *Proposal) {
 	view := m.View
 	p := *m
 	s.promised = max(s.promised, m.Number)
-	s.node.PersistProposal(m.Number, func(ok bool) {
-		if !ok {
-			return
-		}
+	s.persist(Checkpoint{Proposal: m.Number, Promised: -1}, func() {
 		if p.Number <= s.proposalChk || s.phase != Acceptor || s.installed != view || s.decided {
 			s.proposalChk = max(s.proposalChk, p.Number)
 			return

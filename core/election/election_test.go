@@ -34,10 +34,11 @@ type tnode struct {
 	svc      *election.Service
 	info     member.Info
 	state    election.LogState
-	persist  int32
+	persist  election.Checkpoint
 	down     bool
 	elected  []int32
 	resigned bool
+	sent     []election.Message
 }
 
 type nopRand struct{ n uint64 }
@@ -51,7 +52,7 @@ func newCluster(t *rapid.T, n int, loss float64) *cluster {
 	for i := 0; i < n; i++ {
 		var id member.ID
 		id[0] = byte(i + 1)
-		tn := &tnode{c: c, persist: -1}
+		tn := &tnode{c: c, persist: election.NoCheckpoint}
 		tn.info = member.Info{InstanceID: id, IsAlive: true, State: member.Unknown,
 			HTTPEndPoint: env.Endpoint{Host: fmt.Sprintf("10.0.0.%d", i+1), Port: 2113},
 			EpochNumber:  -1, NodePriority: int32(rapid.IntRange(0, 3).Draw(t, "priority"))}
@@ -60,7 +61,7 @@ func newCluster(t *rapid.T, n int, loss float64) *cluster {
 			DiskFull: rapid.IntRange(0, 3).Draw(t, "disk full") == 0}
 		e := env.Env{Clock: c.clock, Rand: &nopRand{n: uint64(i)}}
 		tn.svc = election.New(e, election.Config{ClusterSize: n, Timeout: time.Second},
-			election.From{ServerID: id, HTTP: tn.info.HTTPEndPoint}, -1, tn)
+			election.From{ServerID: id, HTTP: tn.info.HTTPEndPoint}, election.NoCheckpoint, tn)
 		c.nodes = append(c.nodes, tn)
 	}
 	return c
@@ -82,6 +83,7 @@ func (n *tnode) Send(to env.Endpoint, m election.Message) {
 	if n.down {
 		return
 	}
+	n.sent = append(n.sent, m)
 	if c.loss > 0 && c.rng("lost", 100) < int(c.loss*100) {
 		return
 	}
@@ -95,14 +97,13 @@ func (n *tnode) Send(to env.Endpoint, m election.Message) {
 	})
 }
 
-func (n *tnode) PersistProposal(p int32, done func(bool)) {
+func (n *tnode) Persist(p election.Checkpoint, done func(bool)) {
 	n.c.clock.AfterFunc(time.Duration(n.c.rng("sync", 2000))*time.Microsecond, func() {
 		if n.down {
 			return
 		}
-		if p > n.persist {
-			n.persist = p
-		}
+		n.persist.Proposal = max(n.persist.Proposal, p.Proposal)
+		n.persist.Promised = max(n.persist.Promised, p.Promised)
 		done(true)
 	})
 }
@@ -222,7 +223,7 @@ func TestNeverTwoLeadersPerEpoch(t *testing.T) {
 			c.clock.Advance(time.Duration(rapid.IntRange(0, 3000).Draw(t, "ms")) * time.Millisecond)
 			nd := c.nodes[rapid.IntRange(0, n-1).Draw(t, "node")]
 			switch rapid.IntRange(0, 2).Draw(t, "action") {
-			case 0: // restart: volatile election state lost, the persisted proposal kept
+			case 0: // restart: volatile election state lost, the persisted checkpoint kept
 				nd.svc.Stop()
 				e := env.Env{Clock: c.clock, Rand: &nopRand{n: uint64(i)}}
 				nd.svc = election.New(e, election.Config{ClusterSize: n, Timeout: time.Second},
@@ -245,6 +246,57 @@ func TestNeverTwoLeadersPerEpoch(t *testing.T) {
 			t.Fatalf("no leader decided after the network healed")
 		}
 	})
+}
+
+// A promise outlives the process: the log state is sent only once the
+// promise is durable, and a restarted node still keeps it. A promise
+// already durable needs no second write.
+func TestAPromiseOutlivesARestart(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 3, 0)
+		a, coord := c.nodes[0], c.nodes[1]
+		a.state.EpochNumber = 4
+		a.svc.StartElections()
+		view := a.svc.Installed() + 1
+		prepare := &election.Prepare{From: election.From{ServerID: coord.info.InstanceID, HTTP: coord.info.HTTPEndPoint}, View: view}
+		a.svc.Handle(prepare)
+		if n := countPrepareOks(a.sent); n != 0 {
+			rt.Fatalf("%d log states sent before the promise was durable", n)
+		}
+		c.clock.Advance(3 * time.Millisecond) // the fake disk syncs within 2 ms
+		if n := countPrepareOks(a.sent); n != 1 {
+			rt.Fatalf("%d log states sent once the promise was durable, want 1", n)
+		}
+		if a.persist.Promised != 5 {
+			rt.Fatalf("persisted promise %d, want 5 (one above the state's epoch)", a.persist.Promised)
+		}
+
+		a.svc.Stop()
+		a.svc = election.New(env.Env{Clock: c.clock, Rand: &nopRand{}}, election.Config{ClusterSize: 3, Timeout: time.Second},
+			election.From{ServerID: a.info.InstanceID, HTTP: a.info.HTTPEndPoint}, a.persist, a)
+		if got := a.svc.Promised(); got < 5 {
+			rt.Fatalf("after a restart, promised %d: the promise of 5 was forgotten", got)
+		}
+
+		// The same promise again: answered at once.
+		a.svc.StartElections()
+		prepare.View = a.svc.Installed() + 1
+		a.sent = nil
+		a.svc.Handle(prepare)
+		if n := countPrepareOks(a.sent); n != 1 {
+			rt.Fatalf("a promise already durable: %d log states sent at once, want 1", n)
+		}
+	})
+}
+
+func countPrepareOks(ms []election.Message) int {
+	n := 0
+	for _, m := range ms {
+		if _, ok := m.(*election.PrepareOk); ok {
+			n++
+		}
+	}
+	return n
 }
 
 // Answering a prepare with a log state is a promise: from then on the node

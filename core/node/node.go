@@ -6,6 +6,7 @@
 package node
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -39,8 +40,10 @@ const (
 // Version is what the node reports in gossip.
 const Version = "annal-0.1"
 
-// proposalFile holds the highest election proposal number this node has
-// persisted.
+// proposalFile holds the node's election checkpoint: the highest proposal
+// number it made or accepted, then the highest it promised by giving its
+// log state, each a little-endian int32. Files written before promises
+// were kept hold the proposal number alone.
 const proposalFile = "proposal.chk"
 
 // Settings are what a node needs beyond its options.
@@ -145,12 +148,21 @@ func (n *Node) Start() {
 	})
 }
 
-func (n *Node) proposalNumber() int32 {
+// electionCheckpoint decodes proposal.chk (see proposalFile).
+func (n *Node) electionCheckpoint() (election.Checkpoint, error) {
 	v := n.proposalChk.Value()
-	if len(v) != 4 {
-		return -1
+	c := election.NoCheckpoint
+	switch len(v) {
+	case 0:
+	case 4:
+		c.Proposal = int32(binary.LittleEndian.Uint32(v))
+	case 8:
+		c.Proposal = int32(binary.LittleEndian.Uint32(v))
+		c.Promised = int32(binary.LittleEndian.Uint32(v[4:]))
+	default:
+		return c, fmt.Errorf("%s holds %d bytes; an election checkpoint is 4 or 8", proposalFile, len(v))
 	}
-	return int32(uint32(v[0]) | uint32(v[1])<<8 | uint32(v[2])<<16 | uint32(v[3])<<24)
+	return c, nil
 }
 
 // resolveEndpoints works out what the node binds and what it advertises.
@@ -193,9 +205,14 @@ func (n *Node) started() {
 		return
 	}
 	n.gossip = gossip.New(n.e, n.gossipConfig(), gossipNode{n})
+	chk, err := n.electionCheckpoint()
+	if err != nil {
+		n.fatal(err)
+		return
+	}
 	n.election = election.New(n.e,
 		election.Config{ClusterSize: n.clusterSize, Timeout: n.opts.Duration(options.LeaderElectionTimeoutMs)},
-		election.From{ServerID: n.id, HTTP: n.advNode}, n.proposalNumber(), electionNode{n})
+		election.From{ServerID: n.id, HTTP: n.advNode}, chk, electionNode{n})
 	n.server = replication.NewServer(n.e, n.id, n.heartbeats, leaderNode{n})
 
 	l, err := n.e.Net.Serve(n.bindNode, n)
@@ -743,8 +760,9 @@ type electionNode struct{ n *Node }
 func (e electionNode) Members() []member.Info                   { return e.n.gossip.View() }
 func (e electionNode) LogState() election.LogState              { return e.n.logState() }
 func (e electionNode) Send(to env.Endpoint, m election.Message) { e.n.sendElection(to, m) }
-func (e electionNode) PersistProposal(p int32, done func(bool)) {
-	v := []byte{byte(p), byte(p >> 8), byte(p >> 16), byte(p >> 24)}
+func (e electionNode) Persist(c election.Checkpoint, done func(bool)) {
+	v := binary.LittleEndian.AppendUint32(nil, uint32(c.Proposal))
+	v = binary.LittleEndian.AppendUint32(v, uint32(c.Promised))
 	e.n.proposalChk.Write(v, func(err error) {
 		if err != nil {
 			e.n.fatal(err)
