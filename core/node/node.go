@@ -150,7 +150,10 @@ func (n *Node) Start() {
 
 // electionCheckpoint decodes proposal.chk (see proposalFile).
 func (n *Node) electionCheckpoint() (election.Checkpoint, error) {
-	v := n.proposalChk.Value()
+	return decodeElectionCheckpoint(n.proposalChk.Value())
+}
+
+func decodeElectionCheckpoint(v []byte) (election.Checkpoint, error) {
 	c := election.NoCheckpoint
 	switch len(v) {
 	case 0:
