@@ -7,7 +7,9 @@
 //     endpoint, descending; index v mod count), once a quorum wants view v,
 //     asks for log states (Prepare).
 //  3. Acceptors install the view and answer with their log state
-//     (PrepareOk).
+//     (PrepareOk). Giving it is a promise, persisted before the answer
+//     leaves: the node helps no leader of that state's epoch or older
+//     commit more.
 //  4. With a quorum of answers, the coordinator picks the best candidate and
 //     proposes it under a proposal number above any it has seen, persisted
 //     first (Proposal). That number becomes the new epoch number.
@@ -172,7 +174,8 @@ func (s *Service) Installed() int32 { return s.installed }
 func (s *Service) ProposalCheckpoint() int32 { return s.proposalChk }
 
 // Promised is the highest proposal number this node has decided to accept
-// or make, including one whose persistence is still under way.
+// or make, or promised by giving its log state, including one whose
+// persistence is still under way.
 func (s *Service) Promised() int32 { return max(s.promised, s.proposalChk) }
 
 // Accepted is the proposal this node persisted and accepted (or made) in

@@ -368,8 +368,9 @@ func (n *Node) maybeLead() {
 		// The writer's view starts the term as the committed view. Writes
 		// it re-decided when the last term ended were proposed to a log that
 		// refused them, and stayed in the view: numbered from there, this
-		// term's first write would have skipped revisions.
-		if n.streams != nil {
+		// term's first write would have skipped revisions. (Announcing the
+		// new state can end it at once, when gossip shows a rival leader.)
+		if n.streams != nil && n.state == member.Leader {
 			n.streams.ResetWriter()
 		}
 	}

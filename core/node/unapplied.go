@@ -36,6 +36,14 @@ func (u *unapplied) add(gen uint64, recs []eventlog.Record) {
 		u.reset(gen)
 		return
 	}
+	if u.head > 0 && u.head*2 >= len(u.recs) {
+		// Under steady load something always waits, so the array never
+		// empties: move what waits to a fresh one, or every record taken
+		// since the last idle moment (payloads included) stays reachable.
+		// Fresh, not copied down: slices already taken stay as they were.
+		u.recs = append(make([]eventlog.Record, 0, 2*(len(u.recs)-u.head)+len(recs)), u.recs[u.head:]...)
+		u.head = 0
+	}
 	for i := range recs {
 		if recs[i].Kind != eventlog.KindPadding {
 			u.recs = append(u.recs, recs[i])

@@ -108,3 +108,18 @@ func TestUnappliedNeverRewritesWhatItReturned(t *testing.T) {
 		t.Fatalf("a later add changed what take returned: %v", positions(first))
 	}
 }
+
+// Under steady load one append always waits, so the kept records never all
+// drain: the array must still not grow with everything ever taken.
+func TestUnappliedDoesNotKeepWhatItHandedOn(t *testing.T) {
+	var u unapplied
+	u.add(0, []eventlog.Record{ev(0, 10, false)})
+	for i := int64(1); i <= 10000; i++ {
+		u.add(0, []eventlog.Record{ev(i*10, 10, false)})
+		recs, next := u.take(0, (i-1)*10, i*10) // commits all but the newest
+		expect(t, recs, next, []int64{(i - 1) * 10}, i*10)
+	}
+	if n := len(u.recs); n > 4 {
+		t.Fatalf("%d records held for 1 waiting: records already applied stay reachable", n)
+	}
+}

@@ -324,9 +324,13 @@ func (s *Server) read(sub *Subscription) {
 		if len(raw) == 0 && next == from {
 			// Nothing readable yet (the next bytes are a segment's padding
 			// that is not durable, say). Pumping again now would read the
-			// same nothing, over and over, within this call; whatever
-			// makes more readable (a write, a commit, an acknowledgement)
-			// pumps again.
+			// same nothing, over and over, within this call; the next
+			// write, commit or acknowledgement pumps again. The commit
+			// point still goes out, as it does to a replica caught up.
+			if committed := s.node.Committed(); committed > sub.sentCommitted {
+				sub.sentCommitted = committed
+				sub.p.send(&Committed{Position: committed})
+			}
 			return
 		}
 		if len(raw) > 0 {

@@ -141,8 +141,8 @@ type op struct {
 	names []string
 }
 
-// answer runs the issuer's callback with the outcome.
-// Run implements world.Input: the completion on the issuing process's loop.
+// Run implements world.Input: it runs the issuer's callback with the
+// outcome, on the issuing process's loop.
 func (o *op) Run() {
 	switch {
 	case o.doneData != nil:

@@ -293,12 +293,12 @@ func (e *end) push(k itemKind, msg []byte, err error) {
 	e.st.exec.Exec(cfg.MessageCPU+time.Duration(len(msg))*cfg.ByteCPU, e)
 }
 
-// runNext runs the oldest owed callback. Every executor run takes the head
-// of the queue, so callbacks of one connection keep their order even if an
-// executor reorders runs.
 // Run implements world.Input: the next owed callback on the process's loop.
 func (e *end) Run() { e.runNext() }
 
+// runNext runs the oldest owed callback. Every executor run takes the head
+// of the queue, so callbacks of one connection keep their order even if an
+// executor reorders runs.
 func (e *end) runNext() {
 	if e.itemCount == 0 {
 		return
