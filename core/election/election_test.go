@@ -289,6 +289,62 @@ func TestAPromiseOutlivesARestart(t *testing.T) {
 	})
 }
 
+// A coordinator that learns its view has already elected (another
+// coordinator's proposal won it) makes no proposal of its own when its
+// last log state arrives: a second number for a decided view would leave
+// acceptors promised to a term that never starts.
+func TestNoProposalInADecidedView(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 3, 0)
+		a, b, d := c.nodes[0], c.nodes[1], c.nodes[2]
+		b.down, d.down = true, true // a's messages go nowhere; the test delivers theirs
+		a.svc.StartElections()
+		from := func(n *tnode) election.From {
+			return election.From{ServerID: n.info.InstanceID, HTTP: n.info.HTTPEndPoint}
+		}
+		// Find a view a coordinates: a view change from b makes a quorum.
+		view := int32(-1)
+		for v := a.svc.Installed() + 1; v < 10 && view < 0; v++ {
+			a.svc.Handle(&election.ViewChange{From: from(b), AttemptedView: v})
+			if a.svc.Phase() == election.Coordinator {
+				view = v
+			}
+		}
+		if view < 0 {
+			rt.Fatal("a never coordinated a view")
+		}
+		decide := func() {
+			// b and d accept b's proposal in that view: the view is decided.
+			for _, n := range []*tnode{b, d} {
+				a.svc.Handle(&election.Accept{From: from(n), Leader: from(b), View: view, Number: 1})
+			}
+			if len(a.elected) == 0 {
+				rt.Fatal("a quorum of accepts did not decide the view")
+			}
+		}
+		// d's log state completes a's quorum of states, either after the
+		// decision or while a persists its number (before it proposes).
+		a.sent = nil
+		stateFirst := rapid.Bool().Draw(rt, "state first")
+		if !stateFirst {
+			decide()
+		}
+		a.svc.Handle(&election.PrepareOk{View: view, State: d.state})
+		if stateFirst {
+			decide()
+		}
+		c.clock.Advance(time.Second)
+		if !stateFirst && a.persist.Proposal >= 0 {
+			rt.Fatalf("persisted proposal number %d for a view already decided", a.persist.Proposal)
+		}
+		for _, m := range a.sent {
+			if p, ok := m.(*election.Proposal); ok && p.View == view {
+				rt.Fatalf("proposed %d in view %d, already decided", p.Number, view)
+			}
+		}
+	})
+}
+
 func countPrepareOks(ms []election.Message) int {
 	n := 0
 	for _, m := range ms {
