@@ -97,6 +97,18 @@ func (n *tnode) Send(to env.Endpoint, m election.Message) {
 	})
 }
 
+func (n *tnode) from() election.From {
+	return election.From{ServerID: n.info.InstanceID, HTTP: n.info.HTTPEndPoint}
+}
+
+// restart replaces the node's service with a fresh one (its volatile
+// state lost) that starts from what the node persisted.
+func (n *tnode) restart(clusterSize int, seed uint64) {
+	n.svc.Stop()
+	e := env.Env{Clock: n.c.clock, Rand: &nopRand{n: seed}}
+	n.svc = election.New(e, election.Config{ClusterSize: clusterSize, Timeout: time.Second}, n.from(), n.persist, n)
+}
+
 func (n *tnode) Persist(p election.Checkpoint, done func(bool)) {
 	n.c.clock.AfterFunc(time.Duration(n.c.rng("sync", 2000))*time.Microsecond, func() {
 		if n.down {
@@ -224,10 +236,7 @@ func TestNeverTwoLeadersPerEpoch(t *testing.T) {
 			nd := c.nodes[rapid.IntRange(0, n-1).Draw(t, "node")]
 			switch rapid.IntRange(0, 2).Draw(t, "action") {
 			case 0: // restart: volatile election state lost, the persisted checkpoint kept
-				nd.svc.Stop()
-				e := env.Env{Clock: c.clock, Rand: &nopRand{n: uint64(i)}}
-				nd.svc = election.New(e, election.Config{ClusterSize: n, Timeout: time.Second},
-					election.From{ServerID: nd.info.InstanceID, HTTP: nd.info.HTTPEndPoint}, nd.persist, nd)
+				nd.restart(n, uint64(i))
 				nd.svc.StartElections()
 			case 1:
 				nd.svc.StartElections()
@@ -258,7 +267,7 @@ func TestAPromiseOutlivesARestart(t *testing.T) {
 		a.state.EpochNumber = 4
 		a.svc.StartElections()
 		view := a.svc.Installed() + 1
-		prepare := &election.Prepare{From: election.From{ServerID: coord.info.InstanceID, HTTP: coord.info.HTTPEndPoint}, View: view}
+		prepare := &election.Prepare{From: coord.from(), View: view}
 		a.svc.Handle(prepare)
 		if n := countPrepareOks(a.sent); n != 0 {
 			rt.Fatalf("%d log states sent before the promise was durable", n)
@@ -271,9 +280,7 @@ func TestAPromiseOutlivesARestart(t *testing.T) {
 			rt.Fatalf("persisted promise %d, want 5 (one above the state's epoch)", a.persist.Promised)
 		}
 
-		a.svc.Stop()
-		a.svc = election.New(env.Env{Clock: c.clock, Rand: &nopRand{}}, election.Config{ClusterSize: 3, Timeout: time.Second},
-			election.From{ServerID: a.info.InstanceID, HTTP: a.info.HTTPEndPoint}, a.persist, a)
+		a.restart(3, 0)
 		if got := a.svc.Promised(); got < 5 {
 			rt.Fatalf("after a restart, promised %d: the promise of 5 was forgotten", got)
 		}
@@ -299,13 +306,10 @@ func TestNoProposalInADecidedView(t *testing.T) {
 		a, b, d := c.nodes[0], c.nodes[1], c.nodes[2]
 		b.down, d.down = true, true // a's messages go nowhere; the test delivers theirs
 		a.svc.StartElections()
-		from := func(n *tnode) election.From {
-			return election.From{ServerID: n.info.InstanceID, HTTP: n.info.HTTPEndPoint}
-		}
 		// Find a view a coordinates: a view change from b makes a quorum.
 		view := int32(-1)
 		for v := a.svc.Installed() + 1; v < 10 && view < 0; v++ {
-			a.svc.Handle(&election.ViewChange{From: from(b), AttemptedView: v})
+			a.svc.Handle(&election.ViewChange{From: b.from(), AttemptedView: v})
 			if a.svc.Phase() == election.Coordinator {
 				view = v
 			}
@@ -316,7 +320,7 @@ func TestNoProposalInADecidedView(t *testing.T) {
 		decide := func() {
 			// b and d accept b's proposal in that view: the view is decided.
 			for _, n := range []*tnode{b, d} {
-				a.svc.Handle(&election.Accept{From: from(n), Leader: from(b), View: view, Number: 1})
+				a.svc.Handle(&election.Accept{From: n.from(), Leader: b.from(), View: view, Number: 1})
 			}
 			if len(a.elected) == 0 {
 				rt.Fatal("a quorum of accepts did not decide the view")
@@ -370,7 +374,7 @@ func TestGivingALogStateIsAPromise(t *testing.T) {
 		if got := a.svc.Promised(); got > a.state.EpochNumber {
 			rt.Fatalf("promised %d before giving any state", got)
 		}
-		a.svc.Handle(&election.Prepare{From: election.From{ServerID: coord.info.InstanceID, HTTP: coord.info.HTTPEndPoint}, View: view})
+		a.svc.Handle(&election.Prepare{From: coord.from(), View: view})
 		if got := a.svc.Promised(); got <= a.state.EpochNumber {
 			rt.Fatalf("after giving a state of epoch %d, promised only %d", a.state.EpochNumber, got)
 		}
@@ -385,7 +389,7 @@ func TestGivingALogStateIsAPromise(t *testing.T) {
 		}
 		a.state.EpochNumber = a.elected[len(a.elected)-1] // as if it wrote the new epoch
 		before := a.svc.Promised()
-		a.svc.Handle(&election.Prepare{From: election.From{ServerID: coord.info.InstanceID, HTTP: coord.info.HTTPEndPoint}, View: a.svc.Installed()})
+		a.svc.Handle(&election.Prepare{From: coord.from(), View: a.svc.Installed()})
 		if got := a.svc.Promised(); got != before {
 			rt.Fatalf("a late prepare for the decided view moved the promise from %d to %d", before, got)
 		}

@@ -25,6 +25,9 @@ func TestElectionCheckpointFormats(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s: got %+v, %v; want %+v", tc.name, got, err, tc.want)
 		}
+		if back, err := decodeElectionCheckpoint(encodeElectionCheckpoint(tc.want)); err != nil || back != tc.want {
+			t.Errorf("%s: %+v written and read back is %+v, %v", tc.name, tc.want, back, err)
+		}
 	}
 	if _, err := decodeElectionCheckpoint([]byte{1, 2, 3}); err == nil || !strings.Contains(err.Error(), "3 bytes") {
 		t.Errorf("a 3-byte checkpoint: got %v, want an error naming its size", err)

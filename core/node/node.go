@@ -148,9 +148,11 @@ func (n *Node) Start() {
 	})
 }
 
-// electionCheckpoint decodes proposal.chk (see proposalFile).
-func (n *Node) electionCheckpoint() (election.Checkpoint, error) {
-	return decodeElectionCheckpoint(n.proposalChk.Value())
+// encodeElectionCheckpoint and decodeElectionCheckpoint are proposal.chk's
+// format (see proposalFile).
+func encodeElectionCheckpoint(c election.Checkpoint) []byte {
+	v := binary.LittleEndian.AppendUint32(nil, uint32(c.Proposal))
+	return binary.LittleEndian.AppendUint32(v, uint32(c.Promised))
 }
 
 func decodeElectionCheckpoint(v []byte) (election.Checkpoint, error) {
@@ -208,7 +210,7 @@ func (n *Node) started() {
 		return
 	}
 	n.gossip = gossip.New(n.e, n.gossipConfig(), gossipNode{n})
-	chk, err := n.electionCheckpoint()
+	chk, err := decodeElectionCheckpoint(n.proposalChk.Value())
 	if err != nil {
 		n.fatal(err)
 		return
@@ -764,9 +766,7 @@ func (e electionNode) Members() []member.Info                   { return e.n.gos
 func (e electionNode) LogState() election.LogState              { return e.n.logState() }
 func (e electionNode) Send(to env.Endpoint, m election.Message) { e.n.sendElection(to, m) }
 func (e electionNode) Persist(c election.Checkpoint, done func(bool)) {
-	v := binary.LittleEndian.AppendUint32(nil, uint32(c.Proposal))
-	v = binary.LittleEndian.AppendUint32(v, uint32(c.Promised))
-	e.n.proposalChk.Write(v, func(err error) {
+	e.n.proposalChk.Write(encodeElectionCheckpoint(c), func(err error) {
 		if err != nil {
 			e.n.fatal(err)
 			done(false)

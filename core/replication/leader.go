@@ -296,13 +296,21 @@ func (s *Server) Pump() {
 			sub.p.conn.NotifyDrained() // Writable pumps again
 		}
 		if sub.next >= end || sub.reading || sub.next-max(sub.Acked, 0) >= Window || full {
-			if committed > sub.sentCommitted && !sub.reading {
-				sub.sentCommitted = committed
-				sub.p.send(&Committed{Position: committed})
+			if !sub.reading {
+				sendCommitted(sub, committed)
 			}
 			continue
 		}
 		s.read(sub)
+	}
+}
+
+// sendCommitted tells a replica that is sent no records the commit point,
+// if it has moved since it was last told.
+func sendCommitted(sub *Subscription, committed int64) {
+	if committed > sub.sentCommitted {
+		sub.sentCommitted = committed
+		sub.p.send(&Committed{Position: committed})
 	}
 }
 
@@ -327,10 +335,7 @@ func (s *Server) read(sub *Subscription) {
 			// same nothing, over and over, within this call; the next
 			// write, commit or acknowledgement pumps again. The commit
 			// point still goes out, as it does to a replica caught up.
-			if committed := s.node.Committed(); committed > sub.sentCommitted {
-				sub.sentCommitted = committed
-				sub.p.send(&Committed{Position: committed})
-			}
+			sendCommitted(sub, s.node.Committed())
 			return
 		}
 		if len(raw) > 0 {
