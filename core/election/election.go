@@ -97,10 +97,13 @@ type Service struct {
 	node Node
 	self From
 
-	phase       Phase
-	attempted   int32 // last view this node attempted
-	installed   int32 // last view this node installed
-	viewChanges []member.ID
+	phase     Phase
+	attempted int32 // last view this node attempted
+	installed int32 // last view this node installed
+	// viewChanges and prepareOks count nodes by endpoint, not instance:
+	// a node that restarts mid-view comes back under a new instance id,
+	// and counting both incarnations would make a quorum of fewer nodes.
+	viewChanges []env.Endpoint
 	prepareOks  []PrepareOk
 	votes       []vote    // accepts seen in the attempted view
 	proposal    *Proposal // what this node proposed or accepted in the installed view
@@ -133,14 +136,17 @@ type Service struct {
 	Views, Decisions uint64
 }
 
-// vote is a fact: server persisted number and accepts leader in the
-// attempted view. Facts are recorded whatever this node's own phase, so
-// that a node which saw the proposal late still learns the outcome.
 type earlyViewChange struct {
-	server member.ID
-	view   int32
+	node env.Endpoint
+	view int32
 }
 
+// vote is a fact: server persisted number and accepts leader in the
+// attempted view. Facts are recorded whatever this node's own phase, so
+// that a node which saw the proposal late still learns the outcome. Votes
+// are counted by instance: a restarted node's persisted number keeps it
+// from accepting the same number again, so it cannot vote twice for one
+// proposal.
 type vote struct {
 	server member.ID
 	leader From
@@ -220,8 +226,8 @@ func (s *Service) StartElections() {
 	}
 	s.shiftToElection(view)
 	for _, e := range early {
-		if e.view == view && !slices.Contains(s.viewChanges, e.server) {
-			s.viewChanges = append(s.viewChanges, e.server)
+		if e.view == view && !slices.Contains(s.viewChanges, e.node) {
+			s.viewChanges = append(s.viewChanges, e.node)
 		}
 	}
 	s.checkViewChangeQuorum()
@@ -313,7 +319,7 @@ func (s *Service) shiftToElection(view int32) {
 	s.phase = ElectingLeader
 	s.attempted = view
 	s.Views++
-	s.viewChanges = append(s.viewChanges[:0], s.self.ServerID)
+	s.viewChanges = append(s.viewChanges[:0], s.self.HTTP)
 	s.prepareOks = s.prepareOks[:0]
 	s.votes = s.votes[:0]
 	s.proposal = nil
@@ -345,7 +351,7 @@ func (s *Service) onTimeout(view int32) {
 
 func (s *Service) onViewChange(m *ViewChange) {
 	if s.phase == Idle {
-		s.rememberEarly(m.ServerID, m.AttemptedView)
+		s.rememberEarly(m.HTTP, m.AttemptedView)
 		return
 	}
 	if m.AttemptedView <= s.installed {
@@ -354,23 +360,23 @@ func (s *Service) onViewChange(m *ViewChange) {
 	if m.AttemptedView > s.attempted {
 		s.shiftToElection(m.AttemptedView)
 	}
-	if m.AttemptedView == s.attempted && !slices.Contains(s.viewChanges, m.ServerID) {
-		s.viewChanges = append(s.viewChanges, m.ServerID)
+	if m.AttemptedView == s.attempted && !slices.Contains(s.viewChanges, m.HTTP) {
+		s.viewChanges = append(s.viewChanges, m.HTTP)
 		s.checkViewChangeQuorum()
 	}
 }
 
 // rememberEarly keeps the latest view change of each sender heard while
 // Idle; bounded by the number of members that can send one.
-func (s *Service) rememberEarly(server member.ID, view int32) {
+func (s *Service) rememberEarly(node env.Endpoint, view int32) {
 	for i := range s.early {
-		if s.early[i].server == server {
+		if s.early[i].node == node {
 			s.early[i].view = max(s.early[i].view, view)
 			return
 		}
 	}
 	if len(s.early) < member.MaxViewSize {
-		s.early = append(s.early, earlyViewChange{server: server, view: view})
+		s.early = append(s.early, earlyViewChange{node: node, view: view})
 	}
 }
 
@@ -443,7 +449,9 @@ func (s *Service) onPrepareOk(m *PrepareOk) {
 		return
 	}
 	for i := range s.prepareOks {
-		if s.prepareOks[i].State.ServerID == m.State.ServerID {
+		// The first state a node gave counts: the promise it made with
+		// it is persisted, so it holds for the node's next incarnation.
+		if s.prepareOks[i].State.HTTP == m.State.HTTP {
 			return
 		}
 	}

@@ -395,3 +395,53 @@ func TestGivingALogStateIsAPromise(t *testing.T) {
 		}
 	})
 }
+
+// A node that restarts during a view answers its prepare again under a new
+// instance id. A coordinator that counted both answers would choose a
+// leader on the states of fewer nodes than a quorum, and a record
+// committed by the others could be missing from all of them.
+func TestARestartedNodeCountsOnceTowardsAQuorumOfStates(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 5, 0)
+		a, b, d := c.nodes[0], c.nodes[1], c.nodes[2]
+		for _, n := range c.nodes[1:] {
+			n.down = true // a's messages go nowhere; the test delivers theirs
+		}
+		a.svc.StartElections()
+		view := int32(-1)
+		for v := a.svc.Installed() + 1; v < 20 && view < 0; v++ {
+			a.svc.Handle(&election.ViewChange{From: b.from(), AttemptedView: v})
+			a.svc.Handle(&election.ViewChange{From: d.from(), AttemptedView: v})
+			if a.svc.Phase() == election.Coordinator {
+				view = v
+			}
+		}
+		if view < 0 {
+			rt.Fatal("a never coordinated a view")
+		}
+		a.sent = nil
+		a.svc.Handle(&election.PrepareOk{View: view, State: b.state, Proposal: -1})
+		reborn := b.state
+		reborn.ServerID[1] = 0xff // b's next incarnation
+		a.svc.Handle(&election.PrepareOk{View: view, State: reborn, Proposal: -1})
+		c.clock.Advance(10 * time.Millisecond)
+		if a.persist.Proposal >= 0 || proposals(a.sent) > 0 {
+			rt.Fatalf("proposed on the states of two nodes (a and b twice) in a cluster of 5")
+		}
+		a.svc.Handle(&election.PrepareOk{View: view, State: d.state, Proposal: -1})
+		c.clock.Advance(10 * time.Millisecond)
+		if proposals(a.sent) == 0 {
+			rt.Fatalf("a third node's state made a quorum, and a did not propose")
+		}
+	})
+}
+
+func proposals(ms []election.Message) int {
+	n := 0
+	for _, m := range ms {
+		if _, ok := m.(*election.Proposal); ok {
+			n++
+		}
+	}
+	return n
+}
