@@ -127,7 +127,7 @@ type Service struct {
 
 	lastElected member.ID
 	resigning   member.ID
-	resignOks   []member.ID
+	resignOks   []env.Endpoint // counted by endpoint, as viewChanges
 
 	timeout    env.Timer
 	proofTimer env.Timer
@@ -743,7 +743,7 @@ func (s *Service) onViewChangeProof(m *ViewChangeProof) {
 // next election treats this node as the loser of every tie.
 func (s *Service) Resign() {
 	s.resigning = s.self.ServerID
-	s.resignOks = append(s.resignOks[:0], s.self.ServerID)
+	s.resignOks = append(s.resignOks[:0], s.self.HTTP)
 	s.broadcast(&LeaderIsResigning{Leader: s.self})
 	s.checkResignQuorum()
 }
@@ -754,10 +754,10 @@ func (s *Service) onLeaderIsResigning(m *LeaderIsResigning) {
 }
 
 func (s *Service) onLeaderIsResigningOk(m *LeaderIsResigningOk) {
-	if s.resigning != s.self.ServerID || m.Leader.ServerID != s.self.ServerID || slices.Contains(s.resignOks, m.ServerID) {
+	if s.resigning != s.self.ServerID || m.Leader.ServerID != s.self.ServerID || slices.Contains(s.resignOks, m.HTTP) {
 		return
 	}
-	s.resignOks = append(s.resignOks, m.ServerID)
+	s.resignOks = append(s.resignOks, m.HTTP)
 	s.checkResignQuorum()
 }
 
