@@ -426,7 +426,7 @@ func (n *Node) connectToLeader() {
 	}
 	leader := n.gossip.View()[i]
 	n.link = replication.Dial(n.e, replication.ReplicaConfig{
-		Self: n.id, Promotable: !n.readOnly, Heartbeats: n.heartbeats,
+		Self: n.id, Node: n.advNode, Promotable: !n.readOnly, Heartbeats: n.heartbeats,
 	}, n.leaderID, leader.InternalTCP, replicaNode{n})
 }
 

@@ -55,6 +55,7 @@ type Leader interface {
 type Subscription struct {
 	ID         member.ID
 	ReplicaID  member.ID
+	Node       env.Endpoint // the replica's advertised node endpoint
 	Promotable bool
 	Role       Role
 	// Acked is the replica's durable end as it last reported it.
@@ -226,19 +227,26 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 			p.send(&SubscriptionRetry{LeaderID: s.self, SubscriptionID: m.SubscriptionID})
 			return
 		}
-		// A replica has one subscription: a new one replaces the old,
-		// whose connection (if another) is stale.
+		// A node has one subscription: a new one replaces the old, whose
+		// connection (if another) is stale. The node is known by its
+		// endpoint, not only its instance: a replica that restarted
+		// before its old connection was found dead (its host lost power)
+		// comes back under a new id, and counting both subscriptions
+		// would commit records that one node holds as if two did.
+		same := func(o *Subscription) bool {
+			return o.ReplicaID == m.ReplicaID || (o.Node == m.ReplicaNode && m.ReplicaNode != env.Endpoint{})
+		}
 		for _, old := range s.subs {
-			if old.ReplicaID == m.ReplicaID && old.p != p {
+			if same(old) && old.p != p {
 				defer old.p.close(env.ErrClosed)
 			}
 		}
-		s.subs = removeIf(s.subs, func(o *Subscription) bool { return o.p == p || o.ReplicaID == m.ReplicaID })
+		s.subs = removeIf(s.subs, func(o *Subscription) bool { return o.p == p || same(o) })
 		if len(s.subs) >= MaxSubscriptions {
 			p.send(&Drop{SubscriptionID: m.SubscriptionID, Reason: "too many replicas"})
 			return
 		}
-		sub := &Subscription{ID: m.SubscriptionID, ReplicaID: m.ReplicaID, Promotable: m.IsPromotable,
+		sub := &Subscription{ID: m.SubscriptionID, ReplicaID: m.ReplicaID, Node: m.ReplicaNode, Promotable: m.IsPromotable,
 			Acked: -1, next: start, sentCommitted: -1, p: p}
 		s.subs = append(s.subs, sub)
 		p.send(&Subscribed{LeaderID: s.self, SubscriptionID: m.SubscriptionID, Epoch: epoch, Start: start})

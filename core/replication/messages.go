@@ -6,6 +6,7 @@
 package replication
 
 import (
+	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/wire"
 )
@@ -107,6 +108,10 @@ type Subscribe struct {
 	IsPromotable   bool
 	Epochs         []Epoch
 	Writer         int64
+	// ReplicaNode is the replica's advertised node endpoint: unlike
+	// ReplicaID, which is new at every start, it names the same node
+	// across restarts.
+	ReplicaNode env.Endpoint
 }
 
 // Subscribed: the leader accepts, telling the replica its epoch and where
@@ -208,6 +213,7 @@ func (m *Subscribe) Encode(e *wire.Encoder) {
 		m.Epochs[i].encode(e)
 	}
 	e.Varint(m.Writer)
+	member.EncodeEndpoint(e, m.ReplicaNode)
 }
 func (m *Subscribe) Decode(d *wire.Decoder) {
 	m.ReplicaID = member.DecodeID(d, "replica_id")
@@ -221,6 +227,7 @@ func (m *Subscribe) Decode(d *wire.Decoder) {
 		}
 	}
 	m.Writer = d.Varint("writer")
+	m.ReplicaNode = member.DecodeEndpoint(d, "replica_node")
 }
 
 func (*Subscribed) Kind() wire.Kind { return KindSubscribed }

@@ -53,6 +53,7 @@ type Replica interface {
 // ReplicaConfig describes the replica end.
 type ReplicaConfig struct {
 	Self       member.ID
+	Node       env.Endpoint // the node's advertised endpoint, its lasting name
 	Promotable bool
 	Heartbeats Heartbeats
 }
@@ -130,6 +131,7 @@ func (l *Link) subscribe() {
 	l.p.send(&Subscribe{
 		ReplicaID: l.cfg.Self, LeaderID: l.leaderID, SubscriptionID: l.subID,
 		IsPromotable: l.cfg.Promotable, Epochs: l.node.Epochs(), Writer: l.node.Writer(),
+		ReplicaNode: l.cfg.Node,
 	})
 	l.armResub(ResubscribeInterval)
 }
