@@ -19,10 +19,12 @@ import (
 var exploreActions = []string{
 	"kill", "restart", "freeze", "thaw", "power-off", "power-on", "pause",
 	"partition", "one-way", "bridge", "heal", "clock-jump", "resign", "isolate",
+	"reboot",
 }
 
-// randomSchedule draws 2 to 7 faults from 10 s on, then heals and restarts
-// every node, and leaves 40 s for the clients to see the cluster recover.
+// randomSchedule draws 2 to 7 faults from 10 s on (a reboot is two steps),
+// then heals and restarts every node, and leaves 40 s for the clients to
+// see the cluster recover.
 // Three subscribers (one of them slow) follow the log throughout.
 func randomSchedule(seed uint64) scenario.Scenario {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -36,9 +38,19 @@ func randomSchedule(seed uint64) scenario.Scenario {
 	}
 	var steps []scenario.Step
 	at := 10 * time.Second
-	for range 2 + r.IntN(6) {
+	for k := range 2 + r.IntN(6) {
 		at += time.Duration(r.IntN(6000)) * time.Millisecond
 		st := scenario.Step{At: scenario.Duration(at), Do: exploreActions[r.IntN(len(exploreActions))]}
+		if st.Do == "reboot" {
+			// A host that loses power and boots again within the time its
+			// peers take to find it silent: the node comes back under a
+			// new instance while its old connections still look alive.
+			name := fmt.Sprintf("rebooted%d", k)
+			steps = append(steps, scenario.Step{At: st.At, Do: "power-off", Target: target(), As: name})
+			at += time.Duration(100+r.IntN(1400)) * time.Millisecond
+			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "power-on", Target: name})
+			continue
+		}
 		switch st.Do {
 		case "heal":
 		case "partition", "one-way", "bridge":
