@@ -53,8 +53,16 @@ func randomSchedule(seed uint64) scenario.Scenario {
 		}
 		switch st.Do {
 		case "heal":
-		case "partition", "one-way", "bridge":
+		case "bridge":
 			st.Target, st.With = target(), []string{node()}
+		case "partition", "one-way":
+			// Up to half the cluster on the far side: a leader can keep a
+			// minority (itself and one follower, of five) while the rest
+			// elect, as a rack or zone split leaves it.
+			st.Target = target()
+			for _, k := range r.Perm(nodes)[:1+r.IntN(nodes/2)] {
+				st.With = append(st.With, fmt.Sprintf("n%d", k+1))
+			}
 		default:
 			st.Target = target()
 		}
