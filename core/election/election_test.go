@@ -406,21 +406,7 @@ func TestARestartedNodeCountsOnceTowardsAQuorumOfStates(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		c := newCluster(rt, 5, 0)
 		a, b, d := c.nodes[0], c.nodes[1], c.nodes[2]
-		for _, n := range c.nodes[1:] {
-			n.down = true // a's messages go nowhere; the test delivers theirs
-		}
-		a.svc.StartElections()
-		view := int32(-1)
-		for v := a.svc.Installed() + 1; v < 20 && view < 0; v++ {
-			a.svc.Handle(&election.ViewChange{From: b.from(), AttemptedView: v})
-			a.svc.Handle(&election.ViewChange{From: d.from(), AttemptedView: v})
-			if a.svc.Phase() == election.Coordinator {
-				view = v
-			}
-		}
-		if view < 0 {
-			rt.Fatal("a never coordinated a view")
-		}
+		view := coordinate(rt, a, b, d)
 		a.sent = nil
 		a.svc.Handle(&election.PrepareOk{View: view, State: b.state, Proposal: -1})
 		reborn := b.state
@@ -448,8 +434,9 @@ func proposals(ms []election.Message) int {
 	return n
 }
 
-// coordinate makes a coordinate a view of its own, the other nodes down (the
-// test delivers their messages), and returns the view.
+// coordinate brings node a to coordinate a view, with the view changes of
+// others, and returns the view. Every other node is down: a's messages go
+// nowhere, and the test delivers theirs.
 func coordinate(rt *rapid.T, a *tnode, others ...*tnode) int32 {
 	for _, n := range a.c.nodes {
 		n.down = n != a
