@@ -56,11 +56,11 @@ func randomSchedule(seed uint64) scenario.Scenario {
 		case "bridge":
 			st.Target, st.With = target(), []string{node()}
 		case "partition", "one-way":
-			// Up to half the cluster on the far side: a leader can keep a
-			// minority (itself and one follower, of five) while the rest
-			// elect, as a rack or zone split leaves it.
+			// One to all but one of the nodes on the far side, as a rack or
+			// zone split leaves them: a leader can keep a minority (itself
+			// and one follower, of five) while the rest elect.
 			st.Target = target()
-			for _, k := range r.Perm(nodes)[:1+r.IntN(nodes/2)] {
+			for _, k := range r.Perm(nodes)[:1+r.IntN(nodes-1)] {
 				st.With = append(st.With, fmt.Sprintf("n%d", k+1))
 			}
 		default:
