@@ -271,11 +271,11 @@ func TestAPromiseOutlivesARestart(t *testing.T) {
 		view := a.svc.Installed() + 1
 		prepare := &election.Prepare{From: coord.from(), View: view}
 		a.svc.Handle(prepare)
-		if n := countPrepareOks(a.sent); n != 0 {
+		if n := count[*election.PrepareOk](a.sent); n != 0 {
 			rt.Fatalf("%d log states sent before the promise was durable", n)
 		}
 		c.clock.Advance(3 * time.Millisecond) // the fake disk syncs within 2 ms
-		if n := countPrepareOks(a.sent); n != 1 {
+		if n := count[*election.PrepareOk](a.sent); n != 1 {
 			rt.Fatalf("%d log states sent once the promise was durable, want 1", n)
 		}
 		if a.persist.Promised != 5 {
@@ -292,7 +292,7 @@ func TestAPromiseOutlivesARestart(t *testing.T) {
 		prepare.View = a.svc.Installed() + 1
 		a.sent = nil
 		a.svc.Handle(prepare)
-		if n := countPrepareOks(a.sent); n != 1 {
+		if n := count[*election.PrepareOk](a.sent); n != 1 {
 			rt.Fatalf("a promise already durable: %d log states sent at once, want 1", n)
 		}
 	})
@@ -351,10 +351,11 @@ func TestNoProposalInADecidedView(t *testing.T) {
 	})
 }
 
-func countPrepareOks(ms []election.Message) int {
+// count is how many of ms are of type M.
+func count[M election.Message](ms []election.Message) int {
 	n := 0
 	for _, m := range ms {
-		if _, ok := m.(*election.PrepareOk); ok {
+		if _, ok := m.(M); ok {
 			n++
 		}
 	}
@@ -413,25 +414,15 @@ func TestARestartedNodeCountsOnceTowardsAQuorumOfStates(t *testing.T) {
 		reborn.ServerID[1] = 0xff // b's next incarnation
 		a.svc.Handle(&election.PrepareOk{View: view, State: reborn, Proposal: -1})
 		c.clock.Advance(10 * time.Millisecond)
-		if a.persist.Proposal >= 0 || proposals(a.sent) > 0 {
+		if a.persist.Proposal >= 0 || count[*election.Proposal](a.sent) > 0 {
 			rt.Fatalf("proposed on the states of two nodes (a and b twice) in a cluster of 5")
 		}
 		a.svc.Handle(&election.PrepareOk{View: view, State: d.state, Proposal: -1})
 		c.clock.Advance(10 * time.Millisecond)
-		if proposals(a.sent) == 0 {
+		if count[*election.Proposal](a.sent) == 0 {
 			rt.Fatalf("a third node's state made a quorum, and a did not propose")
 		}
 	})
-}
-
-func proposals(ms []election.Message) int {
-	n := 0
-	for _, m := range ms {
-		if _, ok := m.(*election.Proposal); ok {
-			n++
-		}
-	}
-	return n
 }
 
 // coordinate brings node a to coordinate a view, with the view changes of
@@ -466,7 +457,7 @@ func TestAProposalIsAboveTheQuorumsPersistedNumbers(t *testing.T) {
 		a.sent = nil
 		a.svc.Handle(&election.PrepareOk{View: view, State: b.state, Proposal: persisted})
 		c.clock.Advance(10 * time.Millisecond)
-		if proposals(a.sent) == 0 {
+		if count[*election.Proposal](a.sent) == 0 {
 			rt.Fatal("a quorum of states and no proposal")
 		}
 		for _, m := range a.sent {
