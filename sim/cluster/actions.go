@@ -200,6 +200,9 @@ func (c *Cluster) applySlow(st scenario.Step) {
 }
 
 func (c *Cluster) block(from, to *host.Host) {
+	if from == to {
+		return // a host is never cut from itself ("leader" may be in with:)
+	}
 	c.Fabric.Block(from.Net, to.Net)
 	c.checker.blocked(from, to)
 }
