@@ -19,13 +19,13 @@ import (
 var exploreActions = []string{
 	"kill", "restart", "freeze", "thaw", "power-off", "power-on", "pause",
 	"partition", "one-way", "bridge", "heal", "clock-jump", "resign", "isolate",
-	"reboot",
+	"reboot", "strand",
 }
 
-// randomSchedule draws 2 to 7 faults from 10 s on (a reboot is two steps),
-// then heals and restarts every node, and leaves 40 s for the clients to
-// see the cluster recover.
-// Three subscribers (one of them slow) follow the log throughout.
+// randomSchedule draws 2 to 7 faults from 10 s on (a reboot or a strand is
+// two or three steps), then heals and restarts every node, and leaves 40 s
+// for the clients to see the cluster recover. Three subscribers (one of
+// them slow) follow the log throughout.
 func randomSchedule(seed uint64) scenario.Scenario {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	nodes := 3 + 2*r.IntN(2)
@@ -49,6 +49,10 @@ func randomSchedule(seed uint64) scenario.Scenario {
 			steps = append(steps, scenario.Step{At: st.At, Do: "power-off", Target: target(), As: name})
 			at += time.Duration(100+r.IntN(1400)) * time.Millisecond
 			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "power-on", Target: name})
+			continue
+		}
+		if st.Do == "strand" {
+			steps, at = strand(r, nodes, at, steps)
 			continue
 		}
 		switch st.Do {
@@ -139,4 +143,36 @@ func exploreOne(sc *scenario.Scenario) (what string) {
 		return ""
 	}
 	return fmt.Sprintf("%d violation(s), the first: %s", len(r.Violations), r.Violations[0])
+}
+
+// strandFailures are how a stranded leader's last follower fails: each
+// fault and the step that ends it (a pause ends by itself).
+var strandFailures = [][2]string{{"power-off", "power-on"}, {"kill", "restart"}, {"freeze", "thaw"}, {"pause", ""}}
+
+// strand leaves the leader with one follower, cut off from the rest (a
+// minority of five, a majority of three), and has that follower fail soon
+// after in one of the ways hosts do. A leader in a minority must commit
+// nothing, whatever its last follower does.
+func strand(r *rand.Rand, nodes int, at time.Duration, steps []scenario.Step) ([]scenario.Step, time.Duration) {
+	kept := fmt.Sprintf("n%d", 1+r.IntN(nodes))
+	var far []string
+	for i := 1; i <= nodes; i++ {
+		if n := fmt.Sprintf("n%d", i); n != kept {
+			far = append(far, n) // the leader may be among them: a host is never cut from itself
+		}
+	}
+	steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "partition", Target: "leader", With: far})
+	at += time.Duration(r.IntN(3000)) * time.Millisecond
+	gap := time.Duration(100+r.IntN(1400)) * time.Millisecond
+	f := strandFailures[r.IntN(len(strandFailures))]
+	st := scenario.Step{At: scenario.Duration(at), Do: f[0], Target: kept}
+	if f[1] == "" {
+		st.For = scenario.Duration(gap)
+	}
+	steps = append(steps, st)
+	at += gap
+	if f[1] != "" {
+		steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: f[1], Target: kept})
+	}
+	return steps, at
 }
