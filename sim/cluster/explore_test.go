@@ -64,8 +64,8 @@ func randomSchedule(seed uint64) scenario.Scenario {
 			// zone split leaves them: a leader can keep a minority (itself
 			// and one follower, of five) while the rest elect.
 			st.Target = target()
-			for _, k := range r.Perm(nodes)[:1+r.IntN(nodes-1)] {
-				st.With = append(st.With, fmt.Sprintf("n%d", k+1))
+			for _, i := range r.Perm(nodes)[:1+r.IntN(nodes-1)] {
+				st.With = append(st.With, fmt.Sprintf("n%d", i+1))
 			}
 		default:
 			st.Target = target()
