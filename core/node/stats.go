@@ -74,7 +74,7 @@ func (n *Node) Stats() Stats {
 		if r.Lag < 0 {
 			r.Lag = 0
 		}
-		if i := member.FindID(view, sub.ReplicaID); i >= 0 {
+		if i := member.Find(view, sub.Node); i >= 0 {
 			r.Node, r.Replication, r.State = view[i].HTTPEndPoint, view[i].InternalTCP, view[i].State
 		}
 		s.Replicas = append(s.Replicas, r)

@@ -95,7 +95,7 @@ type checkRound struct {
 	seq     uint64
 	epoch   int32
 	running bool
-	yes     []member.ID
+	yes     []env.Endpoint // nodes that said yes, by endpoint
 	need    int
 	waiting []func(bool) // confirmed by the current round
 	next    []func(bool) // waiting for the next round
@@ -166,10 +166,10 @@ func (s *Server) finishCheck(ok bool) {
 
 func (s *Server) onCheckOk(sub *Subscription, m *LeaderCheckOk) {
 	c := &s.check
-	if !c.running || m.Seq != c.seq || !m.Yes || !sub.Promotable || slices.Contains(c.yes, sub.ReplicaID) {
+	if !c.running || m.Seq != c.seq || !m.Yes || !sub.Promotable || slices.Contains(c.yes, sub.Node) {
 		return
 	}
-	c.yes = append(c.yes, sub.ReplicaID)
+	c.yes = append(c.yes, sub.Node)
 	if len(c.yes) >= c.need {
 		s.finishCheck(true)
 	}
@@ -222,6 +222,12 @@ func (h serverHandler) Closed(_ env.Conn, reason error) { h.p.connClosed(reason)
 func (s *Server) onMessage(p *peer, m wire.Message) {
 	switch m := m.(type) {
 	case *Subscribe:
+		if m.ReplicaNode.IsZero() {
+			// Without it the subscription could not be told from one the
+			// same node made before it restarted (see below).
+			p.send(&Drop{SubscriptionID: m.SubscriptionID, Reason: "the subscription names no replica node endpoint"})
+			return
+		}
 		epoch, start, ok := s.node.Subscribe(m)
 		if !ok || m.LeaderID != s.self {
 			p.send(&SubscriptionRetry{LeaderID: s.self, SubscriptionID: m.SubscriptionID})
@@ -232,12 +238,14 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 		// endpoint, not only its instance: a replica that restarted
 		// before its old connection was found dead (its host lost power)
 		// comes back under a new id, and counting both subscriptions
-		// would commit records that one node holds as if two did.
-		same := func(o *Subscription) bool {
-			return o.ReplicaID == m.ReplicaID || (o.Node == m.ReplicaNode && m.ReplicaNode != env.Endpoint{})
-		}
+		// would commit records that one node holds as if two did. (Like
+		// gossip, this takes a node's advertised endpoint to be stable
+		// across its restarts.)
+		same := func(o *Subscription) bool { return o.ReplicaID == m.ReplicaID || o.Node == m.ReplicaNode }
 		for _, old := range s.subs {
 			if same(old) && old.p != p {
+				// Closed once the list is final: closing runs onClosed,
+				// which rewrites s.subs.
 				defer old.p.close(env.ErrClosed)
 			}
 		}

@@ -52,10 +52,29 @@ func TestARestartedReplicaReplacesItsOldSubscription(t *testing.T) {
 	if reborn.closed {
 		t.Error("the new incarnation's connection was closed")
 	}
+	// What the old connection still delivers counts for nothing.
+	old.closed = false
+	old.h.Received(old, wire.Marshal(&Ack{SubscriptionID: member.ID{4, 1}, Durable: 100}))
 	if got := s.QuorumPosition(2); got != -1 {
 		t.Errorf("two acknowledgements are needed and one node gave them, yet the quorum position is %d", got)
 	}
 	if n := len(s.Subscriptions()); n != 1 {
 		t.Errorf("%d subscriptions for one node, want 1", n)
+	}
+}
+
+// A subscription that names no node endpoint could not be told from the
+// same node's subscription before a restart: it is dropped.
+func TestASubscriptionMustNameItsNode(t *testing.T) {
+	e := env.Env{Clock: envtest.NewClock(time.Unix(0, 0)), Rand: &counterRand{}}
+	s := NewServer(e, member.ID{1}, Heartbeats{Interval: time.Second, Timeout: time.Second}, &fakeLeader{end: 100})
+	c := &fakeConn{remote: env.Endpoint{Host: "10.0.0.4", Port: 40000}}
+	c.h = s.Accept(c)
+	c.h.Received(c, wire.Marshal(&Subscribe{ReplicaID: member.ID{4}, LeaderID: member.ID{1}, SubscriptionID: member.ID{4, 1}, IsPromotable: true}))
+	if _, ok := c.last().(*Drop); !ok {
+		t.Errorf("answered %T, want a Drop", c.last())
+	}
+	if n := len(s.Subscriptions()); n != 0 {
+		t.Errorf("%d subscriptions, want none", n)
 	}
 }

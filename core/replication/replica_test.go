@@ -33,7 +33,7 @@ func newLinkRig(t *testing.T) *linkRig {
 	node := &fakeReplica{}
 	e := env.Env{Clock: clock, Net: net, Rand: &counterRand{}}
 	r := &linkRig{t: t, node: node, leader: member.ID{1}}
-	r.link = Dial(e, ReplicaConfig{Self: member.ID{2}, Promotable: true, Heartbeats: Heartbeats{Interval: time.Second, Timeout: time.Second}},
+	r.link = Dial(e, ReplicaConfig{Self: member.ID{2}, Node: env.Endpoint{Host: "replica", Port: 2113}, Promotable: true, Heartbeats: Heartbeats{Interval: time.Second, Timeout: time.Second}},
 		r.leader, env.Endpoint{Host: "leader", Port: 1112}, node)
 	r.conn = net.conn
 	net.handler.Established(r.conn)
