@@ -449,9 +449,12 @@ func (s *Service) onPrepareOk(m *PrepareOk) {
 		return
 	}
 	for i := range s.prepareOks {
-		// The first state a node gave counts: the promise it made with
-		// it is persisted, so it holds for the node's next incarnation.
 		if s.prepareOks[i].State.HTTP == m.State.HTTP {
+			// The same node again, restarted: its latest state replaces
+			// the earlier one, so that the candidate chosen is an
+			// instance that lives. Both are sound: the promise made with
+			// the earlier state is persisted, and binds this incarnation.
+			s.prepareOks[i] = *m
 			return
 		}
 	}

@@ -410,9 +410,9 @@ func TestARestartedNodeCountsOnceTowardsAQuorumOfStates(t *testing.T) {
 		view := coordinate(rt, a, b, d)
 		a.sent = nil
 		a.svc.Handle(&election.PrepareOk{View: view, State: b.state, Proposal: -1})
-		reborn := b.state
-		reborn.ServerID[1] = 0xff // b's next incarnation
-		a.svc.Handle(&election.PrepareOk{View: view, State: reborn, Proposal: -1})
+		again := b.state
+		again.ServerID = reborn(b).ServerID
+		a.svc.Handle(&election.PrepareOk{View: view, State: again, Proposal: -1})
 		c.clock.Advance(10 * time.Millisecond)
 		if a.persist.Proposal >= 0 || count[*election.Proposal](a.sent) > 0 {
 			rt.Fatalf("proposed on the states of two nodes (a and b twice) in a cluster of 5")
@@ -526,5 +526,46 @@ func TestElectionsReachMembersBelievedDead(t *testing.T) {
 			}
 		}
 		rt.Fatalf("no view change went to b, which a believes dead")
+	})
+}
+
+// reborn is n's next incarnation: the same endpoint, a new instance id.
+func reborn(n *tnode) election.From {
+	f := n.from()
+	f.ServerID[1] = 0xff
+	return f
+}
+
+// View changes and a resigning leader's acknowledgements count nodes, not
+// instances: a restarted node's second message adds nothing.
+func TestARestartedNodeCountsOnceTowardsViewChangesAndResignation(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 5, 0)
+		a, b, d := c.nodes[0], c.nodes[1], c.nodes[2]
+		for _, n := range c.nodes[1:] {
+			n.down = true
+		}
+		a.svc.StartElections()
+		for v := a.svc.Installed() + 1; v < 20; v++ {
+			a.svc.Handle(&election.ViewChange{From: b.from(), AttemptedView: v})
+			a.svc.Handle(&election.ViewChange{From: reborn(b), AttemptedView: v})
+			if a.svc.Phase() == election.Coordinator {
+				rt.Fatalf("coordinated view %d on the view changes of a and b twice, in a cluster of 5", v)
+			}
+		}
+		if coordinate(rt, a, b, d) < 0 {
+			rt.Fatal("no view with a third node's view change")
+		}
+
+		a.svc.Resign()
+		a.svc.Handle(&election.LeaderIsResigningOk{From: b.from(), Leader: a.from()})
+		a.svc.Handle(&election.LeaderIsResigningOk{From: reborn(b), Leader: a.from()})
+		if a.resigned {
+			rt.Fatal("resigned on the acknowledgements of a and b twice, in a cluster of 5")
+		}
+		a.svc.Handle(&election.LeaderIsResigningOk{From: d.from(), Leader: a.from()})
+		if !a.resigned {
+			rt.Fatal("a quorum acknowledged the resignation, and a did not resign")
+		}
 	})
 }
