@@ -152,7 +152,9 @@ var strandFailures = [][2]string{{"power-off", "power-on"}, {"kill", "restart"},
 // strand leaves the leader with one follower, cut off from the rest (a
 // minority of five, a majority of three), and has that follower fail soon
 // after in one of the ways hosts do. A leader in a minority must commit
-// nothing, whatever its last follower does.
+// nothing, whatever its last follower does. The follower kept is drawn
+// before the leader is known: one time in n it is the leader itself, which
+// is then isolated and fails.
 func strand(r *rand.Rand, nodes int, at time.Duration, steps []scenario.Step) ([]scenario.Step, time.Duration) {
 	kept := fmt.Sprintf("n%d", 1+r.IntN(nodes))
 	var far []string
