@@ -136,6 +136,8 @@ type Service struct {
 	Views, Decisions uint64
 }
 
+// earlyViewChange is the latest view a node asked for while this one was
+// still starting (Idle).
 type earlyViewChange struct {
 	node env.Endpoint
 	view int32

@@ -240,16 +240,15 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 		// comes back under a new id, and counting both subscriptions
 		// would commit records that one node holds as if two did. (Like
 		// gossip, this takes a node's advertised endpoint to be stable
-		// across its restarts.)
-		same := func(o *Subscription) bool { return o.ReplicaID == m.ReplicaID || o.Node == m.ReplicaNode }
+		// across its restarts; an instance never changes it.)
 		for _, old := range s.subs {
-			if same(old) && old.p != p {
+			if old.Node == m.ReplicaNode && old.p != p {
 				// Closed once the list is final: closing runs onClosed,
 				// which rewrites s.subs.
 				defer old.p.close(env.ErrClosed)
 			}
 		}
-		s.subs = removeIf(s.subs, func(o *Subscription) bool { return o.p == p || same(o) })
+		s.subs = removeIf(s.subs, func(o *Subscription) bool { return o.p == p || o.Node == m.ReplicaNode })
 		if len(s.subs) >= MaxSubscriptions {
 			p.send(&Drop{SubscriptionID: m.SubscriptionID, Reason: "too many replicas"})
 			return
