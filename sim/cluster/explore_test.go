@@ -47,7 +47,7 @@ func randomSchedule(seed uint64) scenario.Scenario {
 			// new instance while its old connections still look alive.
 			name := fmt.Sprintf("rebooted%d", k)
 			steps = append(steps, scenario.Step{At: st.At, Do: "power-off", Target: target(), As: name})
-			at += time.Duration(100+r.IntN(1400)) * time.Millisecond
+			at += shortOutage(r)
 			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "power-on", Target: name})
 			continue
 		}
@@ -165,7 +165,7 @@ func strand(r *rand.Rand, nodes int, at time.Duration, steps []scenario.Step) ([
 	}
 	steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "partition", Target: "leader", With: far})
 	at += time.Duration(r.IntN(3000)) * time.Millisecond
-	gap := time.Duration(100+r.IntN(1400)) * time.Millisecond
+	gap := shortOutage(r)
 	f := strandFailures[r.IntN(len(strandFailures))]
 	st := scenario.Step{At: scenario.Duration(at), Do: f[0], Target: kept}
 	if f[1] == "" {
@@ -177,4 +177,10 @@ func strand(r *rand.Rand, nodes int, at time.Duration, steps []scenario.Step) ([
 		steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: f[1], Target: kept})
 	}
 	return steps, at
+}
+
+// shortOutage is how long a quick fault lasts: 0.1-1.5 s, ended before
+// peers' heartbeats find the host silent.
+func shortOutage(r *rand.Rand) time.Duration {
+	return time.Duration(100+r.IntN(1400)) * time.Millisecond
 }
