@@ -72,6 +72,7 @@ const (
 	tagBytes
 	tagFloat
 	tagEnd
+	tagRaw
 )
 
 // Rec is a record under construction: t.Rec(...).Str(...).Int(...).End().
@@ -181,9 +182,10 @@ func (r Rec) Bytes(k string, v []byte) Rec {
 }
 
 // Raw adds pre-rendered "key=value ..." text (from env.Event.AppendTrace),
-// hashed as given.
+// hashed as given. It has a tag of its own: with a string's tag and no key,
+// some series of fields would encode alike.
 func (r Rec) Raw(text []byte) Rec {
-	r.t.bin = append(r.t.bin, tagStr)
+	r.t.bin = append(r.t.bin, tagRaw)
 	r.t.bin = binary.AppendUvarint(r.t.bin, uint64(len(text)))
 	r.t.bin = append(r.t.bin, text...)
 	if r.t.out != nil && len(text) > 0 {
