@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -14,9 +15,10 @@ type Endpoint struct {
 	Port uint16
 }
 
-// String renders host:port, bracketing IPv6 literals.
+// String renders host:port, bracketing a host with a colon in it (an IPv6
+// literal, IPv4-mapped ones included), so that ParseEndpoint reads it back.
 func (e Endpoint) String() string {
-	if a, err := netip.ParseAddr(e.Host); err == nil && a.Is6() && !a.Is4In6() {
+	if strings.Contains(e.Host, ":") {
 		return "[" + e.Host + "]:" + strconv.Itoa(int(e.Port))
 	}
 	return e.Host + ":" + strconv.Itoa(int(e.Port))
