@@ -102,14 +102,21 @@ func randomSchedule(seed uint64) scenario.Scenario {
 // a regression test: it runs only when asked, as
 //
 //	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=1000 go test ./sim/cluster -run TestExploreFaultsWithClients -v -timeout 30m
-func TestExploreFaultsWithClients(t *testing.T) {
+func TestExploreFaultsWithClients(t *testing.T) { explore(t, randomSchedule) }
+
+// explore runs the schedules ANNAL_EXPLORE and ANNAL_EXPLORE_FROM ask for
+// and prints each one that breaks an invariant as a scenario file.
+func explore(t *testing.T, schedule func(seed uint64) scenario.Scenario) {
 	runs, err := strconv.Atoi(os.Getenv("ANNAL_EXPLORE"))
 	if err != nil || runs <= 0 {
 		t.Skip("a search, run on demand: set ANNAL_EXPLORE to the number of schedules to try")
 	}
 	from, _ := strconv.ParseUint(os.Getenv("ANNAL_EXPLORE_FROM"), 10, 64)
 	for seed := from; seed < from+uint64(runs); seed++ {
-		sc := randomSchedule(seed)
+		sc := schedule(seed)
+		if err := sc.Validate(); err != nil {
+			t.Fatalf("schedule %d is not a valid scenario: %v", seed, err)
+		}
 		if what := exploreOne(&sc); what != "" {
 			b, err := yaml.Marshal(&sc)
 			if err != nil {
@@ -184,3 +191,107 @@ func strand(r *rand.Rand, nodes int, at time.Duration, steps []scenario.Step) ([
 func shortOutage(r *rand.Rand) time.Duration {
 	return time.Duration(100+r.IntN(1400)) * time.Millisecond
 }
+
+// storageActions are the faults the storage search draws from: crashes that
+// tear unsynced pages, a full disk, clocks that drift and jump, a network
+// that turns lossy or slow, and the partitions and pauses that make those
+// matter.
+var storageActions = []string{
+	"crash", "kill", "disk-full", "clock-drift", "clock-jump", "loss", "latency", "partition", "pause",
+}
+
+// randomStorageSchedule is randomSchedule's counterpart for storage and
+// clocks: every disk fails a small, drawn share of its reads, writes and
+// syncs (a failed sync stops its node, which the schedule restarts later);
+// a host that loses power keeps, tears or zeroes each unsynced page in
+// drawn proportions. At the end every fault is undone (the disks' failure
+// rates excepted) and 40 s are left for the clients.
+func randomStorageSchedule(seed uint64) scenario.Scenario {
+	r := rand.New(rand.NewPCG(seed, 0xd15c))
+	nodes := 3 + 2*r.IntN(2)
+	node := func() string { return fmt.Sprintf("n%d", 1+r.IntN(nodes)) }
+	target := func() string {
+		if r.IntN(2) == 0 {
+			return "leader"
+		}
+		return node()
+	}
+	rate := func() float64 { return float64(r.IntN(11)) / 10000 } // 0 to 0.001
+	survive, torn := float64(r.IntN(50))/100, float64(r.IntN(30))/100
+	zeroed := float64(r.IntN(int(100*(1-survive-torn))+1)) / 100
+	disk := &scenario.DiskFaults{Read: rate(), Write: rate(), Sync: rate(), CrashSurvive: &survive, CrashTorn: &torn, CrashZeroed: &zeroed}
+	var steps []scenario.Step
+	at := 10 * time.Second
+	for k := range 2 + r.IntN(6) {
+		at += time.Duration(r.IntN(6000)) * time.Millisecond
+		do := storageActions[r.IntN(len(storageActions))]
+		st := scenario.Step{At: scenario.Duration(at), Do: do, Target: target()}
+		switch do {
+		case "crash":
+			// Power lost and back: what was not synced meets its fate.
+			name := fmt.Sprintf("crashed%d", k)
+			steps = append(steps, scenario.Step{At: st.At, Do: "power-off", Target: st.Target, As: name})
+			at += time.Duration(100+r.IntN(5000)) * time.Millisecond
+			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "power-on", Target: name})
+			continue
+		case "kill":
+			name := fmt.Sprintf("killed%d", k)
+			st.As = name
+			steps = append(steps, st)
+			at += time.Duration(100+r.IntN(5000)) * time.Millisecond
+			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "restart", Target: name})
+			continue
+		case "disk-full":
+			name := fmt.Sprintf("full%d", k)
+			st.As = name
+			steps = append(steps, st)
+			at += time.Duration(500+r.IntN(8000)) * time.Millisecond
+			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "disk-free", Target: name})
+			continue
+		case "clock-drift":
+			st.PPM = float64(r.IntN(2001) - 1000)
+		case "clock-jump":
+			st.By = scenario.Duration(time.Duration(r.IntN(240)-120) * time.Second)
+		case "loss":
+			st.Target, st.Value = "", strconv.FormatFloat(float64(r.IntN(30))/100, 'f', 2, 64)
+		case "latency":
+			st.Target, st.Value = "", (time.Duration(1+r.IntN(300)) * time.Millisecond).String()
+		case "partition":
+			for _, i := range r.Perm(nodes)[:1+r.IntN(nodes-1)] {
+				st.With = append(st.With, fmt.Sprintf("n%d", i+1))
+			}
+		case "pause":
+			st.For = scenario.Duration(time.Duration(100+r.IntN(8000)) * time.Millisecond)
+		}
+		steps = append(steps, st)
+	}
+	at += 2 * time.Second
+	steps = append(steps,
+		scenario.Step{At: scenario.Duration(at), Do: "heal"},
+		scenario.Step{At: scenario.Duration(at), Do: "loss", Value: "0.01"},
+		scenario.Step{At: scenario.Duration(at), Do: "latency", Value: "1ms"})
+	for k := 1; k <= nodes; k++ {
+		n := fmt.Sprintf("n%d", k)
+		steps = append(steps,
+			scenario.Step{At: scenario.Duration(at), Do: "disk-free", Target: n},
+			scenario.Step{At: scenario.Duration(at), Do: "restart", Target: n})
+	}
+	zero := 0
+	return scenario.Scenario{
+		Name: fmt.Sprintf("explore-storage-%d", seed), Description: "A random storage and clock fault schedule with clients that broke an invariant.",
+		Seed: &seed, Nodes: nodes, Duration: scenario.Duration(at + 40*time.Second),
+		Network: scenario.Network{Latency: scenario.Duration(time.Millisecond), Jitter: scenario.Duration(300 * time.Microsecond), Loss: 0.01},
+		Disk:    disk,
+		Clients: 8, Rate: 150, Timeline: steps,
+		Subscribers: []scenario.Subscriber{
+			{Stream: "$all", Node: "n1"}, {Stream: "stream-1", Node: "n2"},
+		},
+		Expect: scenario.Expect{Violations: &zero, MustHappen: []scenario.Mark{{Event: "state", State: "Leader"}}},
+	}
+}
+
+// TestExploreStorageAndClockFaults is the storage search, run on demand
+// like TestExploreFaultsWithClients:
+//
+//	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=0 go test ./sim/cluster -run TestExploreStorageAndClockFaults -v -timeout 30m
+func TestExploreStorageAndClockFaults(t *testing.T) { explore(t, randomStorageSchedule) }
