@@ -1,4 +1,4 @@
-package env
+package env_test
 
 import (
 	"fmt"
@@ -10,6 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 	"pgregory.net/rapid"
+
+	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/env/envtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -17,17 +20,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestParseEndpoint(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want Endpoint
+		want env.Endpoint
 	}{
-		{"10.0.0.1:2113", Endpoint{"10.0.0.1", 2113}},
-		{"[::1]:2113", Endpoint{"::1", 2113}},
-		{"[fe80::1%eth0]:80", Endpoint{"fe80::1%eth0", 80}},
-		{"[::ffff:10.0.0.1]:1112", Endpoint{"::ffff:10.0.0.1", 1112}},
-		{"db-1.example.test:1113", Endpoint{"db-1.example.test", 1113}},
-		{"0.0.0.0:0", Endpoint{"0.0.0.0", 0}},
-		{"host:65535", Endpoint{"host", 65535}},
+		{"10.0.0.1:2113", env.Endpoint{Host: "10.0.0.1", Port: 2113}},
+		{"[::1]:2113", env.Endpoint{Host: "::1", Port: 2113}},
+		{"[fe80::1%eth0]:80", env.Endpoint{Host: "fe80::1%eth0", Port: 80}},
+		{"[::ffff:10.0.0.1]:1112", env.Endpoint{Host: "::ffff:10.0.0.1", Port: 1112}},
+		{"db-1.example.test:1113", env.Endpoint{Host: "db-1.example.test", Port: 1113}},
+		{"0.0.0.0:0", env.Endpoint{Host: "0.0.0.0", Port: 0}},
+		{"host:65535", env.Endpoint{Host: "host", Port: 65535}},
 	} {
-		got, err := ParseEndpoint(tc.in)
+		got, err := env.ParseEndpoint(tc.in)
 		if err != nil || got != tc.want {
 			t.Errorf("ParseEndpoint(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
@@ -41,7 +44,7 @@ func TestParseEndpoint(t *testing.T) {
 		{"host:-1", "outside 0..65535"},
 		{"host:http", "outside 0..65535"},
 	} {
-		if got, err := ParseEndpoint(tc.in); err == nil || !strings.Contains(err.Error(), tc.why) {
+		if got, err := env.ParseEndpoint(tc.in); err == nil || !strings.Contains(err.Error(), tc.why) {
 			t.Errorf("ParseEndpoint(%q) = %+v, %v; want an error saying %q", tc.in, got, err, tc.why)
 		}
 	}
@@ -49,13 +52,13 @@ func TestParseEndpoint(t *testing.T) {
 
 func TestEndpointStringBracketsIPv6(t *testing.T) {
 	for _, tc := range []struct {
-		ep   Endpoint
+		ep   env.Endpoint
 		want string
 	}{
-		{Endpoint{"10.0.0.1", 2113}, "10.0.0.1:2113"},
-		{Endpoint{"::1", 2113}, "[::1]:2113"},
-		{Endpoint{"::ffff:10.0.0.1", 1112}, "[::ffff:10.0.0.1]:1112"},
-		{Endpoint{"db.example.test", 443}, "db.example.test:443"},
+		{env.Endpoint{Host: "10.0.0.1", Port: 2113}, "10.0.0.1:2113"},
+		{env.Endpoint{Host: "::1", Port: 2113}, "[::1]:2113"},
+		{env.Endpoint{Host: "::ffff:10.0.0.1", Port: 1112}, "[::ffff:10.0.0.1]:1112"},
+		{env.Endpoint{Host: "db.example.test", Port: 443}, "db.example.test:443"},
 	} {
 		if got := tc.ep.String(); got != tc.want {
 			t.Errorf("%+v renders %q, want %q", tc.ep, got, tc.want)
@@ -83,8 +86,8 @@ func TestEndpointRoundTrips(t *testing.T) {
 		default:
 			host = rapid.StringMatching(`[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,20}){0,3}`).Draw(t, "name")
 		}
-		ep := Endpoint{Host: host, Port: rapid.Uint16().Draw(t, "port")}
-		back, err := ParseEndpoint(ep.String())
+		ep := env.Endpoint{Host: host, Port: rapid.Uint16().Draw(t, "port")}
+		back, err := env.ParseEndpoint(ep.String())
 		if err != nil || back != ep {
 			t.Fatalf("%+v renders %q, read back as %+v, %v", ep, ep.String(), back, err)
 		}
@@ -99,38 +102,27 @@ type seq struct {
 
 func (s *seq) Uint64() uint64 { x := s.v[s.i%len(s.v)]; s.i++; return x }
 
-// splitmix is a well-spread Rand for statistical checks.
-type splitmix struct{ n uint64 }
-
-func (r *splitmix) Uint64() uint64 {
-	r.n += 0x9e3779b97f4a7c15
-	z := r.n
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
 func TestIntnIsInRangeAndUnbiased(t *testing.T) {
 	// The extremes of the source map to the ends of the range (8 divides
 	// 2^64, so no value is drawn again).
-	if got := Intn(&seq{v: []uint64{0}}, 8); got != 0 {
+	if got := env.Intn(&seq{v: []uint64{0}}, 8); got != 0 {
 		t.Errorf("Intn(8) of 0 = %d, want 0", got)
 	}
-	if got := Intn(&seq{v: []uint64{math.MaxUint64}}, 8); got != 7 {
+	if got := env.Intn(&seq{v: []uint64{math.MaxUint64}}, 8); got != 7 {
 		t.Errorf("Intn(8) of the largest value = %d, want 7", got)
 	}
 	// n = 3 does not divide 2^64: the few source values that would make
 	// 0 more likely than 1 and 2 are drawn again. 0 is one of them.
 	s := &seq{v: []uint64{0, math.MaxUint64}}
-	if got := Intn(s, 3); got != 2 || s.i != 2 {
+	if got := env.Intn(s, 3); got != 2 || s.i != 2 {
 		t.Errorf("Intn(3) of 0 then the largest value = %d after %d draws; want 2 after 2 (0 rejected)", got, s.i)
 	}
 
 	const n, draws = 6, 600_000
 	var counts [n]int
-	r := &splitmix{}
+	r := envtest.NewRand(1)
 	for range draws {
-		counts[Intn(r, n)]++
+		counts[env.Intn(r, n)]++
 	}
 	for v, c := range counts {
 		// Five standard deviations of a binomial(600000, 1/6).
@@ -144,15 +136,15 @@ func TestIntnIsInRangeAndUnbiased(t *testing.T) {
 			t.Error("Intn(0) did not panic")
 		}
 	}()
-	Intn(r, 0)
+	env.Intn(r, 0)
 }
 
 func TestJitterAndBoolStayInBounds(t *testing.T) {
-	r := &splitmix{}
+	r := envtest.NewRand(1)
 	lo, hi := 10*time.Millisecond, 10*time.Millisecond+3
 	seen := map[time.Duration]bool{}
 	for range 1000 {
-		d := Jitter(r, lo, hi)
+		d := env.Jitter(r, lo, hi)
 		if d < lo || d > hi {
 			t.Fatalf("Jitter(%v, %v) = %v", lo, hi, d)
 		}
@@ -161,17 +153,17 @@ func TestJitterAndBoolStayInBounds(t *testing.T) {
 	if len(seen) != 4 {
 		t.Errorf("Jitter over 4 values drew %d distinct ones; both ends are included", len(seen))
 	}
-	if d := Jitter(r, hi, lo); d != hi {
+	if d := env.Jitter(r, hi, lo); d != hi {
 		t.Errorf("Jitter with hi below lo = %v, want lo", d)
 	}
 	for range 100 {
-		if Bool(r, 0) || !Bool(r, 1) || Bool(r, -1) || !Bool(r, 2) {
+		if env.Bool(r, 0) || !env.Bool(r, 1) || env.Bool(r, -1) || !env.Bool(r, 2) {
 			t.Fatal("Bool with a probability of 0 or 1 (or beyond) is not certain")
 		}
 	}
 	trues := 0
 	for range 100_000 {
-		if Bool(r, 0.25) {
+		if env.Bool(r, 0.25) {
 			trues++
 		}
 	}
@@ -179,7 +171,7 @@ func TestJitterAndBoolStayInBounds(t *testing.T) {
 		t.Errorf("Bool(0.25) true %d times in 100000", trues)
 	}
 	for range 1000 {
-		if f := Float64(r); f < 0 || f >= 1 {
+		if f := env.Float64(r); f < 0 || f >= 1 {
 			t.Fatalf("Float64 = %v, outside [0, 1)", f)
 		}
 	}

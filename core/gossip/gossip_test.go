@@ -69,17 +69,6 @@ func (n *fakeNode) ViewChanged(changed bool) {
 }
 func (n *fakeNode) ClockSkew(peer env.Endpoint, skew time.Duration) { n.skewedBy[peer] = skew }
 
-type countingRand struct{ n uint64 }
-
-func (r *countingRand) Uint64() uint64 {
-	// splitmix64: a fixed, well-spread sequence.
-	r.n += 0x9e3779b97f4a7c15
-	z := r.n
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
 type rig struct {
 	clock *envtest.Clock
 	net   *fakeNet
@@ -108,7 +97,7 @@ func newRig(cfg Config) *rig {
 		cfg.RemovalPeriod = 30 * time.Minute
 	}
 	return &rig{clock: clock, net: net, node: node,
-		svc: New(env.Env{Clock: clock, Net: net, Rand: &countingRand{}}, cfg, node)}
+		svc: New(env.Env{Clock: clock, Net: net, Rand: envtest.NewRand(1)}, cfg, node)}
 }
 
 // record finds ep in the service's view.

@@ -200,6 +200,18 @@ var storageActions = []string{
 	"crash", "kill", "disk-full", "clock-drift", "clock-jump", "loss", "latency", "partition", "pause",
 }
 
+// outages are the storage search's faults that a later step ends, with
+// how long they last: least plus up to spread. A crash is power lost and
+// back, so that what was not synced meets its fate.
+var outages = map[string]struct {
+	begin, end    string
+	least, spread time.Duration
+}{
+	"crash":     {"power-off", "power-on", 100 * time.Millisecond, 5 * time.Second},
+	"kill":      {"kill", "restart", 100 * time.Millisecond, 5 * time.Second},
+	"disk-full": {"disk-full", "disk-free", 500 * time.Millisecond, 8 * time.Second},
+}
+
 // randomStorageSchedule is randomSchedule's counterpart for storage and
 // clocks: every disk fails a small, drawn share of its reads, writes and
 // syncs (a failed sync stops its node, which the schedule restarts later);
@@ -226,28 +238,15 @@ func randomStorageSchedule(seed uint64) scenario.Scenario {
 		at += time.Duration(r.IntN(6000)) * time.Millisecond
 		do := storageActions[r.IntN(len(storageActions))]
 		st := scenario.Step{At: scenario.Duration(at), Do: do, Target: target()}
+		if o, ok := outages[do]; ok {
+			// A fault and the step that ends it, on the same host.
+			name := fmt.Sprintf("%s%d", do, k)
+			steps = append(steps, scenario.Step{At: st.At, Do: o.begin, Target: st.Target, As: name})
+			at += o.least + time.Duration(r.IntN(int(o.spread/time.Millisecond)))*time.Millisecond
+			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: o.end, Target: name})
+			continue
+		}
 		switch do {
-		case "crash":
-			// Power lost and back: what was not synced meets its fate.
-			name := fmt.Sprintf("crashed%d", k)
-			steps = append(steps, scenario.Step{At: st.At, Do: "power-off", Target: st.Target, As: name})
-			at += time.Duration(100+r.IntN(5000)) * time.Millisecond
-			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "power-on", Target: name})
-			continue
-		case "kill":
-			name := fmt.Sprintf("killed%d", k)
-			st.As = name
-			steps = append(steps, st)
-			at += time.Duration(100+r.IntN(5000)) * time.Millisecond
-			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "restart", Target: name})
-			continue
-		case "disk-full":
-			name := fmt.Sprintf("full%d", k)
-			st.As = name
-			steps = append(steps, st)
-			at += time.Duration(500+r.IntN(8000)) * time.Millisecond
-			steps = append(steps, scenario.Step{At: scenario.Duration(at), Do: "disk-free", Target: name})
-			continue
 		case "clock-drift":
 			st.PPM = float64(r.IntN(2001) - 1000)
 		case "clock-jump":
