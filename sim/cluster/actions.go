@@ -128,23 +128,28 @@ func (c *Cluster) Apply(st scenario.Step) {
 	case "bitflip":
 		c.flipBit(target, st)
 	case "loss", "latency":
-		p := c.Fabric.Config().Link
+		// One property changes on every link; the others stay as earlier
+		// steps left them.
+		var loss float64
+		var latency time.Duration
+		var err error
 		if st.Do == "loss" {
-			v, err := strconv.ParseFloat(st.Value, 64)
-			if err != nil {
-				panic(fmt.Sprintf("scenario: loss %q is not a number", st.Value))
-			}
-			p.Loss = v
+			loss, err = strconv.ParseFloat(st.Value, 64)
 		} else {
-			d, err := time.ParseDuration(st.Value)
-			if err != nil {
-				panic(fmt.Sprintf("scenario: latency %q is not a duration", st.Value))
-			}
-			p.Latency = d
+			latency, err = time.ParseDuration(st.Value)
+		}
+		if err != nil {
+			panic(fmt.Sprintf("scenario: %s %q: %v", st.Do, st.Value, err))
 		}
 		for _, a := range c.Hosts {
 			for _, b := range c.Hosts {
 				if a != b {
+					p := c.Fabric.Link(a.Net, b.Net)
+					if st.Do == "loss" {
+						p.Loss = loss
+					} else {
+						p.Latency = latency
+					}
 					c.Fabric.SetLink(a.Net, b.Net, p)
 				}
 			}

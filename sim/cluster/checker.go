@@ -72,6 +72,10 @@ type Checker struct {
 	leaderlessSince time.Duration
 	healthy         bool
 	healthySince    time.Duration
+	// netFit: every link between nodes is quick enough for an election
+	// view to finish within the election timeout (see bounds).
+	netFit          bool
+	maxOneWay       time.Duration
 	livenessFlagged bool
 	ttl             []time.Duration
 
@@ -157,6 +161,7 @@ func newChecker(c *Cluster) *Checker {
 	}
 	k.quorum = int(c.opts[0].Int(options.ClusterSize))/2 + 1
 	k.bounds(c.opts[0], voters)
+	k.netFit = k.networkFits()
 	names := make([]string, n)
 	for i, h := range c.Hosts {
 		names[i] = h.Name
@@ -291,12 +296,21 @@ func (k *Checker) finishSubscribers() {
 // gone time out and mark them dead everywhere, then at most one view per
 // remaining coordinator.) A paused process counts as not running until its
 // pause ends.
+//
+// The bound also takes a network on which a view can finish before its
+// timeout: a view is five one-way trips (view change, prepare, its answer,
+// proposal, accept), so while any link between nodes delays a message by
+// more than a fifth of the election timeout (latency plus jitter), every
+// view may time out and no leader is promised. Such a cluster does not
+// count as healthy (the operators' guidance: raise the timeouts to fit the
+// network).
 func (k *Checker) bounds(o *options.Values, voters int) {
 	hb := o.Duration(options.ReplicationHeartbeatInterval) + o.Duration(options.ReplicationHeartbeatTimeout)
 	k.StepDownBound = hb + node.NoQuorumTimeout + time.Second
 	detect := max(node.DiscoverLeaderTimeout, hb+o.Duration(options.GossipTimeoutMs))
 	k.LivenessBound = detect + time.Duration(voters+1)*o.Duration(options.LeaderElectionTimeoutMs) +
 		o.Duration(options.GossipIntervalMs) + time.Second
+	k.maxOneWay = o.Duration(options.LeaderElectionTimeoutMs) / electionHops
 	k.DetectionWindow = hb + time.Second
 }
 
@@ -468,9 +482,28 @@ func (k *Checker) surroundingsChanged(i int) time.Duration {
 	return t
 }
 
+// electionHops is the number of one-way trips in one election view.
+const electionHops = 5
+
+// networkFits reports whether every link between nodes is quick enough for
+// an election view (see bounds).
+func (k *Checker) networkFits() bool {
+	for _, a := range k.c.Hosts {
+		for _, b := range k.c.Hosts {
+			if a != b {
+				if p := k.c.Fabric.Link(a.Net, b.Net); p.Latency+p.Jitter > k.maxOneWay {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
 func (k *Checker) faultApplied() {
 	now := k.c.W.Now()
 	k.lastFault = now
+	k.netFit = k.networkFits()
 	for i, h := range k.c.Hosts {
 		if h.State() != host.Running {
 			k.lastNotRunning[i] = now
@@ -573,7 +606,7 @@ func (k *Checker) recompute(now time.Duration) {
 			anyBlock = anyBlock || k.cut[i][j]
 		}
 	}
-	healthy := running >= k.quorum && !anyBlock
+	healthy := running >= k.quorum && !anyBlock && k.netFit
 	if healthy && !k.healthy {
 		k.healthySince = now
 	}

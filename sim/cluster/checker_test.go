@@ -103,3 +103,39 @@ func TestCheckerCatchesALeaderThatServesNothing(t *testing.T) {
 		t.Fatalf("violations %v, want one about no append acknowledged", v)
 	}
 }
+
+// A loss step changes every link's loss and nothing else, and a latency
+// step its latency: neither undoes the other. The checker promises a
+// leader only while every link is quick enough for an election view.
+func TestLossAndLatencyStepsChangeOnlyTheirOwnProperty(t *testing.T) {
+	c, err := New(Config{Seed: 1, Nodes: 3, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	if !c.checker.netFit {
+		t.Fatal("a 1 ms network does not fit a 1 s election timeout")
+	}
+	c.Apply(scenario.Step{Do: "latency", Value: "250ms"})
+	c.Apply(scenario.Step{Do: "loss", Value: "0.2"})
+	for _, a := range c.Hosts {
+		for _, b := range c.Hosts {
+			if a == b {
+				continue
+			}
+			if p := c.Fabric.Link(a.Net, b.Net); p.Latency != 250*time.Millisecond || p.Loss != 0.2 {
+				t.Fatalf("link %s->%s is %+v after latency 250ms then loss 0.2", a.Name, b.Name, p)
+			}
+		}
+	}
+	if c.checker.netFit {
+		t.Error("250 ms one way, five trips per view, fits a 1 s election timeout")
+	}
+	c.Apply(scenario.Step{Do: "latency", Value: "150ms"})
+	if !c.checker.netFit {
+		t.Error("150 ms one way (plus jitter) does not fit a 1 s election timeout")
+	}
+	if p := c.Fabric.Link(c.Hosts[0].Net, c.Hosts[1].Net); p.Loss != 0.2 {
+		t.Errorf("the latency step reset the loss to %v", p.Loss)
+	}
+}

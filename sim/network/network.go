@@ -328,6 +328,9 @@ func (f *Fabric) AddNAT(realmName string, public netip.Addr) *NAT {
 	return n
 }
 
+// Link is the profile of the direction from -> to now.
+func (f *Fabric) Link(from, to *Host) LinkProfile { return f.link(from, to).p }
+
 // SetLink overrides the profile of the direction from -> to (from == to is
 // the host's loopback).
 func (f *Fabric) SetLink(from, to *Host, p LinkProfile) {
