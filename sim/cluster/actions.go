@@ -127,6 +127,12 @@ func (c *Cluster) Apply(st scenario.Step) {
 		target.Disk.SetCapacity(0)
 	case "bitflip":
 		c.flipBit(target, st)
+	case "disk-faults":
+		read, write, sync, err := scenario.DiskFaultRates(st.Value)
+		if err != nil {
+			panic(fmt.Sprintf("scenario: disk-faults at %v: %v", st.At.D(), err))
+		}
+		target.Disk.SetFaults(read, write, sync)
 	case "loss", "latency":
 		// One property changes on every link; the others stay as earlier
 		// steps left them.

@@ -340,6 +340,12 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 	i := k.c.index(h)
 	k.dirty = true
 	switch e := e.(type) {
+	case host.Exited:
+		// The node stopped by itself: the host runs nothing now, which
+		// counts against the cluster's health from this moment.
+		now := k.c.W.Now()
+		k.lastNotRunning[i] = now
+		k.noteHostState(i, now)
 	case node.StateChanged:
 		k.state[i] = e.State
 		k.incarnation[i] = h.Incarnation

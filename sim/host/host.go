@@ -9,6 +9,7 @@ package host
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/annal-db/annal/core/env"
@@ -149,6 +150,11 @@ func (h *Host) Start() {
 					if h.state == Running {
 						h.state = Stopped
 					}
+					// Nothing else tells an observer that the host no
+					// longer runs a node (a kill is the scenario's own act).
+					if h.observer != nil {
+						h.observer(h, Exited{Code: code})
+					}
 				}
 			})
 		},
@@ -268,6 +274,17 @@ func (l logger) Log(level env.Level, msg string) {
 		return
 	}
 	l.h.w.Trace.Rec(l.h.w.Now(), l.h.Name, "log").Str("level", level.String()).Str("msg", msg).End()
+}
+
+// Exited is what a host reports to its observer when its process has
+// exited by itself (a fatal error, a completed shutdown) and the host no
+// longer runs a node. It is traced as the host's "exit" line.
+type Exited struct{ Code int }
+
+func (Exited) Kind() string { return "exit" }
+
+func (e Exited) AppendTrace(b []byte) []byte {
+	return strconv.AppendInt(append(b, "code="...), int64(e.Code), 10)
 }
 
 type observer struct {

@@ -44,7 +44,9 @@
 // none). Disk actions: disk-full (the target's disk has no free space from
 // now on: growing any file fails with no space), disk-free (its space is
 // unlimited again), bitflip (file, optional offset: one bit of the synced
-// data of a file on the target's disk flips, as a failing medium does).
+// data of a file on the target's disk flips, as a failing medium does),
+// disk-faults (value: the target disk's fault rates from now on, as
+// "read=0 write=0.01 sync=1"; a rate left out is 0).
 // Targets: a node name (n1, n2, ...), "leader" (the leader at that moment),
 // "follower" (some non-leader that runs), or a name bound earlier with as.
 //
@@ -233,7 +235,30 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 var actions = []string{
 	"kill", "restart", "freeze", "thaw", "power-off", "power-on", "pause", "partition", "one-way", "bridge",
 	"heal", "isolate", "clock-jump", "clock-drift", "resign", "loss", "latency",
-	"rate", "pin", "unpin", "slow", "disk-full", "disk-free", "bitflip",
+	"rate", "pin", "unpin", "slow", "disk-full", "disk-free", "bitflip", "disk-faults",
+}
+
+// DiskFaultRates reads a disk-faults value: "read=R write=W sync=S", each
+// part optional (0 when left out), each rate in [0, 1].
+func DiskFaultRates(v string) (read, write, sync float64, err error) {
+	for _, part := range strings.Fields(v) {
+		key, num, ok := strings.Cut(part, "=")
+		f, perr := strconv.ParseFloat(num, 64)
+		if !ok || perr != nil || !(f >= 0 && f <= 1) {
+			return 0, 0, 0, fmt.Errorf("%q is not a rate between 0 and 1 (as read=0 write=0.01 sync=1)", part)
+		}
+		switch key {
+		case "read":
+			read = f
+		case "write":
+			write = f
+		case "sync":
+			sync = f
+		default:
+			return 0, 0, 0, fmt.Errorf("%q: the rates are read, write and sync", part)
+		}
+	}
+	return read, write, sync, nil
 }
 
 // Load reads and checks a scenario file.
@@ -377,9 +402,17 @@ func (s *Scenario) Validate() error {
 			if s.Clients == 0 {
 				errs = append(errs, where+": the scenario has no clients whose rate could change")
 			}
-		case "slow":
+		case "slow", "latency":
 			if d, err := time.ParseDuration(st.Value); err != nil || d < 0 {
 				errs = append(errs, fmt.Sprintf("%s: value %q is not a duration of zero or more (e.g. \"5ms\")", where, st.Value))
+			}
+		case "loss":
+			if v, err := strconv.ParseFloat(st.Value, 64); err != nil || !(v >= 0 && v < 1) {
+				errs = append(errs, fmt.Sprintf("%s: value %q is not a loss rate in [0, 1) (e.g. \"0.05\")", where, st.Value))
+			}
+		case "disk-faults":
+			if _, _, _, err := DiskFaultRates(st.Value); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", where, err))
 			}
 		}
 		if (st.Do == "partition" || st.Do == "one-way" || st.Do == "bridge") && len(st.With) == 0 {

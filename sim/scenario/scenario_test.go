@@ -150,9 +150,13 @@ timeline:
   - {at: 2s, do: disk-free, target: n1}
   - {at: 3s, do: bitflip, target: n2, file: log}
   - {at: 4s, do: bitflip, target: n3, file: log/segment-000000, offset: 600}
+  - {at: 5s, do: disk-faults, target: n1, value: "sync=1 read=0.25"}
 `))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r, w, sy, err := DiskFaultRates(s.Timeline[4].Value); err != nil || r != 0.25 || w != 0 || sy != 1 {
+		t.Errorf("disk-faults %q read as %v %v %v, %v", s.Timeline[4].Value, r, w, sy, err)
 	}
 	if st := s.Timeline[3]; st.File != "log/segment-000000" || st.Offset == nil || *st.Offset != 600 || s.Timeline[2].Offset != nil {
 		t.Fatalf("bitflip steps parsed as %+v and %+v", s.Timeline[2], st)
@@ -165,8 +169,14 @@ timeline:
   - {at: 1s, do: bitflip, target: n2}
   - {at: 2s, do: kill, target: n2, file: log}
   - {at: 3s, do: bitflip, target: n2, file: log, offset: -1}
+  - {at: 4s, do: disk-faults, target: n2, value: "sync=2"}
+  - {at: 5s, do: disk-faults, target: n2, value: "fsync=1"}
+  - {at: 6s, do: loss, value: "1"}
+  - {at: 7s, do: latency, value: "slow"}
 `))
-	for _, want := range []string{"bitflip needs file:", "belong to bitflip only", "offset -1 is negative"} {
+	for _, want := range []string{"bitflip needs file:", "belong to bitflip only", "offset -1 is negative",
+		`"sync=2" is not a rate between 0 and 1`, `"fsync=1": the rates are read, write and sync`,
+		`value "1" is not a loss rate in [0, 1)`, `value "slow" is not a duration`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validation error %v; want it to say %q", err, want)
 		}
