@@ -216,8 +216,8 @@ var outages = map[string]struct {
 // clocks: every disk fails a small, drawn share of its reads, writes and
 // syncs (a failed sync stops its node, which the schedule restarts later);
 // a host that loses power keeps, tears or zeroes each unsynced page in
-// drawn proportions. At the end every fault is undone (the disks' failure
-// rates excepted) and 40 s are left for the clients.
+// drawn proportions. At the end every fault is undone (the disks fail no
+// more) and 40 s are left for the clients: the cluster must recover.
 func randomStorageSchedule(seed uint64) scenario.Scenario {
 	r := rand.New(rand.NewPCG(seed, 0xd15c))
 	nodes := 3 + 2*r.IntN(2)
@@ -273,6 +273,7 @@ func randomStorageSchedule(seed uint64) scenario.Scenario {
 		n := fmt.Sprintf("n%d", k)
 		steps = append(steps,
 			scenario.Step{At: scenario.Duration(at), Do: "disk-free", Target: n},
+			scenario.Step{At: scenario.Duration(at), Do: "disk-faults", Target: n, Value: ""},
 			scenario.Step{At: scenario.Duration(at), Do: "restart", Target: n})
 	}
 	zero := 0
