@@ -65,6 +65,9 @@ func (c Config) Quorum() int { return c.ClusterSize/2 + 1 }
 type Node interface {
 	// Members is the node's gossip view, its own record included.
 	Members() []member.Info
+	// Leader is the node endpoint of the leader this node follows (zero
+	// when it follows none, or leads).
+	Leader() env.Endpoint
 	// LogState is the node's own log state now.
 	LogState() LogState
 	// Send delivers an election message to a member (best effort).
@@ -354,6 +357,14 @@ func (s *Service) onTimeout(view int32) {
 func (s *Service) onViewChange(m *ViewChange) {
 	if s.phase == Idle {
 		s.rememberEarly(m.HTTP, m.AttemptedView)
+		// The leader this node follows is electing: it commits nothing
+		// until a view decides, and a node that found its leader by gossip
+		// has never elected. Left alone, the leader would go from view to
+		// view while its followers wait for it; they join instead.
+		if leader := s.node.Leader(); !leader.IsZero() && leader == m.HTTP {
+			s.log(env.LevelInfo, fmt.Sprintf("election: the leader %v is electing; joining view %d", m.HTTP, m.AttemptedView))
+			s.StartElections()
+		}
 		return
 	}
 	if m.AttemptedView <= s.installed {

@@ -40,6 +40,7 @@ type tnode struct {
 	resigned bool
 	sent     []election.Message
 	sentTo   []env.Endpoint // where each of sent went
+	leader   env.Endpoint   // the leader the node follows
 }
 
 type nopRand struct{ n uint64 }
@@ -78,6 +79,8 @@ func (n *tnode) Members() []member.Info {
 }
 
 func (n *tnode) LogState() election.LogState { return n.state }
+
+func (n *tnode) Leader() env.Endpoint { return n.leader }
 
 func (n *tnode) Send(to env.Endpoint, m election.Message) {
 	c := n.c
@@ -566,6 +569,35 @@ func TestARestartedNodeCountsOnceTowardsViewChangesAndResignation(t *testing.T) 
 		a.svc.Handle(&election.LeaderIsResigningOk{From: d.from(), Leader: a.from()})
 		if !a.resigned {
 			rt.Fatal("a quorum acknowledged the resignation, and a did not resign")
+		}
+	})
+}
+
+// A node that found its leader by gossip has never elected (Idle), and
+// ignores other nodes' view changes; but when the leader it follows asks
+// for one, that leader commits nothing until a view decides, so the node
+// joins it. Left Idle, its followers would leave the leader electing alone
+// for ever (found-leader-left-electing-alone).
+func TestAFollowerJoinsTheElectionItsLeaderCalls(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 3, 0)
+		leader, stranger, f := c.nodes[0], c.nodes[1], c.nodes[2]
+		f.leader = leader.info.HTTPEndPoint
+		f.svc.Handle(&election.ViewChange{From: stranger.from(), AttemptedView: 4})
+		if f.svc.Phase() != election.Idle || count[*election.ViewChange](f.sent) != 0 {
+			rt.Fatalf("a view change from a node other than its leader moved a following node to %v", f.svc.Phase())
+		}
+		f.svc.Handle(&election.ViewChange{From: leader.from(), AttemptedView: 7})
+		if f.svc.Phase() != election.ElectingLeader {
+			rt.Fatalf("after its leader's view change the follower is %v, want %v", f.svc.Phase(), election.ElectingLeader)
+		}
+		for _, m := range f.sent {
+			if vc, ok := m.(*election.ViewChange); ok && vc.AttemptedView != 7 {
+				rt.Fatalf("the follower asked for view %d; it joins its leader's view 7", vc.AttemptedView)
+			}
+		}
+		if count[*election.ViewChange](f.sent) == 0 {
+			rt.Fatal("the follower sent no view change of its own")
 		}
 	})
 }

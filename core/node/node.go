@@ -763,6 +763,7 @@ func (g gossipNode) ClockSkew(peer env.Endpoint, skew time.Duration) {
 type electionNode struct{ n *Node }
 
 func (e electionNode) Members() []member.Info                   { return e.n.gossip.View() }
+func (e electionNode) Leader() env.Endpoint                     { return gossipNode(e).Leader() }
 func (e electionNode) LogState() election.LogState              { return e.n.logState() }
 func (e electionNode) Send(to env.Endpoint, m election.Message) { e.n.sendElection(to, m) }
 func (e electionNode) Persist(c election.Checkpoint, done func(bool)) {

@@ -19,6 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // whose writes complete only when the test says so.
 type linkRig struct {
 	t      *testing.T
+	clock  *envtest.Clock
 	link   *Link
 	conn   *fakeConn
 	node   *fakeReplica
@@ -28,11 +29,23 @@ type linkRig struct {
 
 func newLinkRig(t *testing.T) *linkRig {
 	t.Helper()
+	r := dialLinkRig(t)
+	r.deliver(&Subscribed{LeaderID: r.leader, SubscriptionID: r.subID, Start: 0})
+	if !r.link.ready {
+		t.Fatal("the link is not ready after Subscribed; the replica's Subscribed completed at once")
+	}
+	return r
+}
+
+// dialLinkRig is a link that has connected and sent its Subscribe, not yet
+// answered.
+func dialLinkRig(t *testing.T) *linkRig {
+	t.Helper()
 	clock := envtest.NewClock(time.Unix(0, 0))
 	net := &fakeNet{}
 	node := &fakeReplica{}
 	e := env.Env{Clock: clock, Net: net, Rand: &counterRand{}}
-	r := &linkRig{t: t, node: node, leader: member.ID{1}}
+	r := &linkRig{t: t, clock: clock, node: node, leader: member.ID{1}}
 	r.link = Dial(e, ReplicaConfig{Self: member.ID{2}, Node: env.Endpoint{Host: "replica", Port: 2113}, Promotable: true, Heartbeats: Heartbeats{Interval: time.Second, Timeout: time.Second}},
 		r.leader, env.Endpoint{Host: "leader", Port: 1112}, node)
 	r.conn = net.conn
@@ -42,10 +55,6 @@ func newLinkRig(t *testing.T) *linkRig {
 		t.Fatalf("after connecting, the link sent %T; want a Subscribe", r.conn.last())
 	}
 	r.subID = sub.SubscriptionID
-	r.deliver(&Subscribed{LeaderID: r.leader, SubscriptionID: r.subID, Start: 0})
-	if !r.link.ready {
-		t.Fatal("the link is not ready after Subscribed; the replica's Subscribed completed at once")
-	}
 	return r
 }
 
@@ -130,6 +139,28 @@ func TestLinkClosesOnWriteFailure(t *testing.T) {
 	}
 	if n := len(r.acks()); n != 1 { // the one sent on subscribing
 		t.Fatalf("the link sent %d Acks; want only the one sent on subscribing", n)
+	}
+}
+
+// A leader not ready for a replica asks it to retry, and the link does so
+// after RetryDelay. An answer from another instance at the leader's
+// endpoint means the leader restarted: the one this node follows is gone,
+// and the link ends so that the node looks for a leader again instead of
+// retrying for ever (found-stepped-clock-hides-leader-state).
+func TestARetryFromAnotherInstanceEndsTheLink(t *testing.T) {
+	r := dialLinkRig(t)
+	r.deliver(&SubscriptionRetry{LeaderID: r.leader, SubscriptionID: r.subID})
+	if r.node.lost != nil || r.conn.closed {
+		t.Fatalf("a retry from the leader followed ended the link: %v", r.node.lost)
+	}
+	r.clock.Advance(RetryDelay)
+	again, ok := r.conn.last().(*Subscribe)
+	if !ok || again.SubscriptionID == r.subID {
+		t.Fatalf("after the retry delay the link sent %T; want a new Subscribe", r.conn.last())
+	}
+	r.deliver(&SubscriptionRetry{LeaderID: member.ID{9}, SubscriptionID: again.SubscriptionID})
+	if r.node.lost == nil || !r.conn.closed {
+		t.Fatal("a retry from another instance at the leader's endpoint left the link open")
 	}
 }
 
