@@ -299,11 +299,12 @@ func (k *Checker) finishSubscribers() {
 //
 // The bound also takes a network on which a view can finish before its
 // timeout: a view is five one-way trips (view change, prepare, its answer,
-// proposal, accept), so while any link between nodes delays a message by
-// more than a fifth of the election timeout (latency plus jitter), every
-// view may time out and no leader is promised. Such a cluster does not
-// count as healthy (the operators' guidance: raise the timeouts to fit the
-// network).
+// proposal, accept), entered by the nodes up to one trip apart, so while
+// any link between nodes delays a message by more than a sixth of the
+// election timeout (latency plus jitter), or loses more than 5% of them,
+// every view may time out and no leader is promised. Such a cluster does
+// not count as healthy (the operators' guidance: raise the timeouts to fit
+// the network).
 func (k *Checker) bounds(o *options.Values, voters int) {
 	hb := o.Duration(options.ReplicationHeartbeatInterval) + o.Duration(options.ReplicationHeartbeatTimeout)
 	k.StepDownBound = hb + node.NoQuorumTimeout + time.Second
@@ -488,8 +489,15 @@ func (k *Checker) surroundingsChanged(i int) time.Duration {
 	return t
 }
 
-// electionHops is the number of one-way trips in one election view.
-const electionHops = 5
+// A view is five one-way trips (view change, prepare, its answer,
+// proposal, accept), and nodes enter a view up to one trip apart: six
+// trips must fit in the election timeout. Past maxElectionLoss, a lost
+// message (a retransmission at least 200 ms later) breaks views too often
+// for a number of them to be a bound.
+const (
+	electionHops    = 6
+	maxElectionLoss = 0.05
+)
 
 // networkFits reports whether every link between nodes is quick enough for
 // an election view (see bounds).
@@ -497,7 +505,7 @@ func (k *Checker) networkFits() bool {
 	for _, a := range k.c.Hosts {
 		for _, b := range k.c.Hosts {
 			if a != b {
-				if p := k.c.Fabric.Link(a.Net, b.Net); p.Latency+p.Jitter > k.maxOneWay {
+				if p := k.c.Fabric.Link(a.Net, b.Net); p.Latency+p.Jitter > k.maxOneWay || p.Loss > maxElectionLoss {
 					return false
 				}
 			}

@@ -129,13 +129,17 @@ func TestLossAndLatencyStepsChangeOnlyTheirOwnProperty(t *testing.T) {
 		}
 	}
 	if c.checker.netFit {
-		t.Error("250 ms one way, five trips per view, fits a 1 s election timeout")
+		t.Error("250 ms one way, six trips per view, fits a 1 s election timeout")
 	}
 	c.Apply(scenario.Step{Do: "latency", Value: "150ms"})
-	if !c.checker.netFit {
-		t.Error("150 ms one way (plus jitter) does not fit a 1 s election timeout")
-	}
 	if p := c.Fabric.Link(c.Hosts[0].Net, c.Hosts[1].Net); p.Loss != 0.2 {
 		t.Errorf("the latency step reset the loss to %v", p.Loss)
+	}
+	if c.checker.netFit {
+		t.Error("a network losing 20% of its messages fits an election")
+	}
+	c.Apply(scenario.Step{Do: "loss", Value: "0.05"})
+	if !c.checker.netFit {
+		t.Error("150 ms one way (plus jitter) and 5% loss do not fit a 1 s election timeout")
 	}
 }
