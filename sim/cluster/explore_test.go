@@ -22,20 +22,27 @@ var exploreActions = []string{
 	"reboot", "strand",
 }
 
+// drawCluster draws a cluster of three or five nodes, and gives a drawer of
+// a node name and one of a target (the leader or a node, even odds).
+func drawCluster(r *rand.Rand) (nodes int, node, target func() string) {
+	nodes = 3 + 2*r.IntN(2)
+	node = func() string { return fmt.Sprintf("n%d", 1+r.IntN(nodes)) }
+	target = func() string {
+		if r.IntN(2) == 0 {
+			return "leader"
+		}
+		return node()
+	}
+	return nodes, node, target
+}
+
 // randomSchedule draws 2 to 7 faults from 10 s on (a reboot or a strand is
 // two or three steps), then heals and restarts every node, and leaves 40 s
 // for the clients to see the cluster recover. Three subscribers (one of
 // them slow) follow the log throughout.
 func randomSchedule(seed uint64) scenario.Scenario {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
-	nodes := 3 + 2*r.IntN(2)
-	node := func() string { return fmt.Sprintf("n%d", 1+r.IntN(nodes)) }
-	target := func() string {
-		if r.IntN(2) == 0 {
-			return "leader"
-		}
-		return node()
-	}
+	nodes, node, target := drawCluster(r)
 	var steps []scenario.Step
 	at := 10 * time.Second
 	for k := range 2 + r.IntN(6) {
@@ -220,14 +227,7 @@ var outages = map[string]struct {
 // more) and 40 s are left for the clients: the cluster must recover.
 func randomStorageSchedule(seed uint64) scenario.Scenario {
 	r := rand.New(rand.NewPCG(seed, 0xd15c))
-	nodes := 3 + 2*r.IntN(2)
-	node := func() string { return fmt.Sprintf("n%d", 1+r.IntN(nodes)) }
-	target := func() string {
-		if r.IntN(2) == 0 {
-			return "leader"
-		}
-		return node()
-	}
+	nodes, _, target := drawCluster(r)
 	rate := func() float64 { return float64(r.IntN(11)) / 10000 } // 0 to 0.001
 	survive, torn := float64(r.IntN(50))/100, float64(r.IntN(30))/100
 	zeroed := float64(r.IntN(int(100*(1-survive-torn))+1)) / 100
