@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -295,3 +297,48 @@ func randomStorageSchedule(seed uint64) scenario.Scenario {
 //
 //	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=0 go test ./sim/cluster -run TestExploreStorageAndClockFaults -v -timeout 30m
 func TestExploreStorageAndClockFaults(t *testing.T) { explore(t, randomStorageSchedule) }
+
+// randomOptionsSchedule is randomSchedule's faults on a cluster configured
+// otherwise: timings drawn from a range of settings operators use
+// (heartbeats, gossip, the election timeout), node priorities, and, one
+// time in two, a read-only replica beside the voters, killed and restarted
+// once along the way.
+func randomOptionsSchedule(seed uint64) scenario.Scenario {
+	sc := randomSchedule(seed)
+	r := rand.New(rand.NewPCG(seed, 0x0b7))
+	pick := func(vs ...string) string { return vs[r.IntN(len(vs))] }
+	sc.Name = fmt.Sprintf("explore-options-%d", seed)
+	sc.Description = "A random fault schedule on a cluster with drawn settings that broke an invariant."
+	sc.Options = map[string]string{
+		"LeaderElectionTimeoutMs":      pick("1000", "2000"),
+		"ReplicationHeartbeatInterval": pick("200", "700", "1500"),
+		"ReplicationHeartbeatTimeout":  pick("300", "700", "2000"),
+		"GossipIntervalMs":             pick("500", "2000"),
+		"GossipTimeoutMs":              pick("1000", "2500"),
+	}
+	sc.NodeOptions = map[string]map[string]string{}
+	for i := 1; i <= sc.Nodes; i++ {
+		if p := pick("0", "0", "5", "10"); p != "0" {
+			sc.NodeOptions[fmt.Sprintf("n%d", i)] = map[string]string{"NodePriority": p}
+		}
+	}
+	if r.IntN(2) == 0 {
+		sc.Options["ClusterSize"] = strconv.Itoa(sc.Nodes)
+		sc.Nodes++
+		ro := fmt.Sprintf("n%d", sc.Nodes)
+		sc.NodeOptions[ro] = map[string]string{"ReadOnlyReplica": "true"}
+		end := sc.Timeline[len(sc.Timeline)-1].At.D()
+		down := 10*time.Second + time.Duration(r.IntN(int((end-10*time.Second)/time.Millisecond)+1))*time.Millisecond
+		sc.Timeline = append(sc.Timeline,
+			scenario.Step{At: scenario.Duration(down), Do: "kill", Target: ro},
+			scenario.Step{At: scenario.Duration(end), Do: "restart", Target: ro})
+		slices.SortStableFunc(sc.Timeline, func(a, b scenario.Step) int { return cmp.Compare(a.At, b.At) })
+	}
+	return sc
+}
+
+// TestExploreOptionsAndRoles is the options search, run on demand like the
+// others:
+//
+//	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=0 go test ./sim/cluster -run TestExploreOptionsAndRoles -v -timeout 30m
+func TestExploreOptionsAndRoles(t *testing.T) { explore(t, randomOptionsSchedule) }
