@@ -342,11 +342,10 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 	k.dirty = true
 	switch e := e.(type) {
 	case host.Exited:
-		// The node stopped by itself: the host runs nothing now, which
-		// counts against the cluster's health from this moment.
-		now := k.c.W.Now()
-		k.lastNotRunning[i] = now
-		k.noteHostState(i, now)
+		// The node stopped by itself: the host runs nothing now. Marking
+		// the checker dirty (above) makes the next look at availability
+		// count it out; the stop is a change around a leader too.
+		k.noteHostState(i, k.c.W.Now())
 	case node.StateChanged:
 		k.state[i] = e.State
 		k.incarnation[i] = h.Incarnation
@@ -489,11 +488,8 @@ func (k *Checker) surroundingsChanged(i int) time.Duration {
 	return t
 }
 
-// A view is five one-way trips (view change, prepare, its answer,
-// proposal, accept), and nodes enter a view up to one trip apart: six
-// trips must fit in the election timeout. Past maxElectionLoss, a lost
-// message (a retransmission at least 200 ms later) breaks views too often
-// for a number of them to be a bound.
+// What a network must allow for an election view to finish in time (see
+// bounds): trips per view, and the highest loss.
 const (
 	electionHops    = 6
 	maxElectionLoss = 0.05
