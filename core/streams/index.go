@@ -16,7 +16,8 @@ const AllStream = "$all"
 
 func isMetastream(name string) bool { return strings.HasPrefix(name, metaPrefix) }
 
-func metastreamOf(name string) string { return metaPrefix + name }
+// MetastreamOf is the name of the stream holding name's metadata.
+func MetastreamOf(name string) string { return metaPrefix + name }
 
 func originalOf(metastream string) string { return metastream[len(metaPrefix):] }
 

@@ -220,7 +220,7 @@ func (w *writer) inFlightFor(stream string) bool {
 	if len(w.pending[stream]) > 0 {
 		return true
 	}
-	return !isMetastream(stream) && len(w.pending[metastreamOf(stream)]) > 0
+	return !isMetastream(stream) && len(w.pending[MetastreamOf(stream)]) > 0
 }
 
 // redecide runs the refusals deferred on stream again.
@@ -307,7 +307,7 @@ func (w *writer) view(name string) view {
 	if v.st != nil {
 		v.meta = v.st.meta
 	}
-	mname := metastreamOf(name)
+	mname := MetastreamOf(name)
 	if mst := w.s.idx.get(mname); mst != nil {
 		v.metaLast = mst.last()
 	}
@@ -597,7 +597,7 @@ func (w *writer) propose(op *writeOp, d decision) {
 	v := d.view
 	created := op.now.UnixNano() / 100
 	var events []Event
-	mname := metastreamOf(op.stream)
+	mname := MetastreamOf(op.stream)
 	resultIdx := -1
 	switch op.kind {
 	case opAppend:

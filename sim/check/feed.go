@@ -69,6 +69,20 @@ func (f *Feed) report(format string, args ...any) {
 	f.l.report(format, args...)
 }
 
+// Follow checks a subscriber that replica i dropped because its stream is
+// tombstoned: it must have received every event of the stream but those
+// a delete hid (the node applied the tombstone, so it has all of them).
+// The subscriber follows stream, from its start, from then on.
+func (f *Feed) Follow(i int, stream string) {
+	if s := f.l.streams[f.stream]; s != nil && !f.all {
+		if n := int64(len(s.ids)); f.next < n && !s.hidden(n) {
+			f.report("subscriber %s of %q was dropped by %s for the stream's tombstone, but received revisions up to %d of the %d (missing %s)",
+				f.name, f.stream, f.l.names[i], f.next-1, n, s.describe(f.next))
+		}
+	}
+	f.stream, f.next = stream, 0
+}
+
 // Event checks an event the subscriber received from replica i.
 func (f *Feed) Event(i int, ev streams.Event) {
 	l := f.l
@@ -100,12 +114,13 @@ func (f *Feed) streamEvent(where string, ev streams.Event) {
 		f.report("%s, but it follows stream %q", where, f.stream)
 	case ev.Number < f.next:
 		f.report("%s, but it already received revision %d: delivered twice or out of order (it expects revision %d next)", where, ev.Number, f.next)
-	case ev.Number > f.next:
+	case ev.Number > f.next && !f.l.streams[f.stream].hidden(ev.Number):
 		f.report("%s, but it never received revision %d (%s): events were skipped",
 			where, f.next, f.l.streams[f.stream].describe(f.next))
 		f.next = ev.Number + 1
 	default:
-		f.next++
+		// The next revision, or the first after revisions a delete hid.
+		f.next = ev.Number + 1
 	}
 }
 
@@ -132,6 +147,10 @@ func (f *Feed) CaughtUp(i int, m streams.Message) {
 			f.report("subscriber %s got caught-up at $all position %d from %s, but the last event it received is at %d", f.name, m.Position, f.l.names[i], f.last)
 		}
 		return
+	}
+	if m.Revision > f.next-1 && f.l.streams[f.stream].hidden(m.Revision+1) {
+		// Caught up past revisions a delete hid.
+		f.next = m.Revision + 1
 	}
 	if m.Revision != f.next-1 {
 		f.report("subscriber %s got caught-up at revision %d of %q from %s, but the last revision it received is %d", f.name, m.Revision, f.stream, f.l.names[i], f.next-1)
@@ -162,7 +181,7 @@ func (f *Feed) Complete(i, incarnation int, settled bool) {
 	} else if s := l.streams[f.stream]; s != nil {
 		// Events of the stream that replica i has applied.
 		n := int64(sort.Search(len(s.positions), func(k int) bool { return s.positions[k] >= end }))
-		if f.next < n {
+		if f.next < n && !s.hidden(n) {
 			f.report("subscriber %s of %q is caught up on %s (applied up to %d) at the end of the run, but received revisions up to %d of the %d there (missing %s at position %d)",
 				f.name, f.stream, l.names[i], end, f.next-1, n, s.describe(f.next), s.positions[f.next])
 			return

@@ -1,10 +1,12 @@
 package check
 
 import (
+	"math"
 	"testing"
 
 	"github.com/annal-db/annal/core/eventlog"
 	"github.com/annal-db/annal/core/streams"
+	"github.com/annal-db/annal/core/streams/meta"
 )
 
 // delivered is a committed record as a subscription hands it out.
@@ -138,4 +140,94 @@ func TestFeedReportsStopAfterAFew(t *testing.T) {
 	if len(r.got) != maxReportsPerFeed {
 		t.Fatalf("%d reports for one broken feed, want %d", len(r.got), maxReportsPerFeed)
 	}
+}
+
+// metadata builds the next record: metadata event number of stream's
+// metastream with $tb set to before.
+func (r *logRig) metadata(stream string, number, before int64, id [16]byte) eventlog.Record {
+	rec := r.event(streams.MetastreamOf(stream), number, id)
+	rec.Event.Type = streams.MetadataEventType
+	rec.Event.Data = meta.Metadata{}.WithTruncateBefore(before)
+	return rec
+}
+
+func TestFeedsMaySkipOnlyWhatADeleteHid(t *testing.T) {
+	r := newLogRig(t, 1)
+	recs := []eventlog.Record{
+		r.epoch(1), r.event("a", 0, id(1)), r.event("a", 1, id(2)),
+		// Soft-deleted, then recreated from revision 2.
+		r.metadata("a", 0, meta.DeletedStream, id(3)),
+		r.metadata("a", 1, 2, id(4)), r.event("a", 2, id(5)), r.event("a", 3, id(6)),
+		// Soft-deleted again: revisions 2 and 3 hidden, nothing after.
+		r.metadata("a", 2, meta.DeletedStream, id(7)),
+	}
+	r.log.Applied(0, 1, recs)
+	r.quiet()
+
+	// A subscriber that saw revision 0 resubscribes after the recreate:
+	// revision 1 is hidden, revision 2 comes next.
+	late := r.log.NewFeed("s1", "a")
+	late.Event(0, delivered(recs[1]))
+	late.Event(0, delivered(recs[5]))
+	late.Event(0, delivered(recs[6]))
+	late.CaughtUp(0, streams.Message{Kind: streams.CaughtUp, Revision: 3})
+	late.Complete(0, 1, true)
+	r.quiet()
+
+	// One that resubscribes after the second delete sees nothing more,
+	// and is caught up at the stream's end.
+	gone := r.log.NewFeed("s2", "a")
+	gone.Event(0, delivered(recs[1]))
+	gone.CaughtUp(0, streams.Message{Kind: streams.CaughtUp, Revision: 3})
+	gone.Complete(0, 1, true)
+	r.quiet()
+	if s := r.log.FeedStats(); s.Complete != 2 {
+		t.Fatalf("feed stats %+v: want both subscribers complete", s)
+	}
+}
+
+func TestFeedsMayNotSkipWhatNoDeleteHid(t *testing.T) {
+	r := newLogRig(t, 1)
+	recs := []eventlog.Record{
+		r.epoch(1), r.event("a", 0, id(1)), r.event("a", 1, id(2)),
+		// Recreated from revision 1 only: revision 0 is hidden, 1 is not.
+		r.metadata("a", 0, 1, id(3)), r.event("a", 2, id(4)),
+	}
+	r.log.Applied(0, 1, recs)
+	f := r.log.NewFeed("s1", "a")
+	f.Event(0, delivered(recs[4]))
+	r.said("never received revision 0", "skipped")
+
+	// A soft delete hides only what was written before it.
+	r2 := newLogRig(t, 1)
+	recs = []eventlog.Record{
+		r2.epoch(1), r2.event("b", 0, id(1)), r2.metadata("b", 0, meta.DeletedStream, id(2)),
+		r2.event("b", 1, id(3)), r2.event("b", 2, id(4)),
+	}
+	r2.log.Applied(0, 1, recs)
+	g := r2.log.NewFeed("s2", "b")
+	g.Event(0, delivered(recs[4]))
+	r2.said("never received revision 0", "skipped")
+	h := r2.log.NewFeed("s3", "b")
+	h.CaughtUp(0, streams.Message{Kind: streams.CaughtUp, Revision: 2})
+	r2.said("caught-up at revision 2", "last revision it received is -1")
+}
+
+func TestDeleteAcknowledgementsMustBeInTheLog(t *testing.T) {
+	r := newLogRig(t, 1)
+	recs := []eventlog.Record{
+		r.epoch(1), r.event("a", 0, id(1)), r.metadata("a", 0, meta.DeletedStream, id(2)),
+		r.event("b", math.MaxInt64, id(3)),
+	}
+	recs[3].Event.Flags = eventlog.FlagTombstone
+	r.log.Applied(0, 1, recs)
+	r.log.DeleteAcknowledged(DeleteAck{Client: "c1", Stream: "a", Position: recs[2].Position})
+	r.log.DeleteAcknowledged(DeleteAck{Client: "c1", Stream: "b", Tombstone: true, Position: recs[3].Position})
+	r.quiet()
+	r.log.DeleteAcknowledged(DeleteAck{Client: "c2", Stream: "a", Tombstone: true, Position: recs[2].Position})
+	r.said("tombstone by c2 of \"a\"", "holds event 0@\"$$a\"")
+	r.log.DeleteAcknowledged(DeleteAck{Client: "c2", Stream: "a", Position: recs[1].Position})
+	r.said("delete by c2 of \"a\"", "holds event 0@\"a\"")
+	r.log.DeleteAcknowledged(DeleteAck{Client: "c2", Stream: "a", Position: 5000})
+	r.said("no replica has applied a record at position 5000")
 }

@@ -14,7 +14,17 @@ const (
 	// OpRead reads the last events of a stream on the leader (backwards
 	// from the end).
 	OpRead
+	// OpDelete soft-deletes a stream with an expected revision: reads find
+	// nothing until an append recreates it, numbering on.
+	OpDelete
+	// OpTombstone hard-deletes a stream with an expected revision: it can
+	// never be written or read again.
+	OpTombstone
 )
+
+// Writes reports whether k changes the stream (an append or a delete):
+// a write whose answer was lost may have taken effect.
+func (k OpKind) Writes() bool { return k == OpAppend || k == OpDelete || k == OpTombstone }
 
 func (k OpKind) String() string {
 	switch k {
@@ -22,6 +32,10 @@ func (k OpKind) String() string {
 		return "append"
 	case OpRead:
 		return "read"
+	case OpDelete:
+		return "delete"
+	case OpTombstone:
+		return "tombstone"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
@@ -31,20 +45,24 @@ type Outcome uint8
 
 const (
 	// OK: the append was written (Revision is its last event's revision),
-	// or the read answered (Revision is the stream's last revision).
+	// the delete or tombstone was written, or the read answered (Revision
+	// is the stream's last revision).
 	OK Outcome = iota + 1
-	// WrongVersion: the append's expected revision did not hold; Revision
+	// WrongVersion: the write's expected revision did not hold; Revision
 	// is the actual one the node reported.
 	WrongVersion
 	// NotFound: the read found no stream.
 	NotFound
-	// Unknown: the client never learned whether the append was written
+	// Unknown: the client never learned whether the write took effect
 	// (it timed out, the leader changed, retries ran out).
 	Unknown
 	// Failed: the operation had no effect, for sure (every attempt was
 	// refused before it could write). Failed operations are left out of
 	// the linearizability check.
 	Failed
+	// Deleted: the stream is tombstoned (any operation), or soft-deleted
+	// and the write expected it to exist.
+	Deleted
 )
 
 func (o Outcome) String() string {
@@ -55,6 +73,8 @@ func (o Outcome) String() string {
 		return "wrong-expected-version"
 	case NotFound:
 		return "not-found"
+	case Deleted:
+		return "stream-deleted"
 	case Unknown:
 		return "unknown"
 	case Failed:
@@ -83,7 +103,7 @@ type Op struct {
 	Client int
 	Kind   OpKind
 	Stream string
-	// Expected is an append's expected revision (ExpectAny, ExpectNoStream,
+	// Expected is a write's expected revision (ExpectAny, ExpectNoStream,
 	// ExpectStreamExists, or a revision).
 	Expected int64
 	// IDs are an append's event ids, the same in every attempt.
@@ -106,6 +126,8 @@ func (op *Op) String() string {
 		return fmt.Sprintf("c%d append %q expected %s, %d event(s) first %x: %s %d", op.Client, op.Stream, describeExpected(op.Expected), len(op.IDs), firstID(op.IDs), op.Outcome, op.Revision)
 	case OpRead:
 		return fmt.Sprintf("c%d read %q: %s last revision %d, %d event(s)", op.Client, op.Stream, op.Outcome, op.Revision, len(op.Events))
+	case OpDelete, OpTombstone:
+		return fmt.Sprintf("c%d %s %q expected %s: %s", op.Client, op.Kind, op.Stream, describeExpected(op.Expected), op.Outcome)
 	}
 	return op.Kind.String()
 }

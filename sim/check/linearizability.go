@@ -9,47 +9,54 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// streamState is one stream in the sequential model: its events' ids,
-// newest first, as a shared list, so that a step costs one allocation and
-// states that share a history share memory.
-type streamState struct {
-	prev *streamState
+// events are a stream's event ids, newest first, as a shared list, so that
+// a step costs one allocation and states that share a history share
+// memory.
+type events struct {
+	prev *events
 	id   [16]byte
 	n    int64 // events in the stream, this one included
 	hash uint64
 }
 
-func (s *streamState) len() int64 {
-	if s == nil {
+func (e *events) len() int64 {
+	if e == nil {
 		return 0
 	}
-	return s.n
+	return e.n
 }
 
-func (s *streamState) push(ids [][16]byte) *streamState {
+func (e *events) hashOrZero() uint64 {
+	if e == nil {
+		return 0
+	}
+	return e.hash
+}
+
+func (e *events) push(ids [][16]byte) *events {
 	for _, id := range ids {
 		h := uint64(14695981039346656037)
-		if s != nil {
-			h = s.hash
+		if e != nil {
+			h = e.hash
 		}
 		h ^= binary.LittleEndian.Uint64(id[:8])
 		h *= 1099511628211
 		h ^= binary.LittleEndian.Uint64(id[8:])
 		h *= 1099511628211
-		s = &streamState{prev: s, id: id, n: s.len() + 1, hash: h}
+		e = &events{prev: e, id: id, n: e.len() + 1, hash: h}
 	}
-	return s
+	return e
 }
 
 // at is the id of revision rev (which must exist).
-func (s *streamState) at(rev int64) [16]byte {
-	for s.n-1 > rev {
-		s = s.prev
+func (e *events) at(rev int64) [16]byte {
+	for e.n-1 > rev {
+		e = e.prev
 	}
-	return s.id
+	return e.id
 }
 
-func sameStream(a, b *streamState) bool {
+func sameEvents(a, b *events) bool {
 	for a != b {
 		if a == nil || b == nil || a.n != b.n || a.hash != b.hash || a.id != b.id {
 			return false
@@ -59,118 +66,194 @@ func sameStream(a, b *streamState) bool {
 	return true
 }
 
-// expectationHolds is the expected-revision check of a stream with n
-// events.
-func expectationHolds(expected, n int64) bool {
+// streamState is one stream in the sequential model, as core/streams
+// keeps it: its events, and what deletes did to it.
+type streamState struct {
+	events *events
+	// visibleFrom is the first revision reads return: a stream recreated
+	// after a soft delete shows only the events written since.
+	visibleFrom int64
+	// softDeleted: reads find nothing until an append recreates it.
+	softDeleted bool
+	// hasMeta: the stream has metadata (a delete or a recreate wrote it),
+	// which makes StreamExists hold even without events.
+	hasMeta bool
+	// tombstoned: nothing can be written or read any more.
+	tombstoned bool
+}
+
+func (s streamState) last() int64 { return s.events.len() - 1 }
+
+func (s streamState) hash() uint64 {
+	h := s.events.hashOrZero()
+	h ^= uint64(s.visibleFrom)
+	h *= 1099511628211
+	for _, b := range []bool{s.softDeleted, s.hasMeta, s.tombstoned} {
+		h <<= 1
+		if b {
+			h |= 1
+		}
+	}
+	return h
+}
+
+func sameStream(a, b streamState) bool {
+	return a.visibleFrom == b.visibleFrom && a.softDeleted == b.softDeleted && a.hasMeta == b.hasMeta &&
+		a.tombstoned == b.tombstoned && sameEvents(a.events, b.events)
+}
+
+// accepts is the expected-revision check a write of kind passes on a
+// stream whose last revision is last (core/streams' commit decision, as
+// EventStoreDB's): NoStream lets an append recreate a soft-deleted stream,
+// while a delete with NoStream wants a stream without events.
+func (s streamState) accepts(kind OpKind, expected, last int64) bool {
 	switch expected {
 	case ExpectAny:
 		return true
 	case ExpectNoStream:
-		return n == 0
+		return last == -1 || (kind == OpAppend && s.softDeleted)
 	case ExpectStreamExists:
-		return n > 0
+		return !s.softDeleted && (last >= 0 || s.hasMeta)
 	}
-	return expected == n-1
+	return expected == last
+}
+
+// refusesAsDeleted: the write is answered "stream deleted" before its
+// expected revision is looked at.
+func (s streamState) refusesAsDeleted(expected int64) bool {
+	return s.tombstoned || (expected == ExpectStreamExists && s.softDeleted)
+}
+
+// apply is a write's effect.
+func (s streamState) apply(op *Op) streamState {
+	switch op.Kind {
+	case OpAppend:
+		if s.softDeleted {
+			// Recreated: the history before stays hidden.
+			s.visibleFrom, s.softDeleted = s.last()+1, false
+		}
+		s.events = s.events.push(op.IDs)
+	case OpDelete:
+		s.softDeleted, s.hasMeta = true, true
+	case OpTombstone:
+		s.tombstoned = true
+	}
+	return s
 }
 
 // Model names the sequential specification a history is checked against.
 type Model string
 
 const (
-	// Strict: an append's expected revision is checked exactly against
+	// Strict: a write's expected revision is checked exactly against
 	// the committed stream, rejections included.
 	Strict Model = "strict"
-	// WriterView: as Strict, except that a rejection may be decided
-	// against the node's writer view (the committed stream plus its own
-	// proposals still in flight, as EventStoreDB decides): it must agree
-	// with the actual revision it reports, and that revision must not be
-	// behind the committed stream.
+	// WriterView: as Strict, except that a wrong-version rejection may be
+	// decided against the node's writer view (the committed stream plus
+	// its own proposals still in flight, as EventStoreDB decides): it must
+	// agree with the actual revision it reports, and that revision must
+	// not be behind the committed stream.
 	WriterView Model = "writer-view"
 )
 
 // Valid reports whether m names a model.
 func (m Model) Valid() bool { return m == Strict || m == WriterView }
 
-// step is the sequential specification of one stream: appends check their
-// expected revision exactly and number their events after the stream's
-// last; reads see the stream as it is.
-func step(model Model, s *streamState, op *Op) (bool, *streamState) {
-	n := s.len()
-	switch op.Kind {
-	case OpAppend:
-		holds := expectationHolds(op.Expected, n)
-		switch op.Outcome {
-		case OK:
-			if !holds || op.Revision != n-1+int64(len(op.IDs)) {
-				return false, s
-			}
-			return true, s.push(op.IDs)
-		case WrongVersion:
-			// The actual revision a node reports is its writer's view:
-			// the committed stream plus its own proposals still in
-			// flight (as EventStoreDB's), so it may run ahead of the
-			// committed stream, but never behind it.
-			if op.Revision < n-1 {
-				return false, s
-			}
-			if model == WriterView {
-				return !expectationHolds(op.Expected, op.Revision+1), s
-			}
-			return !holds, s
-		case Unknown:
-			// It may have been written, if its expectation held; placed
-			// after everything else it is as if it never was.
-			if holds {
-				return true, s.push(op.IDs)
-			}
-			return true, s
+// step is the sequential specification of one stream: writes check their
+// expected revision exactly, appends number their events after the
+// stream's last; reads see the stream as it is.
+func step(model Model, s streamState, op *Op) (bool, streamState) {
+	if op.Kind.Writes() {
+		return writeStep(model, s, op)
+	}
+	last := s.last()
+	switch op.Outcome {
+	case Deleted:
+		return s.tombstoned, s
+	case NotFound:
+		return !s.tombstoned && (last == -1 || s.softDeleted), s
+	case OK:
+		if s.tombstoned || s.softDeleted || op.Revision != last || int64(len(op.Events)) > last+1-s.visibleFrom {
+			return false, s
 		}
-	case OpRead:
-		switch op.Outcome {
-		case NotFound:
-			return n == 0, s
-		case OK:
-			if op.Revision != n-1 || int64(len(op.Events)) > n {
+		for k, ev := range op.Events {
+			if ev.Revision != last-int64(k) || s.events.at(ev.Revision) != ev.ID {
 				return false, s
 			}
-			for k, ev := range op.Events {
-				if ev.Revision != n-1-int64(k) || s.at(ev.Revision) != ev.ID {
-					return false, s
-				}
-			}
-			return true, s
 		}
+		return true, s
+	}
+	return false, s
+}
+
+func writeStep(model Model, s streamState, op *Op) (bool, streamState) {
+	last := s.last()
+	deleted := s.refusesAsDeleted(op.Expected)
+	holds := !deleted && s.accepts(op.Kind, op.Expected, last)
+	switch op.Outcome {
+	case OK:
+		if !holds || (op.Kind == OpAppend && op.Revision != last+int64(len(op.IDs))) {
+			return false, s
+		}
+		return true, s.apply(op)
+	case Deleted:
+		return deleted, s
+	case WrongVersion:
+		// The actual revision a node reports is its writer's view:
+		// the committed stream plus its own proposals still in
+		// flight (as EventStoreDB's), so it may run ahead of the
+		// committed stream, but never behind it.
+		if deleted || op.Revision < last {
+			return false, s
+		}
+		if model == WriterView {
+			return !s.accepts(op.Kind, op.Expected, op.Revision), s
+		}
+		return !holds, s
+	case Unknown:
+		// It may have taken effect, if its expectation held; placed
+		// after everything else it is as if it never was.
+		if holds {
+			return true, s.apply(op)
+		}
+		return true, s
 	}
 	return false, s
 }
 
 func streamModel(model Model) porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return (*streamState)(nil) },
+		Init: func() any { return streamState{} },
 		Step: func(state, input, _ any) (bool, any) {
-			ok, next := step(model, state.(*streamState), input.(*Op))
+			ok, next := step(model, state.(streamState), input.(*Op))
 			return ok, next
 		},
-		Equal: func(a, b any) bool { return sameStream(a.(*streamState), b.(*streamState)) },
-		Hash:  func(state any) uint64 { return state.(*streamState).hashOrZero() },
+		Equal: func(a, b any) bool { return sameStream(a.(streamState), b.(streamState)) },
+		Hash:  func(state any) uint64 { return state.(streamState).hash() },
 		DescribeOperation: func(input, _ any) string {
 			return input.(*Op).String()
 		},
-		DescribeState: func(state any) string {
-			s := state.(*streamState)
-			if s == nil {
-				return "no events"
-			}
-			return fmt.Sprintf("last revision %d (id %x)", s.n-1, s.id)
-		},
+		DescribeState: func(state any) string { return state.(streamState).String() },
 	}
 }
 
-func (s *streamState) hashOrZero() uint64 {
-	if s == nil {
-		return 0
+func (s streamState) String() string {
+	var what string
+	switch {
+	case s.events == nil:
+		what = "no events"
+	default:
+		what = fmt.Sprintf("last revision %d (id %x)", s.last(), s.events.id)
 	}
-	return s.hash
+	switch {
+	case s.tombstoned:
+		what += ", tombstoned"
+	case s.softDeleted:
+		what += ", soft-deleted"
+	case s.visibleFrom > 0:
+		what += fmt.Sprintf(", recreated at revision %d", s.visibleFrom)
+	}
+	return what
 }
 
 // LinearizabilityOptions tune the check.

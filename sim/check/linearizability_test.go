@@ -3,6 +3,7 @@ package check
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +150,106 @@ func TestIllegalHistoryIsVisualized(t *testing.T) {
 	if !strings.Contains(string(b), "<html") {
 		t.Fatalf("%s is not HTML: %.200s", path, b)
 	}
+}
+
+func deleteOp(client int, stream string, kind OpKind, expected int64, call, ret int, outcome Outcome) Op {
+	return Op{Client: client, Kind: kind, Stream: stream, Expected: expected, Call: ms(call), Return: ms(ret), Outcome: outcome, Revision: -1}
+}
+
+func deletedRead(client int, stream string, call, ret int) Op {
+	return Op{Client: client, Kind: OpRead, Stream: stream, Call: ms(call), Return: ms(ret), Outcome: Deleted, Revision: -1}
+}
+
+func TestSoftDeleteAndRecreateAreLinearizable(t *testing.T) {
+	ops := []Op{
+		appendOp(1, "s", ExpectNoStream, 0, 10, OK, 1, id(1), id(2)),
+		deleteOp(2, "s", OpDelete, 1, 11, 20, OK),
+		readOp(1, "s", 21, 22, -1),
+		// A soft-deleted stream does not satisfy StreamExists.
+		appendOp(3, "s", ExpectStreamExists, 23, 24, Deleted, -1, id(3)),
+		// NoStream recreates it; numbering goes on.
+		appendOp(3, "s", ExpectNoStream, 25, 30, OK, 2, id(4)),
+		// Only what was written since the delete shows.
+		readOp(1, "s", 31, 32, 2, ReadEvent{2, id(4)}),
+		// A delete expecting no stream wants no events at all.
+		deleteOp(2, "s", OpDelete, ExpectNoStream, 33, 34, WrongVersion),
+		deleteOp(2, "s", OpDelete, 2, 35, 36, OK),
+		readOp(1, "s", 37, 38, -1),
+	}
+	ops[6].Revision = 2
+	mustBe(t, ops, Strict, "ok")
+	mustBe(t, ops, WriterView, "ok")
+}
+
+func TestReadsMustHonourSoftDeletes(t *testing.T) {
+	base := []Op{
+		appendOp(1, "s", ExpectAny, 0, 10, OK, 0, id(1)),
+		deleteOp(2, "s", OpDelete, ExpectAny, 11, 20, OK),
+	}
+	// The deleted event is still served.
+	stale := append(slices.Clone(base), readOp(1, "s", 21, 22, 0, ReadEvent{0, id(1)}))
+	mustBe(t, stale, Strict, "illegal")
+	// After the recreate, the hidden event shows again.
+	hidden := append(slices.Clone(base),
+		appendOp(1, "s", ExpectAny, 21, 30, OK, 1, id(2)),
+		readOp(2, "s", 31, 32, 1, ReadEvent{1, id(2)}, ReadEvent{0, id(1)}))
+	mustBe(t, hidden, Strict, "illegal")
+	// A recreate numbered from the start again.
+	renumbered := append(slices.Clone(base), appendOp(1, "s", ExpectAny, 21, 30, OK, 0, id(2)))
+	mustBe(t, renumbered, Strict, "illegal")
+	// "Stream deleted" for a stream that is not.
+	wrong := []Op{
+		appendOp(1, "s", ExpectAny, 0, 10, OK, 0, id(1)),
+		appendOp(2, "s", ExpectStreamExists, 11, 12, Deleted, -1, id(2)),
+	}
+	mustBe(t, wrong, Strict, "illegal")
+}
+
+func TestTombstoneEndsTheStream(t *testing.T) {
+	base := []Op{
+		appendOp(1, "s", ExpectAny, 0, 10, OK, 0, id(1)),
+		deleteOp(2, "s", OpTombstone, 0, 11, 20, OK),
+	}
+	legal := append(slices.Clone(base),
+		appendOp(1, "s", ExpectAny, 21, 22, Deleted, -1, id(2)),
+		deletedRead(3, "s", 23, 24),
+		deleteOp(2, "s", OpDelete, ExpectAny, 25, 26, Deleted),
+		deleteOp(2, "s", OpTombstone, ExpectAny, 27, 28, Deleted))
+	mustBe(t, legal, Strict, "ok")
+	for name, after := range map[string]Op{
+		"append written":  appendOp(1, "s", ExpectAny, 21, 22, OK, 1, id(2)),
+		"read served":     readOp(3, "s", 21, 22, 0, ReadEvent{0, id(1)}),
+		"read not found":  readOp(3, "s", 21, 22, -1),
+		"wrong version":   {Client: 1, Kind: OpAppend, Stream: "s", Expected: 5, IDs: [][16]byte{id(2)}, Call: ms(21), Return: ms(22), Outcome: WrongVersion, Revision: 0},
+		"tombstone twice": deleteOp(2, "s", OpTombstone, ExpectAny, 21, 22, OK),
+	} {
+		t.Run(name, func(t *testing.T) { mustBe(t, append(slices.Clone(base), after), Strict, "illegal") })
+	}
+	// A tombstone with a wrong expectation is refused and ends nothing.
+	refused := []Op{
+		appendOp(1, "s", ExpectAny, 0, 10, OK, 0, id(1)),
+		deleteOp(2, "s", OpTombstone, 5, 11, 20, WrongVersion),
+		appendOp(1, "s", ExpectAny, 21, 22, OK, 1, id(2)),
+	}
+	refused[1].Revision = 0
+	mustBe(t, refused, Strict, "ok")
+}
+
+func TestAnUnknownTombstoneMayOrMayNotHaveHappened(t *testing.T) {
+	unknown := deleteOp(2, "s", OpTombstone, ExpectAny, 11, 0, Unknown)
+	happened := []Op{
+		appendOp(1, "s", ExpectAny, 0, 10, OK, 0, id(1)),
+		unknown,
+		appendOp(1, "s", ExpectAny, 30, 31, Deleted, -1, id(2)),
+	}
+	mustBe(t, happened, Strict, "ok")
+	notYet := []Op{
+		appendOp(1, "s", ExpectAny, 0, 10, OK, 0, id(1)),
+		unknown,
+		appendOp(1, "s", ExpectAny, 30, 31, OK, 1, id(2)),
+	}
+	mustBe(t, notYet, Strict, "ok")
+	// Once a write was refused as deleted, no later one can succeed.
+	both := append(slices.Clone(happened), appendOp(3, "s", ExpectAny, 40, 41, OK, 1, id(3)))
+	mustBe(t, both, Strict, "illegal")
 }

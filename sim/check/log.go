@@ -17,10 +17,12 @@ import (
 	"hash/fnv"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/annal-db/annal/core/eventlog"
 	"github.com/annal-db/annal/core/streams"
+	"github.com/annal-db/annal/core/streams/meta"
 )
 
 // maxReportsPerReplica bounds the violations one replica can produce
@@ -82,6 +84,31 @@ type streamLog struct {
 	// open is the client append whose later events must come next (nil
 	// when the last event completed its append).
 	open *AppendRef
+	// truncations are the stream's committed metadata events, for the
+	// revisions they hide from readers and subscribers.
+	truncations []truncation
+}
+
+// truncation is one committed metadata event of a stream: its position
+// and its $tb (meta.DeletedStream for a soft delete).
+type truncation struct {
+	pos, before int64
+}
+
+// hidden reports whether revisions below rev may be skipped by a reader
+// of the stream: some committed metadata hides them (a $tb at rev or
+// beyond, or a soft delete written after revision rev-1).
+func (s *streamLog) hidden(rev int64) bool {
+	if s == nil || rev <= 0 || rev > int64(len(s.positions)) {
+		return false
+	}
+	after := s.positions[rev-1]
+	for _, t := range s.truncations {
+		if t.before == meta.DeletedStream && t.pos > after || t.before != meta.DeletedStream && t.before >= rev {
+			return true
+		}
+	}
+	return false
 }
 
 type idPlace struct {
@@ -99,6 +126,24 @@ type Ack struct {
 	Position   int64
 	Idempotent bool
 	At         time.Duration
+}
+
+// DeleteAck is a delete or tombstone a client was told succeeded, written
+// at log Position.
+type DeleteAck struct {
+	Client    string
+	Stream    string
+	Tombstone bool
+	Position  int64
+	At        time.Duration
+}
+
+func (d *DeleteAck) String() string {
+	what := "delete"
+	if d.Tombstone {
+		what = "tombstone"
+	}
+	return fmt.Sprintf("%s by %s of %q at position %d, acknowledged at %v", what, d.Client, d.Stream, d.Position, d.At)
 }
 
 // Last is the revision of the ack's last event.
@@ -268,6 +313,16 @@ func (l *Log) extendStream(i int, r *eventlog.Record) {
 		s.positions = append(s.positions, r.Position)
 	}
 	l.checkAtomic(i, r, s)
+	if orig, ok := strings.CutPrefix(ev.Stream, streams.MetastreamOf("")); ok && ev.Type == streams.MetadataEventType {
+		if m, err := meta.Parse(ev.Data); err == nil {
+			o := l.streams[orig]
+			if o == nil {
+				o = &streamLog{}
+				l.streams[orig] = o
+			}
+			o.truncations = append(o.truncations, truncation{pos: r.Position, before: m.TruncateBefore})
+		}
+	}
 	if prev, dup := l.ids[ev.ID]; dup {
 		l.report("%s applied event id %x as %d@%q at position %d, but the log already holds it as %d@%q: a write was applied twice",
 			l.names[i], ev.ID, ev.Number, ev.Stream, r.Position, prev.number, prev.stream)
@@ -338,6 +393,24 @@ func (l *Log) Acknowledged(a Ack) {
 	}
 	if l.maxAcks == 0 || len(l.acks) < l.maxAcks {
 		l.acks = append(l.acks, a)
+	}
+}
+
+// DeleteAcknowledged checks a delete a client was just told succeeded: the
+// committed log must already hold, where the answer says, the stream's
+// tombstone or a metadata event of the stream (the soft delete's).
+func (l *Log) DeleteAcknowledged(d DeleteAck) {
+	l.stats.AcksChecked++
+	e := l.find(d.Position)
+	want := streams.MetastreamOf(d.Stream)
+	if d.Tombstone {
+		want = d.Stream
+	}
+	switch {
+	case e == nil:
+		l.report("%s, but no replica has applied a record at position %d", d.String(), d.Position)
+	case e.kind != eventlog.KindEvent || e.stream != want || d.Tombstone != (e.number == math.MaxInt64):
+		l.report("%s, but the committed log holds %s at position %d", d.String(), e.describe(), d.Position)
 	}
 }
 

@@ -218,6 +218,13 @@ func (k *Checker) Acknowledged(a check.Ack) {
 	k.progressFlagged = false
 }
 
+// DeleteAcknowledged implements workload.DeleteSink.
+func (k *Checker) DeleteAcknowledged(d check.DeleteAck) {
+	k.log.DeleteAcknowledged(d)
+	k.lastAck = k.c.W.Now()
+	k.progressFlagged = false
+}
+
 // ReadServed implements workload.Sink: a read on the node at ep returned
 // events.
 func (k *Checker) ReadServed(ep env.Endpoint, client string, evs []streams.Event) {
@@ -260,6 +267,12 @@ func (k *Checker) SubscriberMessage(sub, i int, m streams.Message) {
 // SubscriberEnded implements workload.SubscriptionSink.
 func (k *Checker) SubscriberEnded(sub, i int, reason string) {
 	k.markBy(i, "subscription-dropped", reason, k.feeds[sub].Name())
+}
+
+// SubscriberMoved implements workload.SubscriptionSink: the subscriber's
+// stream was tombstoned and it follows the next one.
+func (k *Checker) SubscriberMoved(sub, i int, stream string) {
+	k.feeds[sub].Follow(i, stream)
 }
 
 // finishSubscribers checks, at the end of the run, that every subscriber

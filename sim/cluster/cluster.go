@@ -56,6 +56,9 @@ type Config struct {
 	// (0: workload.DefaultRate).
 	Clients int
 	Rate    float64
+	// Deletes is the share of the clients' writes that delete their
+	// stream (see workload.Config.Deletes).
+	Deletes float64
 	// Subscribers follow streams or $all from their start, attached to
 	// nodes in-process (see workload.Subscribers); none by default.
 	Subscribers []workload.SubscriberConfig
@@ -90,7 +93,7 @@ func FromScenario(s *scenario.Scenario, seed uint64) Config {
 		Options: s.Options, NodeOptions: s.NodeOptions, NAT: s.NAT, Timeline: s.Timeline,
 		DiscoverViaDNS: s.Discovery == "dns",
 		DiskFaults:     s.Disk,
-		Clients:        s.Clients, Rate: s.Rate, Subscribers: subs,
+		Clients:        s.Clients, Rate: s.Rate, Deletes: s.Deletes, Subscribers: subs,
 	}
 }
 
@@ -234,7 +237,7 @@ func New(cfg Config) (*Cluster, error) {
 			endpoints[i] = env.Endpoint{Host: a.String(), Port: NodePort}
 		}
 		wl, err := workload.New(w, fabric, workload.Config{
-			Clients: cfg.Clients, Rate: cfg.Rate, Nodes: endpoints, MaxOps: cfg.MaxOps,
+			Clients: cfg.Clients, Rate: cfg.Rate, Deletes: cfg.Deletes, Nodes: endpoints, MaxOps: cfg.MaxOps,
 			// A quiet end lets every replica catch up before the end
 			// check looks for every acknowledged write on each.
 			StopAt: cfg.Duration - min(QuietEnd, cfg.Duration/10),

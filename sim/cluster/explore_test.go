@@ -342,3 +342,22 @@ func randomOptionsSchedule(seed uint64) scenario.Scenario {
 //
 //	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=0 go test ./sim/cluster -run TestExploreOptionsAndRoles -v -timeout 30m
 func TestExploreOptionsAndRoles(t *testing.T) { explore(t, randomOptionsSchedule) }
+
+// randomDeletesSchedule is randomSchedule's faults with clients that also
+// delete their streams: a drawn share of writes are soft deletes (one in
+// ten a tombstone, after which the clients and the stream's subscriber move
+// on to a fresh stream). Reads, retries and subscriptions then meet
+// streams deleted, recreated and tombstoned while leaders change.
+func randomDeletesSchedule(seed uint64) scenario.Scenario {
+	sc := randomSchedule(seed)
+	r := rand.New(rand.NewPCG(seed, 0xde1))
+	sc.Name = fmt.Sprintf("explore-deletes-%d", seed)
+	sc.Description = "A random fault schedule with clients that delete streams that broke an invariant."
+	sc.Deletes = []float64{0.03, 0.1, 0.25}[r.IntN(3)]
+	return sc
+}
+
+// TestExploreDeletes is the deletes search, run on demand like the others:
+//
+//	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=0 go test ./sim/cluster -run TestExploreDeletes -v -timeout 30m
+func TestExploreDeletes(t *testing.T) { explore(t, randomDeletesSchedule) }

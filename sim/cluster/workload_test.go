@@ -9,6 +9,7 @@ import (
 	"github.com/annal-db/annal/sim/check"
 	"github.com/annal-db/annal/sim/network"
 	"github.com/annal-db/annal/sim/scenario"
+	"github.com/annal-db/annal/sim/workload"
 )
 
 // lossy is a LAN link losing 2% of transmissions.
@@ -147,4 +148,48 @@ func TestDataCheckersReportThroughTheRun(t *testing.T) {
 	if v := k.violations; len(v) != 2 || !strings.Contains(v[0], "committed prefixes disagree") || !strings.Contains(v[1], "no replica has applied a record at position 1073741824") {
 		t.Fatalf("violations %q: want a disagreement and an acknowledged write that was never applied", v)
 	}
+}
+
+// Clients that also delete streams, while the leader is killed and comes
+// back: soft deletes hide a stream until an append recreates it, numbering
+// on; tombstones end one for good, and the clients and its subscriber
+// move to a fresh one. Every outcome is checked against the model with
+// deletes, and every subscriber must skip only what a delete hid.
+func TestClientsThatDeleteStreamsSeeEveryInvariantHold(t *testing.T) {
+	c, err := New(Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 150, Deletes: 0.1,
+		Subscribers: workload.DefaultSubscriberConfigs(workload.DefaultSubscribers, 3, 0),
+		Timeline: []scenario.Step{
+			{At: scenario.Duration(30 * time.Second), Do: "kill", Target: "leader", As: "old"},
+			{At: scenario.Duration(40 * time.Second), Do: "restart", Target: "old"},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Run()
+	if len(r.Violations) > 0 {
+		t.Fatalf("violations: %q", r.Violations)
+	}
+	lin := r.Checks.Linearizability
+	if !r.Linearizable || lin == nil || lin.Model != check.Strict {
+		t.Fatalf("linearizable %v, check %+v: want ok under the strict model", r.Linearizable, lin)
+	}
+	seen := map[string]int{}
+	for _, op := range c.workload.History() {
+		seen[op.Kind.String()+" "+op.Outcome.String()]++
+	}
+	for _, want := range []string{"delete ok", "tombstone ok", "append stream-deleted", "read not-found", "read stream-deleted", "delete wrong-expected-version"} {
+		if seen[want] == 0 {
+			t.Errorf("no %q in the history (%v): the run does not exercise what it is for", want, seen)
+		}
+	}
+	ws := r.Checks.Workload
+	if ws.DeletesAcknowledged < 100 || r.Checks.Log.AcksChecked < r.AppendsAcknowledged+ws.DeletesAcknowledged {
+		t.Fatalf("%d deletes acknowledged, %d acknowledgements checked for %d appends: want every delete's checked too",
+			ws.DeletesAcknowledged, r.Checks.Log.AcksChecked, r.AppendsAcknowledged)
+	}
+	ss, fs := r.Checks.Subscribers, r.Checks.Subscriptions
+	if ss.Dropped["stream-deleted"] == 0 || fs.Complete != r.Subscribers {
+		t.Fatalf("subscribers %+v, checks %+v: want some moved on from a tombstoned stream, and all complete at the end", ss, fs)
+	}
+	t.Logf("history %v; %d subscriptions dropped for a tombstone", seen, ss.Dropped["stream-deleted"])
 }

@@ -56,8 +56,9 @@
 // truncated, committed-cut, corrupt: a read met a corrupt record,
 // repaired: the corrupt range is back from the leader), the host faults (torn-pages: a power-off tore
 // unsynced pages of the disk), the clients' answers (append-acknowledged,
-// leader-read-served, not-leader; node is the node that answered, client
-// the client, state the operation: append or read) and the subscribers' (subscription-started,
+// delete-acknowledged, leader-read-served, not-leader; node is the node
+// that answered, client the client, state the operation: append, delete,
+// tombstone or read) and the subscribers' (subscription-started,
 // subscription-dropped, caught-up, fell-behind; node is the node
 // subscribed to, client the subscriber).
 package scenario
@@ -96,6 +97,9 @@ type Scenario struct {
 	Disk    *DiskFaults `yaml:"disk,omitempty"`
 	Clients int         `yaml:"clients,omitempty"`
 	Rate    float64     `yaml:"rate,omitempty"`
+	// Deletes is the share of the clients' writes that delete their
+	// stream (soft deletes, one in ten a tombstone); 0: none.
+	Deletes float64 `yaml:"deletes,omitempty"`
 	// Subscribers follow a stream or $all from its start for the whole
 	// run; every event they receive is checked against the committed log.
 	Subscribers []Subscriber `yaml:"subscribers,omitempty"`
@@ -331,6 +335,9 @@ func (s *Scenario) Validate() error {
 	}
 	if s.Rate < 0 {
 		errs = append(errs, fmt.Sprintf("rate: %v appends/s is negative", s.Rate))
+	}
+	if !(s.Deletes >= 0 && s.Deletes <= 1) {
+		errs = append(errs, fmt.Sprintf("deletes: %v is outside [0, 1] (the share of writes that delete)", s.Deletes))
 	}
 	if s.Network.Loss < 0 || s.Network.Loss >= 1 {
 		errs = append(errs, fmt.Sprintf("network.loss: %v is outside [0, 1)", s.Network.Loss))

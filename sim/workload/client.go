@@ -25,6 +25,8 @@ const (
 	maxReadCount = 5
 	// maxAppendEvents bounds the events of one append.
 	maxAppendEvents = 3
+	// tombstoneEvery: one delete in this many is a tombstone.
+	tombstoneEvery = 10
 )
 
 // client is one simulated application: one operation at a time.
@@ -47,6 +49,7 @@ type client struct {
 // inFlight is the operation a client is working on.
 type inFlight struct {
 	op            check.Op
+	slot          int // the stream's index in the workload's streams
 	events        []streams.EventData
 	requireLeader bool
 	count         uint64 // reads
@@ -72,10 +75,15 @@ func (c *client) run(e env.Env) func() {
 		// The client's previous process died with an operation in
 		// flight: nobody will ever learn how it ended.
 		c.cur = nil
-		if f.op.Kind == check.OpAppend {
-			f.op.Outcome = check.Unknown
+		switch f.op.Kind {
+		case check.OpAppend:
 			c.wl.stats.Appends++
 			c.wl.stats.Failed["unknown-outcome"]++
+		case check.OpDelete, check.OpTombstone:
+			c.wl.stats.Deletes++
+		}
+		if f.op.Kind.Writes() {
+			f.op.Outcome = check.Unknown
 			c.wl.record(f.op)
 		}
 	}
@@ -123,14 +131,25 @@ func (c *client) begin() {
 		return
 	}
 	wl.started++
-	stream := wl.streams[c.rnd.IntN(len(wl.streams))]
-	f := &inFlight{op: check.Op{Client: c.num, Stream: stream, Call: wl.w.Now()}, requireLeader: c.rnd.IntN(2) == 0}
+	slot := c.rnd.IntN(len(wl.streams))
+	stream := wl.streams[slot]
+	f := &inFlight{op: check.Op{Client: c.num, Stream: stream, Call: wl.w.Now()}, slot: slot, requireLeader: c.rnd.IntN(2) == 0}
 	c.cur = f
 	rec := wl.w.Trace.Rec(wl.w.Now(), c.name, "client-op").Str("stream", stream)
 	if c.rnd.Float64() < wl.cfg.ReadFraction {
 		f.op.Kind = check.OpRead
 		f.count = uint64(1 + c.rnd.IntN(maxReadCount))
 		rec.Str("op", "read").Int("count", int64(f.count)).Int("require_leader", boolInt(f.requireLeader)).End()
+	} else if wl.cfg.Deletes > 0 && c.rnd.Float64() < wl.cfg.Deletes {
+		// Drawn only when deletes are asked for, so that a workload
+		// without them draws exactly what it drew before they existed.
+		f.op.Kind = check.OpDelete
+		if c.rnd.IntN(tombstoneEvery) == 0 {
+			f.op.Kind = check.OpTombstone
+		}
+		f.op.Expected = c.chooseExpected(stream)
+		f.op.Revision = streams.NoRevision
+		rec.Str("op", f.op.Kind.String()).Int("expected", f.op.Expected).Int("require_leader", boolInt(f.requireLeader)).End()
 	} else {
 		f.op.Kind = check.OpAppend
 		f.op.Expected = c.chooseExpected(stream)
@@ -183,10 +202,14 @@ func (c *client) attempt() {
 	to := c.target
 	var method string
 	var req []byte
-	if f.op.Kind == check.OpAppend {
+	switch f.op.Kind {
+	case check.OpAppend:
 		method = node.MethodAppend
 		req = wire.Marshal(&node.AppendRequest{Stream: f.op.Stream, Expected: f.op.Expected, Events: f.events, RequireLeader: f.requireLeader})
-	} else {
+	case check.OpDelete, check.OpTombstone:
+		method = node.MethodDelete
+		req = wire.Marshal(&node.DeleteRequest{Stream: f.op.Stream, Expected: f.op.Expected, Tombstone: f.op.Kind == check.OpTombstone, RequireLeader: f.requireLeader})
+	default:
 		method = node.MethodReadStream
 		req = wire.Marshal(&node.ReadRequest{Stream: f.op.Stream, FromEnd: true, Backwards: true, Count: f.count, RequireLeader: f.requireLeader})
 	}
@@ -198,7 +221,7 @@ func (c *client) attempt() {
 			c.transportFailed(f, err)
 			return
 		}
-		if f.op.Kind == check.OpAppend {
+		if f.op.Kind.Writes() {
 			c.writeAnswered(to, f, resp)
 		} else {
 			c.readAnswered(to, f, resp)
@@ -241,6 +264,15 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		full *node.DiskFullError
 	)
 	switch err := r.Err; {
+	case err == nil && f.op.Kind != check.OpAppend:
+		c.wl.answered(c, to, f.op.Kind, AnswerDeleteAcknowledged)
+		c.wl.stats.DeletesAcknowledged++
+		if ds, ok := c.wl.sink.(DeleteSink); ok {
+			ds.DeleteAcknowledged(check.DeleteAck{
+				Client: c.name, Stream: f.op.Stream, Tombstone: f.op.Kind == check.OpTombstone, Position: r.Position, At: c.wl.w.Now(),
+			})
+		}
+		c.settle(f, check.OK, "")
 	case err == nil:
 		c.wl.answered(c, to, f.op.Kind, AnswerAcknowledged)
 		c.known[f.op.Stream] = r.Revision
@@ -272,7 +304,12 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 	case errors.As(err, &busy):
 		c.retry(f, "too-busy", false, false)
 	case errors.As(err, &del):
-		c.fail(f, "stream-deleted")
+		if f.ambiguous {
+			// An earlier attempt may have been the delete this one met.
+			c.settle(f, check.Unknown, "unknown-outcome")
+			return
+		}
+		c.settle(f, check.Deleted, "stream-deleted")
 	case errors.As(err, &ci):
 		c.fail(f, "corrupted-idempotency")
 	case errors.As(err, &inv), errors.As(err, &size):
@@ -291,8 +328,9 @@ func (c *client) readAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		return
 	}
 	var (
-		nl *node.NotLeaderError
-		nf *streams.StreamNotFoundError
+		nl  *node.NotLeaderError
+		nf  *streams.StreamNotFoundError
+		del *streams.StreamDeletedError
 	)
 	switch err := r.Err; {
 	case err == nil:
@@ -312,6 +350,12 @@ func (c *client) readAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		}
 		f.op.Revision = streams.NoRevision
 		c.settle(f, check.NotFound, "")
+	case errors.As(err, &del):
+		if f.requireLeader {
+			c.wl.answered(c, to, f.op.Kind, AnswerLeaderRead)
+		}
+		f.op.Revision = streams.NoRevision
+		c.settle(f, check.Deleted, "")
 	case errors.As(err, &nl):
 		c.notLeader(f, to, nl.Leader)
 	case errors.Is(err, node.ErrNotReady):
@@ -354,7 +398,7 @@ func (c *client) exhausted(f *inFlight) bool {
 // answered as an idempotent success.
 func (c *client) retry(f *inFlight, reason string, ambiguous, elsewhere bool) {
 	f.reason = reason
-	f.ambiguous = f.ambiguous || (ambiguous && f.op.Kind == check.OpAppend)
+	f.ambiguous = f.ambiguous || (ambiguous && f.op.Kind.Writes())
 	if c.exhausted(f) {
 		c.giveUp(f)
 		return
@@ -376,7 +420,7 @@ func (c *client) retry(f *inFlight, reason string, ambiguous, elsewhere bool) {
 // giveUp ends an operation whose retries ran out: an append that may have
 // been written stays unknown for ever.
 func (c *client) giveUp(f *inFlight) {
-	if f.op.Kind == check.OpAppend && f.ambiguous {
+	if f.op.Kind.Writes() && f.ambiguous {
 		c.settle(f, check.Unknown, "unknown-outcome")
 		return
 	}
@@ -410,9 +454,18 @@ func (c *client) settle(f *inFlight, outcome check.Outcome, reason string) {
 			wl.stats.Failed[reason]++
 		}
 		wl.record(f.op)
+	case check.OpDelete, check.OpTombstone:
+		wl.stats.Deletes++
+		if f.op.Kind == check.OpTombstone && (outcome == check.OK || outcome == check.Unknown) {
+			// The stream is, or may be, gone for good: the slot moves on
+			// to a fresh stream, while operations already started on
+			// this one meet the tombstone.
+			wl.retire(f.slot, f.op.Stream)
+		}
+		wl.record(f.op)
 	case check.OpRead:
 		switch {
-		case outcome == check.OK || outcome == check.NotFound:
+		case outcome == check.OK || outcome == check.NotFound || outcome == check.Deleted:
 			wl.stats.Reads++
 			if f.requireLeader {
 				// Only a leader's answer is linearizable: followers serve

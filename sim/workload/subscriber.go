@@ -142,6 +142,9 @@ type SubscriptionSink interface {
 	// SubscriberEnded: subscriber sub's subscription on node i is over
 	// for reason; it will subscribe again.
 	SubscriberEnded(sub, i int, reason string)
+	// SubscriberMoved: node i dropped subscriber sub because its stream
+	// is tombstoned; it follows stream, from its start, from now on.
+	SubscriberMoved(sub, i int, stream string)
 }
 
 // SubscriberStats counts what the subscribers did.
@@ -276,6 +279,10 @@ func (s *Subscriber) Config() SubscriberConfig { return s.cfg }
 
 // SetSlow changes how long the subscriber takes per event from now on.
 func (s *Subscriber) SetSlow(d time.Duration) { s.slow = max(d, 0) }
+
+// reasonStreamDeleted: the node ended a subscription because its stream
+// is tombstoned.
+const reasonStreamDeleted = "stream-deleted"
 
 // Settled reports whether the subscriber has received everything its
 // subscription on node (its current one) holds for it: confirmed, live,
@@ -478,11 +485,16 @@ func (s *Subscriber) refused(err error) {
 		}
 	case errors.Is(err, node.ErrNotReady):
 		reason = "not-ready"
+	case droppedReason(err) == reasonStreamDeleted:
+		reason = reasonStreamDeleted
 	}
 	s.set.stats.Refused[reason]++
 	s.trace("sub-refused").Str("node", s.set.nodes.Name(s.node)).Str("reason", reason).End()
 	s.active = false
 	s.gen++
+	if reason == reasonStreamDeleted {
+		s.moveOn()
+	}
 	s.retryLater()
 }
 
@@ -499,7 +511,22 @@ func (s *Subscriber) ended(reason string) {
 	}
 	s.active, s.sub = false, nil
 	s.gen++
+	if reason == reasonStreamDeleted {
+		s.moveOn()
+	}
 	s.retryLater()
+}
+
+// moveOn follows the stream the clients write in place of a tombstoned
+// one (see Workload.retire): the application's next stream.
+func (s *Subscriber) moveOn() {
+	if s.cfg.Stream == streams.AllStream {
+		return
+	}
+	s.cfg.Stream = NextStream(s.cfg.Stream)
+	s.lastRev = -1
+	s.set.sink.SubscriberMoved(s.k, s.node, s.cfg.Stream)
+	s.trace("sub-moved").Str("stream", s.cfg.Stream).End()
 }
 
 func (s *Subscriber) retryLater() {
@@ -540,7 +567,7 @@ func droppedReason(err error) string {
 	case errors.Is(err, node.ErrNotReady):
 		return "node-stopping"
 	case errors.As(err, &del):
-		return "stream-deleted"
+		return reasonStreamDeleted
 	}
 	return "dropped-by-node"
 }

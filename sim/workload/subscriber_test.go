@@ -124,6 +124,7 @@ func (r *subRig) SubscriberMessage(sub, _ int, m streams.Message) {
 func (r *subRig) SubscriberEnded(sub, _ int, reason string) {
 	r.ended[sub] = append(r.ended[sub], reason)
 }
+func (r *subRig) SubscriberMoved(int, int, string) {}
 
 // kill ends node i's process; restart boots a new one that re-applies the
 // committed log.

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/annal-db/annal/core/env"
@@ -43,6 +45,10 @@ type Config struct {
 	Streams int
 	// ReadFraction is the share of operations that are reads.
 	ReadFraction float64
+	// Deletes is the share of writes that delete their stream instead of
+	// appending to it (0: none): soft deletes, and one in ten a tombstone,
+	// after which that stream's place goes to a fresh stream.
+	Deletes float64
 	// Nodes are the node endpoints clients may call.
 	Nodes []env.Endpoint
 	// CallTimeout is one attempt's deadline; it should exceed the time a
@@ -84,6 +90,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("workload: rate %v, read fraction %v, streams %d, max ops %d, stop at %v: none may be negative, and the read fraction must be below 1",
 			c.Rate, c.ReadFraction, c.Streams, c.MaxOps, c.StopAt)
 	}
+	if !(c.Deletes >= 0 && c.Deletes <= 1) {
+		return c, fmt.Errorf("workload: deletes %v; give the share of writes that delete, from 0 to 1", c.Deletes)
+	}
 	if c.Rate == 0 {
 		c.Rate = DefaultRate
 	}
@@ -117,12 +126,18 @@ type Sink interface {
 	ReadServed(node env.Endpoint, client string, evs []streams.Event)
 }
 
+// DeleteSink, when a Sink also has it, hears of deletes and tombstones
+// the cluster confirmed.
+type DeleteSink interface {
+	DeleteAcknowledged(d check.DeleteAck)
+}
+
 // AnswerSink, when a Sink also has it, hears which node gave which answer
 // (the scenario marks: a scenario can require that a node acknowledged
 // nothing in a window, or did refuse).
 type AnswerSink interface {
 	// Answered: node answered client's request, an append or a read
-	// (op), with what: one of AnswerAcknowledged, AnswerLeaderRead,
+	// (op), with what: one of AnswerAcknowledged, AnswerDeleteAcknowledged, AnswerLeaderRead,
 	// AnswerNotLeader.
 	Answered(client string, node env.Endpoint, op, what string)
 }
@@ -131,6 +146,8 @@ type AnswerSink interface {
 const (
 	// AnswerAcknowledged: an append was acknowledged.
 	AnswerAcknowledged = "append-acknowledged"
+	// AnswerDeleteAcknowledged: a delete or tombstone was acknowledged.
+	AnswerDeleteAcknowledged = "delete-acknowledged"
 	// AnswerLeaderRead: a read that requires the leader was served.
 	AnswerLeaderRead = "leader-read-served"
 	// AnswerNotLeader: the node answered not-leader (a redirect, or no
@@ -173,6 +190,10 @@ type Stats struct {
 	Reads       int `json:"reads"`
 	LeaderReads int `json:"leader_reads"`
 	ReadsFailed int `json:"reads_failed"`
+	// Deletes counts deletes and tombstones settled;
+	// DeletesAcknowledged those the cluster confirmed.
+	Deletes             int `json:"deletes,omitempty"`
+	DeletesAcknowledged int `json:"deletes_acknowledged,omitempty"`
 	// Attempts counts requests sent, retries included.
 	Attempts    int  `json:"attempts"`
 	HistoryFull bool `json:"history_full,omitempty"`
@@ -233,13 +254,13 @@ func (wl *Workload) Stats() Stats {
 }
 
 // History is every operation so far, settled ones in the order they
-// settled, then the appends still in progress, as unknown (they may yet
+// settled, then the writes still in progress, as unknown (they may yet
 // take effect). Reads still in progress are left out: they changed
 // nothing.
 func (wl *Workload) History() []check.Op {
 	ops := append([]check.Op(nil), wl.history...)
 	for _, c := range wl.clients {
-		if c.cur != nil && c.cur.op.Kind == check.OpAppend {
+		if c.cur != nil && c.cur.op.Kind.Writes() {
 			op := c.cur.op
 			op.Outcome = check.Unknown
 			ops = append(ops, op)
@@ -332,6 +353,27 @@ func (wl *Workload) answered(c *client, node env.Endpoint, op check.OpKind, what
 	if a, ok := wl.sink.(AnswerSink); ok {
 		a.Answered(c.name, node, op.String(), what)
 	}
+}
+
+// retire gives stream slot a fresh stream once its stream may be
+// tombstoned (unless another tombstone moved it on already).
+func (wl *Workload) retire(slot int, stream string) {
+	if wl.streams[slot] != stream {
+		return
+	}
+	wl.streams[slot] = NextStream(stream)
+	wl.w.Trace.Rec(wl.w.Now(), "workload", "stream-retired").Str("stream", stream).Str("next", wl.streams[slot]).End()
+}
+
+// NextStream is the stream the clients write in place of stream once it
+// is tombstoned: "stream-1" is followed by "stream-1.1", "stream-1.2", ....
+func NextStream(stream string) string {
+	if i := strings.LastIndexByte(stream, '.'); i >= 0 {
+		if n, err := strconv.Atoi(stream[i+1:]); err == nil && n > 0 {
+			return fmt.Sprintf("%s.%d", stream[:i], n+1)
+		}
+	}
+	return stream + ".1"
 }
 
 func (wl *Workload) record(op check.Op) {
