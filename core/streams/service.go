@@ -221,6 +221,9 @@ func (s *Service) applyBatch(evs []Event) {
 	for _, name := range touched {
 		s.writer.retire(name)
 	}
+	for _, name := range touched {
+		s.writer.redecideApplied(name)
+	}
 	s.writer.settleApplied()
 	s.wake(touched)
 }

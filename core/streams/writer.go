@@ -753,7 +753,11 @@ func (w *writer) settleApplied() {
 }
 
 // retire drops from the view the proposals on name whose events are now
-// applied.
+// applied. The refusals deferred on name are decided again only by
+// redecideApplied, once every stream of the batch is retired: a proposal
+// that wrote to two streams (a recreate writes metadata and events) is
+// listed under both, and a view taken between the two retirements would
+// see its already applied half override newer applied metadata.
 func (w *writer) retire(name string) {
 	list := w.pending[name]
 	st := w.s.idx.get(name)
@@ -777,6 +781,11 @@ func (w *writer) retire(name string) {
 	} else {
 		w.pending[name] = list
 	}
+}
+
+// redecideApplied decides again the refusals deferred on a stream whose
+// events (or metadata) were just applied and retired.
+func (w *writer) redecideApplied(name string) {
 	w.redecide(name)
 	if isMetastream(name) {
 		w.redecide(originalOf(name))

@@ -36,6 +36,10 @@ type Log struct {
 	AnswerFirst bool
 	// SyncCommits commits each append before Append returns.
 	SyncCommits bool
+	// BatchCommits hands every append a commit covers to OnCommit in one
+	// call, as a node applies what one commit point covers (default: one
+	// call per append).
+	BatchCommits bool
 	// SyncReads answers reads before they return.
 	SyncReads bool
 	// Clock and CommitDelay, when Clock is set (envtest.Clock) and
@@ -155,37 +159,55 @@ func (l *Log) commitThrough(a *pendingAppend) {
 	if a.committed {
 		return
 	}
+	var batch []*pendingAppend
 	for len(l.appends) > 0 {
 		b := l.appends[0]
 		l.appends = l.appends[1:]
-		l.commit(b)
-		if b == a {
-			return
+		batch = append(batch, b)
+		if !l.BatchCommits {
+			l.commit(batch)
+			batch = batch[:0]
 		}
+		if b == a {
+			break
+		}
+	}
+	if len(batch) > 0 {
+		l.commit(batch)
 	}
 }
 
-func (l *Log) commit(a *pendingAppend) {
-	a.committed = true
-	l.committed = a.first + a.count
-	evs := append([]streams.Event(nil), l.events[a.first:a.first+a.count]...)
-	positions := make([]int64, len(evs))
-	for i, ev := range evs {
-		positions[i] = ev.Position
-	}
-	answer := func() {
-		if !a.answered {
-			a.answered = true
-			a.done(positions, nil)
+// commit commits appends (consecutive, oldest first), handing their events
+// to OnCommit in one call.
+func (l *Log) commit(appends []*pendingAppend) {
+	var evs []streams.Event
+	answers := make([]func(), len(appends))
+	for k, a := range appends {
+		a.committed = true
+		l.committed = a.first + a.count
+		evs = append(evs, l.events[a.first:a.first+a.count]...)
+		positions := make([]int64, a.count)
+		for i, ev := range l.events[a.first : a.first+a.count] {
+			positions[i] = ev.Position
+		}
+		answers[k] = func() {
+			if !a.answered {
+				a.answered = true
+				a.done(positions, nil)
+			}
 		}
 	}
 	if l.AnswerFirst {
-		answer()
+		for _, answer := range answers {
+			answer()
+		}
 	}
 	if l.OnCommit != nil {
 		l.OnCommit(evs)
 	}
-	answer()
+	for _, answer := range answers {
+		answer()
+	}
 }
 
 // CommitAll commits every written event.
