@@ -37,7 +37,10 @@
 // (ids forgotten count as new, as in EventStoreDB), exact revisions by
 // comparing the ids with the events stored after the expected revision
 // (from the cache, the proposals in flight, or the log); a partial match is
-// CorruptedIdempotencyError. Writing to a soft-deleted stream recreates it:
+// CorruptedIdempotencyError. NoStream retries are looked up by id first: a
+// NoStream write that recreated a soft-deleted stream put its events after
+// the old ones, where a comparison from revision 0 would miss them and
+// write them again. Writing to a soft-deleted stream recreates it:
 // a metadata event moves $tb to the first new event and numbering goes on.
 // Metadata is written by appending to "$$name" (type "$metadata").
 //

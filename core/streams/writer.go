@@ -408,26 +408,15 @@ func (w *writer) decide(op *writeOp) decision {
 	fresh := op.kind != opAppend
 	ids := op.ids()
 	if exp == Any || exp == StreamExists {
-		if fresh || len(ids) == 0 {
+		if fresh || len(ids) == 0 || !w.retryByID(op, v, ids, &d) {
 			d.undelete = v.softDeleted
-			return d
 		}
-		for i, id := range ids {
-			loc, found := w.locate(op.stream, v, id)
-			if found && i > 0 && loc.rev != d.end.rev+1 {
-				found = false // not where a retry of this write would have put it
-			}
-			if !found {
-				if i == 0 {
-					d.undelete = v.softDeleted
-					return d
-				}
-				d.verdict = vCorrupted
-				return d
-			}
-			d.end = loc
-		}
-		d.verdict = vIdempotent
+		return d
+	}
+	if exp == NoStream && !fresh && len(ids) > 0 && w.retryByID(op, v, ids, &d) {
+		// A NoStream write that recreated a soft-deleted stream put its
+		// events after the old ones, not at revision 0, where the check
+		// below looks: a retry of it is found by id.
 		return d
 	}
 	e := int64(exp)
@@ -480,6 +469,29 @@ func (w *writer) decide(op *writeOp) decision {
 	}
 	d.verdict = vIdempotent
 	return d
+}
+
+// retryByID looks a write's events up by id (proposals in flight, the
+// id cache). All found, one after the other, make a retry (vIdempotent);
+// only the first ones, a corrupted one (vCorrupted). found is false when
+// the first is not found: a new write, as far as this node remembers.
+func (w *writer) retryByID(op *writeOp, v view, ids [][16]byte, d *decision) (found bool) {
+	for i, id := range ids {
+		loc, ok := w.locate(op.stream, v, id)
+		if ok && i > 0 && loc.rev != d.end.rev+1 {
+			ok = false // not where a retry of this write would have put it
+		}
+		if !ok {
+			if i == 0 {
+				return false
+			}
+			d.verdict = vCorrupted
+			return true
+		}
+		d.end = loc
+	}
+	d.verdict = vIdempotent
+	return true
 }
 
 // locate finds where the event with id was written in stream, if this node

@@ -14,8 +14,10 @@ import (
 // random appends and retries on one stream, all in flight together,
 // committed in random order and sometimes timed out, and checks what the
 // log must hold whatever the interleaving: the stream and its metadata
-// stream numbered without gaps or repeats, nothing after a tombstone, every
-// request answered once, nothing left in flight.
+// stream numbered without gaps or repeats, no event written twice (a
+// retry recognised wherever its original landed, a recreate included),
+// nothing after a tombstone, every request answered once, nothing left in
+// flight.
 func TestWriterPropertiesWithDeletes(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		h := newHarness(t, streams.Config{}, true)
@@ -95,7 +97,12 @@ func TestWriterPropertiesWithDeletes(t *testing.T) {
 		}
 		next := map[string]int64{}
 		tombstoned := false
+		written := map[[16]byte]bool{}
 		for _, ev := range h.log.CommittedEvents() {
+			if written[ev.ID] {
+				rt.Fatalf("event id %x written twice (again as %d@%q): a retry was not recognised", ev.ID, ev.Number, ev.Stream)
+			}
+			written[ev.ID] = true
 			switch {
 			case tombstoned:
 				rt.Fatalf("%d@%q written after the tombstone", ev.Number, ev.Stream)
