@@ -399,6 +399,14 @@ func (c *client) exhausted(f *inFlight) bool {
 func (c *client) retry(f *inFlight, reason string, ambiguous, elsewhere bool) {
 	f.reason = reason
 	f.ambiguous = f.ambiguous || (ambiguous && f.op.Kind.Writes())
+	if ambiguous && (f.op.Kind == check.OpDelete || f.op.Kind == check.OpTombstone) {
+		// A delete carries no id a node could know a retry by: sent
+		// again, it is a second delete, maybe after others recreated
+		// the stream. An application that cares does not resend it
+		// blindly; its outcome stays unknown.
+		c.giveUp(f)
+		return
+	}
 	if c.exhausted(f) {
 		c.giveUp(f)
 		return
