@@ -231,3 +231,24 @@ func TestDeleteAcknowledgementsMustBeInTheLog(t *testing.T) {
 	r.log.DeleteAcknowledged(DeleteAck{Client: "c2", Stream: "a", Position: 5000})
 	r.said("no replica has applied a record at position 5000")
 }
+
+func TestAFeedDroppedForATombstoneMustHaveItAll(t *testing.T) {
+	r := newLogRig(t, 1)
+	recs := []eventlog.Record{r.epoch(1), r.event("a", 0, id(1)), r.event("a", 1, id(2)), r.event("a", math.MaxInt64, id(3))}
+	recs[3].Event.Flags = eventlog.FlagTombstone
+	r.log.Applied(0, 1, recs)
+	whole := r.log.NewFeed("s1", "a")
+	whole.Event(0, delivered(recs[1]))
+	whole.Event(0, delivered(recs[2]))
+	whole.Follow(0, "a.1")
+	r.quiet()
+	short := r.log.NewFeed("s2", "a")
+	short.Event(0, delivered(recs[1]))
+	short.Follow(0, "a.1")
+	r.said("subscriber s2 of \"a\" was dropped by n1 for the stream's tombstone", "received revisions up to 0 of the 2")
+	// It follows the next stream from its start.
+	next := r.event("a.1", 0, id(4))
+	r.log.Applied(0, 1, []eventlog.Record{next})
+	short.Event(0, delivered(next))
+	r.quiet()
+}

@@ -272,6 +272,8 @@ func TestConfigIsChecked(t *testing.T) {
 		{Clients: 1},
 		{Clients: 1, Nodes: nodes, ReadFraction: 1},
 		{Clients: 1, Nodes: nodes, Rate: -1},
+		{Clients: 1, Nodes: nodes, Deletes: -0.1},
+		{Clients: 1, Nodes: nodes, Deletes: 1.5},
 	} {
 		if _, err := New(w, fabric, cfg, &sink{}); err == nil {
 			t.Errorf("config %+v accepted", cfg)
@@ -370,5 +372,15 @@ func TestPinnedClientsStayOnTheirNodeAndTakeNotLeaderAsTheAnswer(t *testing.T) {
 	}
 	if err := wl.SetRate(0); err == nil {
 		t.Fatal("a zero rate was accepted")
+	}
+}
+
+func TestATombstonedStreamIsFollowedByTheNextOne(t *testing.T) {
+	for in, want := range map[string]string{
+		"stream-1": "stream-1.1", "stream-1.1": "stream-1.2", "stream-4.19": "stream-4.20", "a.b": "a.b.1", "x.0": "x.0.1",
+	} {
+		if got := NextStream(in); got != want {
+			t.Errorf("NextStream(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
