@@ -24,11 +24,14 @@ type Feed struct {
 	// stream is the stream followed; all is set for $all.
 	stream string
 	all    bool
-	// next is the revision the stream's next event must have; last is the
-	// position of the last $all event received (-1: none yet).
-	next, last int64
-	reports    int
-	events     int
+	// next is the revision the stream's next event must have (past
+	// revisions a delete hid, once the node skipped them); lastEvent is
+	// the revision of the last stream event received, where the
+	// subscriber resumes (-1: none yet); last is the position of the last
+	// $all event received (-1: none yet).
+	next, lastEvent, last int64
+	reports               int
+	events                int
 }
 
 // FeedStats counts what the subscription checks saw.
@@ -49,7 +52,7 @@ type FeedStats struct {
 // streams.AllStream) from its start.
 func (l *Log) NewFeed(name, stream string) *Feed {
 	l.feeds.Feeds++
-	return &Feed{l: l, name: name, stream: stream, all: stream == streams.AllStream, last: -1}
+	return &Feed{l: l, name: name, stream: stream, all: stream == streams.AllStream, lastEvent: -1, last: -1}
 }
 
 // FeedStats reports what the subscription checks saw so far.
@@ -80,7 +83,18 @@ func (f *Feed) Follow(i int, stream string) {
 				f.name, f.stream, f.l.names[i], f.next-1, n, s.describe(f.next))
 		}
 	}
-	f.stream, f.next = stream, 0
+	f.stream, f.next, f.lastEvent = stream, 0, -1
+}
+
+// Subscribed: a new subscription of the subscriber was confirmed. It
+// resumes after the last event it received, so revisions an earlier
+// subscription skipped as hidden may come now (from a node that has not
+// applied the delete yet), and the next caught-up claim is measured from
+// there.
+func (f *Feed) Subscribed() {
+	if !f.all {
+		f.next = f.lastEvent + 1
+	}
 }
 
 // Event checks an event the subscriber received from replica i.
@@ -117,10 +131,10 @@ func (f *Feed) streamEvent(where string, ev streams.Event) {
 	case ev.Number > f.next && !f.l.streams[f.stream].hidden(ev.Number):
 		f.report("%s, but it never received revision %d (%s): events were skipped",
 			where, f.next, f.l.streams[f.stream].describe(f.next))
-		f.next = ev.Number + 1
+		f.next, f.lastEvent = ev.Number+1, ev.Number
 	default:
 		// The next revision, or the first after revisions a delete hid.
-		f.next = ev.Number + 1
+		f.next, f.lastEvent = ev.Number+1, ev.Number
 	}
 }
 

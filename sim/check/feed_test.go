@@ -252,3 +252,30 @@ func TestAFeedDroppedForATombstoneMustHaveItAll(t *testing.T) {
 	short.Event(0, delivered(next))
 	r.quiet()
 }
+
+func TestAResubscriptionResumesAfterTheLastEventReceived(t *testing.T) {
+	r := newLogRig(t, 2)
+	recs := []eventlog.Record{
+		r.epoch(1), r.event("a", 0, id(1)), r.event("a", 1, id(2)), r.metadata("a", 0, meta.DeletedStream, id(3)),
+	}
+	r.log.Applied(0, 1, recs)
+	r.log.Applied(1, 1, recs[:1]) // n2 is behind: it has none of stream a yet
+	f := r.log.NewFeed("s1", "a")
+	// n1 skips the deleted revisions and is caught up at the stream's end.
+	f.Subscribed()
+	f.CaughtUp(0, streams.Message{Kind: streams.CaughtUp, Revision: 1})
+	r.quiet()
+	// The subscriber received no event: it subscribes again from the
+	// start, on n2, which has nothing yet, then delivers what it applies.
+	f.Subscribed()
+	f.CaughtUp(1, streams.Message{Kind: streams.CaughtUp, Revision: -1})
+	r.quiet()
+	r.log.Applied(1, 1, recs[1:3])
+	f.Event(1, delivered(recs[1]))
+	f.Event(1, delivered(recs[2]))
+	r.quiet()
+	// Once received, an event delivered again is still a repeat.
+	f.Subscribed()
+	f.Event(1, delivered(recs[2]))
+	r.said("already received revision 1")
+}

@@ -253,6 +253,7 @@ func (k *Checker) SubscriberMessage(sub, i int, m streams.Message) {
 	f := k.feeds[sub]
 	switch m.Kind {
 	case streams.Confirmed:
+		f.Subscribed()
 		k.markBy(i, "subscription-started", "", f.Name())
 	case streams.EventAppeared:
 		f.Event(i, m.Event)
