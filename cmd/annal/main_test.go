@@ -124,6 +124,14 @@ func TestClientWorkloadsIncludeSubscribers(t *testing.T) {
 	if m = report("--subscribers", "0"); m["subscribers"].(float64) != 0 || m["subscription_deliveries"].(float64) != 0 {
 		t.Fatalf("--subscribers 0 still ran %v subscribers", m["subscribers"])
 	}
+	ws, _ := m["checks"].(map[string]any)["workload"].(map[string]any)
+	if _, ok := ws["deletes"]; ok {
+		t.Fatalf("a workload without --deletes reports deletes: %v", ws)
+	}
+	ws, _ = report("--deletes", "0.3")["checks"].(map[string]any)["workload"].(map[string]any)
+	if n, _ := ws["deletes_acknowledged"].(float64); n < 10 {
+		t.Fatalf("--deletes 0.3: workload report %v; want deletes acknowledged", ws)
+	}
 }
 
 func TestSeedIsDrawnAndPrintedWhenNotGiven(t *testing.T) {
