@@ -128,9 +128,11 @@ func TestClientWorkloadsIncludeSubscribers(t *testing.T) {
 	if _, ok := ws["deletes"]; ok {
 		t.Fatalf("a workload without --deletes reports deletes: %v", ws)
 	}
-	ws, _ = report("--deletes", "0.3")["checks"].(map[string]any)["workload"].(map[string]any)
-	if n, _ := ws["deletes_acknowledged"].(float64); n < 10 {
-		t.Fatalf("--deletes 0.3: workload report %v; want deletes acknowledged", ws)
+	ws, _ = report("--deletes", "0.3", "--metadata", "0.2")["checks"].(map[string]any)["workload"].(map[string]any)
+	deletes, _ := ws["deletes_acknowledged"].(float64)
+	metadata, _ := ws["metadata_acknowledged"].(float64)
+	if deletes < 10 || metadata < 10 {
+		t.Fatalf("--deletes 0.3 --metadata 0.2: workload report %v; want deletes and metadata writes acknowledged", ws)
 	}
 }
 

@@ -45,6 +45,7 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	clients := fs.Int("clients", 0, "simulated clients appending to and reading shared streams (0: no workload)")
 	rate := fs.Float64("rate", 100, "the clients' appends per second, all together")
 	deletes := fs.Float64("deletes", 0, "the share of the clients' writes that delete their stream (soft deletes, one in ten a tombstone), from 0 to 1")
+	metadata := fs.Float64("metadata", 0, "the share of the clients' writes that replace their stream's metadata (a $maxCount, or none), from 0 to 1")
 	subscribers := fs.Int("subscribers", -1, fmt.Sprintf("catch-up subscribers checked against the committed log: the first follows $all, the others the clients' streams in turn, each on its own node; -1: %d with --clients, none without", workload.DefaultSubscribers))
 	linHTML := fs.String("linearizability-html", "", "where to write porcupine's HTML view of a history found not linearizable (default: next to --trace)")
 	linModel := fs.String("linearizability-model", "strict", "what histories are checked against: strict (expected revisions checked against the committed stream) or writer-view (rejections may be decided against a node's proposals in flight, as EventStoreDB decides)")
@@ -100,6 +101,9 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if given["deletes"] {
 		cfg.Deletes = *deletes
+	}
+	if given["metadata"] {
+		cfg.Metadata = *metadata
 	}
 	// A scenario's subscribers hold unless the command line sets them.
 	if given["subscribers"] || sc == nil {
@@ -227,6 +231,9 @@ func printWorkload(w io.Writer, r *cluster.Report) {
 	}
 	if ws := r.Checks.Workload; ws != nil && ws.Deletes > 0 {
 		fmt.Fprintf(w, "deletes and tombstones: %d settled, %d acknowledged\n", ws.Deletes, ws.DeletesAcknowledged)
+	}
+	if ws := r.Checks.Workload; ws != nil && ws.MetadataWrites > 0 {
+		fmt.Fprintf(w, "metadata writes: %d settled, %d acknowledged\n", ws.MetadataWrites, ws.MetadataAcknowledged)
 	}
 	fmt.Fprintf(w, "acknowledged appends present at the end: %d on %d replica(s)", l.FinalAcks, l.FinalReplicas)
 	if l.FinalSkipped != "" {

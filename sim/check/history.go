@@ -20,11 +20,16 @@ const (
 	// OpTombstone hard-deletes a stream with an expected revision: it can
 	// never be written or read again.
 	OpTombstone
+	// OpMetadata replaces a stream's metadata (written to its metadata
+	// stream, expecting any revision) with {"$maxCount": MaxCount}, or {}
+	// when MaxCount is 0: reads then show at most the last MaxCount
+	// events, and a $tb the stream had is gone.
+	OpMetadata
 )
 
 // Writes reports whether k changes the stream (an append or a delete):
 // a write whose answer was lost may have taken effect.
-func (k OpKind) Writes() bool { return k == OpAppend || k == OpDelete || k == OpTombstone }
+func (k OpKind) Writes() bool { return k != OpRead }
 
 func (k OpKind) String() string {
 	switch k {
@@ -36,6 +41,8 @@ func (k OpKind) String() string {
 		return "delete"
 	case OpTombstone:
 		return "tombstone"
+	case OpMetadata:
+		return "metadata"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
@@ -108,6 +115,8 @@ type Op struct {
 	Expected int64
 	// IDs are an append's event ids, the same in every attempt.
 	IDs [][16]byte
+	// MaxCount is a metadata write's $maxCount (0: none).
+	MaxCount int64
 	// Call and Return are the virtual times of the first invocation and of
 	// the settling answer (Return is ignored when the outcome is Unknown:
 	// such an operation may take effect at any time after Call).
@@ -128,6 +137,8 @@ func (op *Op) String() string {
 		return fmt.Sprintf("c%d read %q: %s last revision %d, %d event(s)", op.Client, op.Stream, op.Outcome, op.Revision, len(op.Events))
 	case OpDelete, OpTombstone:
 		return fmt.Sprintf("c%d %s %q expected %s: %s", op.Client, op.Kind, op.Stream, describeExpected(op.Expected), op.Outcome)
+	case OpMetadata:
+		return fmt.Sprintf("c%d metadata of %q: $maxCount %d: %s", op.Client, op.Stream, op.MaxCount, op.Outcome)
 	}
 	return op.Kind.String()
 }

@@ -80,6 +80,18 @@ type streamState struct {
 	hasMeta bool
 	// tombstoned: nothing can be written or read any more.
 	tombstoned bool
+	// maxCount: reads show at most the last maxCount events (0: all).
+	maxCount int64
+}
+
+// firstVisible is the first revision reads return: from a recreate's
+// $tb on, and within the last maxCount events.
+func (s streamState) firstVisible() int64 {
+	first := s.visibleFrom
+	if s.maxCount > 0 {
+		first = max(first, s.last()-s.maxCount+1)
+	}
+	return first
 }
 
 func (s streamState) last() int64 { return s.events.len() - 1 }
@@ -87,6 +99,8 @@ func (s streamState) last() int64 { return s.events.len() - 1 }
 func (s streamState) hash() uint64 {
 	h := s.events.hashOrZero()
 	h ^= uint64(s.visibleFrom)
+	h *= 1099511628211
+	h ^= uint64(s.maxCount)
 	h *= 1099511628211
 	for _, b := range []bool{s.softDeleted, s.hasMeta, s.tombstoned} {
 		h <<= 1
@@ -99,7 +113,7 @@ func (s streamState) hash() uint64 {
 
 func sameStream(a, b streamState) bool {
 	return a.visibleFrom == b.visibleFrom && a.softDeleted == b.softDeleted && a.hasMeta == b.hasMeta &&
-		a.tombstoned == b.tombstoned && sameEvents(a.events, b.events)
+		a.tombstoned == b.tombstoned && a.maxCount == b.maxCount && sameEvents(a.events, b.events)
 }
 
 // accepts is the expected-revision check a write of kind passes on a
@@ -134,9 +148,17 @@ func (s streamState) apply(op *Op) streamState {
 		}
 		s.events = s.events.push(op.IDs)
 	case OpDelete:
-		s.softDeleted, s.hasMeta = true, true
+		// The soft delete's metadata is only $tb: a $maxCount goes.
+		s.softDeleted, s.hasMeta, s.maxCount = true, true, 0
 	case OpTombstone:
 		s.tombstoned = true
+	case OpMetadata:
+		// The document replaces the last one, $tb included; on a
+		// soft-deleted stream it recreates it, past its last event.
+		s.maxCount, s.hasMeta, s.visibleFrom = op.MaxCount, true, 0
+		if s.softDeleted {
+			s.visibleFrom, s.softDeleted = s.last()+1, false
+		}
 	}
 	return s
 }
@@ -173,7 +195,7 @@ func step(model Model, s streamState, op *Op) (bool, streamState) {
 	case NotFound:
 		return !s.tombstoned && (last == -1 || s.softDeleted), s
 	case OK:
-		if s.tombstoned || s.softDeleted || op.Revision != last || int64(len(op.Events)) > last+1-s.visibleFrom {
+		if s.tombstoned || s.softDeleted || op.Revision != last || int64(len(op.Events)) > last+1-s.firstVisible() {
 			return false, s
 		}
 		for k, ev := range op.Events {
@@ -252,6 +274,9 @@ func (s streamState) String() string {
 		what += ", soft-deleted"
 	case s.visibleFrom > 0:
 		what += fmt.Sprintf(", recreated at revision %d", s.visibleFrom)
+	}
+	if s.maxCount > 0 {
+		what += fmt.Sprintf(", $maxCount %d", s.maxCount)
 	}
 	return what
 }

@@ -253,3 +253,49 @@ func TestAnUnknownTombstoneMayOrMayNotHaveHappened(t *testing.T) {
 	both := append(slices.Clone(happened), appendOp(3, "s", ExpectAny, 40, 41, OK, 1, id(3)))
 	mustBe(t, both, Strict, "illegal")
 }
+
+func metadataOp(client int, stream string, maxCount int64, call, ret int, outcome Outcome) Op {
+	return Op{Client: client, Kind: OpMetadata, Stream: stream, Expected: ExpectAny, MaxCount: maxCount, Call: ms(call), Return: ms(ret), Outcome: outcome, Revision: -1}
+}
+
+func TestMetadataLimitsWhatReadsShow(t *testing.T) {
+	base := []Op{
+		appendOp(1, "s", ExpectAny, 0, 10, OK, 2, id(1), id(2), id(3)),
+		metadataOp(2, "s", 1, 11, 20, OK),
+	}
+	legal := append(slices.Clone(base),
+		readOp(1, "s", 21, 22, 2, ReadEvent{2, id(3)}),
+		// Metadata replaced: every event shows again.
+		metadataOp(2, "s", 0, 23, 24, OK),
+		readOp(1, "s", 25, 26, 2, ReadEvent{2, id(3)}, ReadEvent{1, id(2)}, ReadEvent{0, id(1)}))
+	mustBe(t, legal, Strict, "ok")
+	tooMany := append(slices.Clone(base), readOp(1, "s", 21, 22, 2, ReadEvent{2, id(3)}, ReadEvent{1, id(2)}))
+	mustBe(t, tooMany, Strict, "illegal")
+	// New metadata on a soft-deleted stream recreates it, showing only
+	// what comes after.
+	recreated := []Op{
+		appendOp(1, "s", ExpectAny, 0, 10, OK, 1, id(1), id(2)),
+		deleteOp(2, "s", OpDelete, ExpectAny, 11, 20, OK),
+		metadataOp(2, "s", 5, 21, 30, OK),
+		readOp(1, "s", 31, 32, 1),
+		appendOp(1, "s", ExpectStreamExists, 33, 40, OK, 2, id(3)),
+		readOp(1, "s", 41, 42, 2, ReadEvent{2, id(3)}),
+	}
+	recreated[3].Outcome = OK
+	mustBe(t, recreated, Strict, "ok")
+	// A soft delete's metadata is only $tb: the $maxCount is gone once
+	// the stream is recreated.
+	forgotten := append(slices.Clone(base),
+		deleteOp(2, "s", OpDelete, ExpectAny, 21, 22, OK),
+		appendOp(1, "s", ExpectAny, 23, 24, OK, 4, id(4), id(5)),
+		readOp(1, "s", 25, 26, 4, ReadEvent{4, id(5)}, ReadEvent{3, id(4)}))
+	mustBe(t, forgotten, Strict, "ok")
+	// Metadata of a tombstoned stream cannot be written.
+	dead := []Op{
+		deleteOp(2, "s", OpTombstone, ExpectAny, 0, 10, OK),
+		metadataOp(1, "s", 3, 11, 12, OK),
+	}
+	mustBe(t, dead, Strict, "illegal")
+	dead[1].Outcome = Deleted
+	mustBe(t, dead, Strict, "ok")
+}

@@ -89,22 +89,27 @@ type streamLog struct {
 	truncations []truncation
 }
 
-// truncation is one committed metadata event of a stream: its position
-// and its $tb (meta.DeletedStream for a soft delete).
+// truncation is one committed metadata event of a stream: its position,
+// its $tb (meta.DeletedStream for a soft delete) and its $maxCount.
 type truncation struct {
-	pos, before int64
+	pos, before, maxCount int64
 }
 
 // hidden reports whether revisions below rev may be skipped by a reader
 // of the stream: some committed metadata hides them (a $tb at rev or
-// beyond, or a soft delete written after revision rev-1).
+// beyond, a soft delete written after revision rev-1, or a $maxCount that
+// the events from rev on fill).
 func (s *streamLog) hidden(rev int64) bool {
 	if s == nil || rev <= 0 || rev > int64(len(s.positions)) {
 		return false
 	}
+	n := int64(len(s.positions))
 	after := s.positions[rev-1]
 	for _, t := range s.truncations {
-		if t.before == meta.DeletedStream && t.pos > after || t.before != meta.DeletedStream && t.before >= rev {
+		switch {
+		case t.before == meta.DeletedStream && t.pos > after,
+			t.before != meta.DeletedStream && t.before >= rev,
+			t.maxCount > 0 && n-t.maxCount >= rev:
 			return true
 		}
 	}
@@ -320,7 +325,7 @@ func (l *Log) extendStream(i int, r *eventlog.Record) {
 				o = &streamLog{}
 				l.streams[orig] = o
 			}
-			o.truncations = append(o.truncations, truncation{pos: r.Position, before: m.TruncateBefore})
+			o.truncations = append(o.truncations, truncation{pos: r.Position, before: m.TruncateBefore, maxCount: m.MaxCount})
 		}
 	}
 	if prev, dup := l.ids[ev.ID]; dup {

@@ -59,6 +59,9 @@ type Config struct {
 	// Deletes is the share of the clients' writes that delete their
 	// stream (see workload.Config.Deletes).
 	Deletes float64
+	// Metadata is the share of the clients' writes that replace their
+	// stream's metadata (see workload.Config.Metadata).
+	Metadata float64
 	// Subscribers follow streams or $all from their start, attached to
 	// nodes in-process (see workload.Subscribers); none by default.
 	Subscribers []workload.SubscriberConfig
@@ -93,7 +96,7 @@ func FromScenario(s *scenario.Scenario, seed uint64) Config {
 		Options: s.Options, NodeOptions: s.NodeOptions, NAT: s.NAT, Timeline: s.Timeline,
 		DiscoverViaDNS: s.Discovery == "dns",
 		DiskFaults:     s.Disk,
-		Clients:        s.Clients, Rate: s.Rate, Deletes: s.Deletes, Subscribers: subs,
+		Clients:        s.Clients, Rate: s.Rate, Deletes: s.Deletes, Metadata: s.Metadata, Subscribers: subs,
 	}
 }
 
@@ -237,7 +240,7 @@ func New(cfg Config) (*Cluster, error) {
 			endpoints[i] = env.Endpoint{Host: a.String(), Port: NodePort}
 		}
 		wl, err := workload.New(w, fabric, workload.Config{
-			Clients: cfg.Clients, Rate: cfg.Rate, Deletes: cfg.Deletes, Nodes: endpoints, MaxOps: cfg.MaxOps,
+			Clients: cfg.Clients, Rate: cfg.Rate, Deletes: cfg.Deletes, Metadata: cfg.Metadata, Nodes: endpoints, MaxOps: cfg.MaxOps,
 			// A quiet end lets every replica catch up before the end
 			// check looks for every acknowledged write on each.
 			StopAt: cfg.Duration - min(QuietEnd, cfg.Duration/10),

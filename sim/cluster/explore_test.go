@@ -346,14 +346,20 @@ func TestExploreOptionsAndRoles(t *testing.T) { explore(t, randomOptionsSchedule
 // randomDeletesSchedule is randomSchedule's faults with clients that also
 // delete their streams: a drawn share of writes are soft deletes (one in
 // ten a tombstone, after which the clients and the stream's subscriber move
-// on to a fresh stream). Reads, retries and subscriptions then meet
-// streams deleted, recreated and tombstoned while leaders change.
+// on to a fresh stream), and, two times in three, another share replace
+// the stream's metadata ($maxCount, or none). Reads, retries and
+// subscriptions then meet streams deleted, recreated, tombstoned and
+// truncated while leaders change.
 func randomDeletesSchedule(seed uint64) scenario.Scenario {
 	sc := randomSchedule(seed)
 	r := rand.New(rand.NewPCG(seed, 0xde1))
 	sc.Name = fmt.Sprintf("explore-deletes-%d", seed)
-	sc.Description = "A random fault schedule with clients that delete streams that broke an invariant."
+	sc.Description = "A random fault schedule with clients that delete streams and write their metadata that broke an invariant."
 	sc.Deletes = []float64{0.03, 0.1, 0.25}[r.IntN(3)]
+	// Its own stream, so that the deletes drawn stay those of the
+	// schedules searched before metadata writes joined.
+	m := rand.New(rand.NewPCG(seed, 0x3e7a))
+	sc.Metadata = []float64{0, 0.05, 0.2}[m.IntN(3)]
 	return sc
 }
 

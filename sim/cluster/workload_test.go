@@ -150,13 +150,14 @@ func TestDataCheckersReportThroughTheRun(t *testing.T) {
 	}
 }
 
-// Clients that also delete streams, while the leader is killed and comes
-// back: soft deletes hide a stream until an append recreates it, numbering
-// on; tombstones end one for good, and the clients and its subscriber
-// move to a fresh one. Every outcome is checked against the model with
+// Clients that also delete streams and replace their metadata, while the
+// leader is killed and comes back: soft deletes hide a stream until an
+// append (or new metadata) recreates it, numbering on; a $maxCount limits
+// what reads show; tombstones end one for good, and the clients and its
+// subscriber move to a fresh one. Every outcome is checked against the model with
 // deletes, and every subscriber must skip only what a delete hid.
 func TestClientsThatDeleteStreamsSeeEveryInvariantHold(t *testing.T) {
-	c, err := New(Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 150, Deletes: 0.1,
+	c, err := New(Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 150, Deletes: 0.1, Metadata: 0.1,
 		Subscribers: workload.DefaultSubscriberConfigs(workload.DefaultSubscribers, 3, 0),
 		Timeline: []scenario.Step{
 			{At: scenario.Duration(30 * time.Second), Do: "kill", Target: "leader", As: "old"},
@@ -177,7 +178,7 @@ func TestClientsThatDeleteStreamsSeeEveryInvariantHold(t *testing.T) {
 	for _, op := range c.workload.History() {
 		seen[op.Kind.String()+" "+op.Outcome.String()]++
 	}
-	for _, want := range []string{"delete ok", "tombstone ok", "append stream-deleted", "read not-found", "read stream-deleted", "delete wrong-expected-version"} {
+	for _, want := range []string{"delete ok", "tombstone ok", "append stream-deleted", "read not-found", "read stream-deleted", "delete wrong-expected-version", "metadata ok"} {
 		if seen[want] == 0 {
 			t.Errorf("no %q in the history (%v): the run does not exercise what it is for", want, seen)
 		}

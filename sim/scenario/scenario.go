@@ -100,6 +100,9 @@ type Scenario struct {
 	// Deletes is the share of the clients' writes that delete their
 	// stream (soft deletes, one in ten a tombstone); 0: none.
 	Deletes float64 `yaml:"deletes,omitempty"`
+	// Metadata is the share of the clients' writes that replace their
+	// stream's metadata (a $maxCount, or none); 0: none.
+	Metadata float64 `yaml:"metadata,omitempty"`
 	// Subscribers follow a stream or $all from its start for the whole
 	// run; every event they receive is checked against the committed log.
 	Subscribers []Subscriber `yaml:"subscribers,omitempty"`
@@ -338,6 +341,9 @@ func (s *Scenario) Validate() error {
 	}
 	if !(s.Deletes >= 0 && s.Deletes <= 1) {
 		errs = append(errs, fmt.Sprintf("deletes: %v is outside [0, 1] (the share of writes that delete)", s.Deletes))
+	}
+	if !(s.Metadata >= 0 && s.Metadata <= 1) || s.Deletes+s.Metadata > 1 {
+		errs = append(errs, fmt.Sprintf("metadata: %v is outside [0, 1] or, with deletes %v, above 1 (shares of the writes)", s.Metadata, s.Deletes))
 	}
 	if s.Network.Loss < 0 || s.Network.Loss >= 1 {
 		errs = append(errs, fmt.Sprintf("network.loss: %v is outside [0, 1)", s.Network.Loss))

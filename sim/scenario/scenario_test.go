@@ -73,6 +73,7 @@ nodes: 3
 duration: 1m
 clients: 2
 deletes: 0.1
+metadata: 0.2
 disk: {crash_survive: 0, crash_torn: 1, sync_latency: 5ms}
 subscribers:
   - {stream: $all, node: n1}
@@ -102,7 +103,7 @@ expect:
 	}
 	e := s.Expect
 	if !e.CaughtUpAtEnd || !e.SubscribersCaughtUpAtEnd || *e.MinAcknowledged != 10 || *e.MinSubscriptionDeliveries != 20 ||
-		e.MustHappen[0].Client != "s2" || s.Timeline[1].With[1] != "c2" || s.Deletes != 0.1 {
+		e.MustHappen[0].Client != "s2" || s.Timeline[1].With[1] != "c2" || s.Deletes != 0.1 || s.Metadata != 0.2 {
 		t.Fatalf("parsed %+v", s)
 	}
 }
@@ -114,6 +115,7 @@ nodes: 3
 duration: 1m
 clients: 2
 deletes: 1.5
+metadata: -1
 disk: {crash_survive: 0.8, crash_torn: 0.5}
 subscribers:
   - {node: n1}
@@ -129,7 +131,7 @@ timeline:
 	if err == nil {
 		t.Fatal("a scenario full of mistakes was accepted")
 	}
-	for _, want := range []string{"must add up to at most 1", "deletes: 1.5 is outside [0, 1]", "subscribers[0] (s1): no stream", `node "n7" is not a node`,
+	for _, want := range []string{"must add up to at most 1", "deletes: 1.5 is outside [0, 1]", "metadata: -1 is outside [0, 1]", "subscribers[0] (s1): no stream", `node "n7" is not a node`,
 		"credits -1 must not be negative", `value "fast" is not a positive rate`, `with "c3" is not a client (c1..c2)`,
 		"unpin at 3s): needs with:", `target "s9" is not a subscriber (s1..s3)`, `value "soon" is not a duration`} {
 		if !strings.Contains(err.Error(), want) {

@@ -27,6 +27,8 @@ const (
 	maxAppendEvents = 3
 	// tombstoneEvery: one delete in this many is a tombstone.
 	tombstoneEvery = 10
+	// maxMetadataCount bounds the $maxCount of a metadata write.
+	maxMetadataCount = 8
 )
 
 // client is one simulated application: one operation at a time.
@@ -81,6 +83,8 @@ func (c *client) run(e env.Env) func() {
 			c.wl.stats.Failed["unknown-outcome"]++
 		case check.OpDelete, check.OpTombstone:
 			c.wl.stats.Deletes++
+		case check.OpMetadata:
+			c.wl.stats.MetadataWrites++
 		}
 		if f.op.Kind.Writes() {
 			f.op.Outcome = check.Unknown
@@ -140,7 +144,17 @@ func (c *client) begin() {
 		f.op.Kind = check.OpRead
 		f.count = uint64(1 + c.rnd.IntN(maxReadCount))
 		rec.Str("op", "read").Int("count", int64(f.count)).Int("require_leader", boolInt(f.requireLeader)).End()
-	} else if wl.cfg.Deletes > 0 && c.rnd.Float64() < wl.cfg.Deletes {
+	} else if wl.cfg.Metadata > 0 && c.rnd.Float64() < wl.cfg.Metadata {
+		// Drawn only when asked for, as deletes below.
+		f.op.Kind = check.OpMetadata
+		f.op.Expected = check.ExpectAny
+		f.op.MaxCount = int64(c.rnd.IntN(maxMetadataCount + 1))
+		f.op.Revision = streams.NoRevision
+		c.appends++
+		f.op.IDs = [][16]byte{check.AppendEventID(c.num, c.appends, 0, 1)}
+		f.events = []streams.EventData{{ID: f.op.IDs[0], Type: streams.MetadataEventType, Data: metadataDocument(f.op.MaxCount), IsJSON: true}}
+		rec.Str("op", "metadata").Int("max_count", f.op.MaxCount).Int("require_leader", boolInt(f.requireLeader)).End()
+	} else if wl.cfg.Deletes > 0 && c.rnd.Float64() < wl.cfg.Deletes/(1-wl.cfg.Metadata) {
 		// Drawn only when deletes are asked for, so that a workload
 		// without them draws exactly what it drew before they existed.
 		f.op.Kind = check.OpDelete
@@ -206,6 +220,9 @@ func (c *client) attempt() {
 	case check.OpAppend:
 		method = node.MethodAppend
 		req = wire.Marshal(&node.AppendRequest{Stream: f.op.Stream, Expected: f.op.Expected, Events: f.events, RequireLeader: f.requireLeader})
+	case check.OpMetadata:
+		method = node.MethodAppend
+		req = wire.Marshal(&node.AppendRequest{Stream: streams.MetastreamOf(f.op.Stream), Expected: f.op.Expected, Events: f.events, RequireLeader: f.requireLeader})
 	case check.OpDelete, check.OpTombstone:
 		method = node.MethodDelete
 		req = wire.Marshal(&node.DeleteRequest{Stream: f.op.Stream, Expected: f.op.Expected, Tombstone: f.op.Kind == check.OpTombstone, RequireLeader: f.requireLeader})
@@ -264,6 +281,14 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		full *node.DiskFullError
 	)
 	switch err := r.Err; {
+	case err == nil && f.op.Kind == check.OpMetadata:
+		c.wl.answered(c, to, f.op.Kind, AnswerMetadataAcknowledged)
+		c.wl.stats.MetadataAcknowledged++
+		c.wl.sink.Acknowledged(check.Ack{
+			Client: c.name, Stream: streams.MetastreamOf(f.op.Stream), First: r.Revision, IDs: f.op.IDs,
+			Position: r.Position, Idempotent: r.Idempotent, At: c.wl.w.Now(),
+		})
+		c.settle(f, check.OK, "")
 	case err == nil && f.op.Kind != check.OpAppend:
 		c.wl.answered(c, to, f.op.Kind, AnswerDeleteAcknowledged)
 		c.wl.stats.DeletesAcknowledged++
@@ -462,6 +487,9 @@ func (c *client) settle(f *inFlight, outcome check.Outcome, reason string) {
 			wl.stats.Failed[reason]++
 		}
 		wl.record(f.op)
+	case check.OpMetadata:
+		wl.stats.MetadataWrites++
+		wl.record(f.op)
 	case check.OpDelete, check.OpTombstone:
 		wl.stats.Deletes++
 		if f.op.Kind == check.OpTombstone && (outcome == check.OK || outcome == check.Unknown) {
@@ -486,4 +514,13 @@ func (c *client) settle(f *inFlight, outcome check.Outcome, reason string) {
 		}
 	}
 	c.scheduleNext()
+}
+
+// metadataDocument is the metadata a metadata write sets: a $maxCount, or
+// none (which also drops a $tb the stream had).
+func metadataDocument(maxCount int64) []byte {
+	if maxCount == 0 {
+		return []byte("{}")
+	}
+	return fmt.Appendf(nil, `{"$maxCount":%d}`, maxCount)
 }

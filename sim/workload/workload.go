@@ -49,6 +49,10 @@ type Config struct {
 	// appending to it (0: none): soft deletes, and one in ten a tombstone,
 	// after which that stream's place goes to a fresh stream.
 	Deletes float64
+	// Metadata is the share of writes that replace their stream's
+	// metadata with a $maxCount (1 to maxMetadataCount) or with none
+	// (0: none).
+	Metadata float64
 	// Nodes are the node endpoints clients may call.
 	Nodes []env.Endpoint
 	// CallTimeout is one attempt's deadline; it should exceed the time a
@@ -90,8 +94,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("workload: rate %v, read fraction %v, streams %d, max ops %d, stop at %v: none may be negative, and the read fraction must be below 1",
 			c.Rate, c.ReadFraction, c.Streams, c.MaxOps, c.StopAt)
 	}
-	if !(c.Deletes >= 0 && c.Deletes <= 1) {
-		return c, fmt.Errorf("workload: deletes %v; give the share of writes that delete, from 0 to 1", c.Deletes)
+	if !(c.Deletes >= 0 && c.Deletes <= 1) || !(c.Metadata >= 0 && c.Metadata <= 1) || c.Deletes+c.Metadata > 1 {
+		return c, fmt.Errorf("workload: deletes %v, metadata %v; give the shares of writes that delete and that write metadata, from 0 to 1 together", c.Deletes, c.Metadata)
 	}
 	if c.Rate == 0 {
 		c.Rate = DefaultRate
@@ -148,6 +152,8 @@ const (
 	AnswerAcknowledged = "append-acknowledged"
 	// AnswerDeleteAcknowledged: a delete or tombstone was acknowledged.
 	AnswerDeleteAcknowledged = "delete-acknowledged"
+	// AnswerMetadataAcknowledged: a metadata write was acknowledged.
+	AnswerMetadataAcknowledged = "metadata-acknowledged"
 	// AnswerLeaderRead: a read that requires the leader was served.
 	AnswerLeaderRead = "leader-read-served"
 	// AnswerNotLeader: the node answered not-leader (a redirect, or no
@@ -194,6 +200,10 @@ type Stats struct {
 	// DeletesAcknowledged those the cluster confirmed.
 	Deletes             int `json:"deletes,omitempty"`
 	DeletesAcknowledged int `json:"deletes_acknowledged,omitempty"`
+	// MetadataWrites counts metadata writes settled; MetadataAcknowledged
+	// those the cluster confirmed.
+	MetadataWrites       int `json:"metadata_writes,omitempty"`
+	MetadataAcknowledged int `json:"metadata_acknowledged,omitempty"`
 	// Attempts counts requests sent, retries included.
 	Attempts    int  `json:"attempts"`
 	HistoryFull bool `json:"history_full,omitempty"`

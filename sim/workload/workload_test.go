@@ -274,6 +274,8 @@ func TestConfigIsChecked(t *testing.T) {
 		{Clients: 1, Nodes: nodes, Rate: -1},
 		{Clients: 1, Nodes: nodes, Deletes: -0.1},
 		{Clients: 1, Nodes: nodes, Deletes: 1.5},
+		{Clients: 1, Nodes: nodes, Metadata: -1},
+		{Clients: 1, Nodes: nodes, Deletes: 0.6, Metadata: 0.6},
 	} {
 		if _, err := New(w, fabric, cfg, &sink{}); err == nil {
 			t.Errorf("config %+v accepted", cfg)
