@@ -426,7 +426,10 @@ func (s *Subscriber) received(m streams.Message) {
 	case streams.CaughtUp:
 		set.stats.CaughtUp++
 		s.live = true
-		s.trace("sub-caught-up").Str("node", set.nodes.Name(s.node)).Int("revision", s.lastRev).Int("position", s.lastPos).End()
+		// What the subscriber resumes from, and what the node claims
+		// (past revisions a delete hid, which it never received).
+		s.trace("sub-caught-up").Str("node", set.nodes.Name(s.node)).Int("revision", s.lastRev).Int("position", s.lastPos).
+			Int("claimed_revision", m.Revision).Int("claimed_position", m.Position).End()
 	case streams.FellBehind:
 		set.stats.FellBehind++
 		s.live = false
