@@ -25,7 +25,7 @@ type Feed struct {
 	stream string
 	all    bool
 	// next is the revision the stream's next event must have (past
-	// revisions a delete hid, once the node skipped them); lastEvent is
+	// revisions metadata hid, once the node skipped them); lastEvent is
 	// the revision of the last stream event received, where the
 	// subscriber resumes (-1: none yet); last is the position of the last
 	// $all event received (-1: none yet).
@@ -74,7 +74,7 @@ func (f *Feed) report(format string, args ...any) {
 
 // Follow checks a subscriber that replica i dropped because its stream is
 // tombstoned: it must have received every event of the stream but those
-// a delete hid (the node applied the tombstone, so it has all of them).
+// metadata hid (the node applied the tombstone, so it has all of them).
 // The subscriber follows stream, from its start, from then on.
 func (f *Feed) Follow(i int, stream string) {
 	if s := f.l.streams[f.stream]; s != nil && !f.all {
@@ -89,7 +89,7 @@ func (f *Feed) Follow(i int, stream string) {
 // Subscribed: a new subscription of the subscriber was confirmed. It
 // resumes after the last event it received, so revisions an earlier
 // subscription skipped as hidden may come now (from a node that has not
-// applied the delete yet), and the next caught-up claim is measured from
+// applied the metadata yet), and the next caught-up claim is measured from
 // there.
 func (f *Feed) Subscribed() {
 	if !f.all {
@@ -133,7 +133,7 @@ func (f *Feed) streamEvent(where string, ev streams.Event) {
 			where, f.next, f.l.streams[f.stream].describe(f.next))
 		f.next, f.lastEvent = ev.Number+1, ev.Number
 	default:
-		// The next revision, or the first after revisions a delete hid.
+		// The next revision, or the first after revisions metadata hid.
 		f.next, f.lastEvent = ev.Number+1, ev.Number
 	}
 }
@@ -163,7 +163,7 @@ func (f *Feed) CaughtUp(i int, m streams.Message) {
 		return
 	}
 	if m.Revision > f.next-1 && f.l.streams[f.stream].hidden(m.Revision+1) {
-		// Caught up past revisions a delete hid.
+		// Caught up past revisions metadata hid.
 		f.next = m.Revision + 1
 	}
 	if m.Revision != f.next-1 {
