@@ -645,3 +645,40 @@ func TestMetadataStreamOfNothing(t *testing.T) {
 		t.Fatal(`"$$" names no stream's metadata; writing it must fail`)
 	}
 }
+
+// TestMetadataRefusedOnlyOnceTheTombstoneCommits: metadata of a stream
+// whose tombstone is still in flight is refused as deleted only once the
+// tombstone is applied; if the tombstone never commits, the metadata is
+// written. Answering at once would tell a client "deleted" while a read
+// still shows the stream.
+func TestMetadataRefusedOnlyOnceTheTombstoneCommits(t *testing.T) {
+	for _, commits := range []bool{true, false} {
+		h := newHarness(t, streams.Config{}, true)
+		h.appendAsync("s", streams.NoStream, h.events("x"))
+		h.log.RunAll()
+		if !commits {
+			h.log.FailNext(errors.New("not leader"), false)
+		}
+		var tomb streams.WriteResult
+		h.svc.Tombstone(streams.DeleteRequest{Stream: "s", Expected: streams.Any, Now: h.now}, func(r streams.WriteResult) { tomb = r })
+		meta := h.appendAsync("$$s", streams.Any, []streams.EventData{{ID: h.id(), Type: streams.MetadataEventType, Data: []byte(`{"$maxCount":3}`), IsJSON: true}})
+		if meta.done {
+			t.Fatalf("tombstone commits %v: metadata answered while the tombstone is in flight: %+v", commits, meta.res)
+		}
+		if !commits {
+			h.log.RunAll() // the log refuses the tombstone
+			h.log.Unrefuse()
+			h.svc.ResetWriter()
+		}
+		h.log.RunAll()
+		_, deleted := errAs[*streams.StreamDeletedError](meta.res.Err)
+		switch {
+		case !meta.done:
+			t.Fatalf("tombstone commits %v: metadata never answered", commits)
+		case commits && (tomb.Err != nil || !deleted):
+			t.Fatalf("tombstone %+v, metadata %+v: want the tombstone written and the metadata refused as deleted", tomb, meta.res)
+		case !commits && (tomb.Err == nil || meta.res.Err != nil):
+			t.Fatalf("tombstone %+v, metadata %+v: want the tombstone refused and the metadata written", tomb, meta.res)
+		}
+	}
+}

@@ -215,12 +215,18 @@ func (w *writer) init(s *Service) {
 }
 
 // inFlightFor reports whether proposals of this node touching stream (or
-// its metadata stream) are still in the writer view.
+// its metadata stream, or, for a metadata stream, the stream it describes)
+// are still in the writer view.
 func (w *writer) inFlightFor(stream string) bool {
 	if len(w.pending[stream]) > 0 {
 		return true
 	}
-	return !isMetastream(stream) && len(w.pending[MetastreamOf(stream)]) > 0
+	if isMetastream(stream) {
+		// Metadata of a stream whose tombstone is in flight is refused
+		// as deleted: that refusal waits for the tombstone too.
+		return len(w.pending[originalOf(stream)]) > 0
+	}
+	return len(w.pending[MetastreamOf(stream)]) > 0
 }
 
 // redecide runs the refusals deferred on stream again.
@@ -801,6 +807,8 @@ func (w *writer) redecideApplied(name string) {
 	w.redecide(name)
 	if isMetastream(name) {
 		w.redecide(originalOf(name))
+	} else {
+		w.redecide(MetastreamOf(name))
 	}
 }
 
