@@ -804,6 +804,9 @@ func (w *writer) retire(name string) {
 // redecideApplied decides again the refusals deferred on a stream whose
 // events (or metadata) were just applied and retired.
 func (w *writer) redecideApplied(name string) {
+	if len(w.deferred) == 0 {
+		return // the usual case: no name to build
+	}
 	w.redecide(name)
 	if isMetastream(name) {
 		w.redecide(originalOf(name))

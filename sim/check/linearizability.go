@@ -245,17 +245,24 @@ func writeStep(model Model, s streamState, op *Op) (bool, streamState) {
 
 func streamModel(model Model) porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return streamState{} },
+		// States are passed as pointers, and a step that changes
+		// nothing hands back the one it got: a read or a refusal costs
+		// no allocation.
+		Init: func() any { return &streamState{} },
 		Step: func(state, input, _ any) (bool, any) {
-			ok, next := step(model, state.(streamState), input.(*Op))
-			return ok, next
+			cur := state.(*streamState)
+			ok, next := step(model, *cur, input.(*Op))
+			if next == *cur {
+				return ok, state
+			}
+			return ok, &next
 		},
-		Equal: func(a, b any) bool { return sameStream(a.(streamState), b.(streamState)) },
-		Hash:  func(state any) uint64 { return state.(streamState).hash() },
+		Equal: func(a, b any) bool { return sameStream(*a.(*streamState), *b.(*streamState)) },
+		Hash:  func(state any) uint64 { return state.(*streamState).hash() },
 		DescribeOperation: func(input, _ any) string {
 			return input.(*Op).String()
 		},
-		DescribeState: func(state any) string { return state.(streamState).String() },
+		DescribeState: func(state any) string { return state.(*streamState).String() },
 	}
 }
 
