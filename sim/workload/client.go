@@ -314,6 +314,13 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 	case errors.As(err, &wev):
 		c.known[f.op.Stream] = wev.Actual
 		f.op.Revision = wev.Actual
+		if f.ambiguous {
+			// This attempt was refused, but an earlier one whose answer
+			// was lost may still reach a node and be written: a request
+			// held by a frozen host is read when it thaws.
+			c.settle(f, check.Unknown, "unknown-outcome")
+			return
+		}
 		c.settle(f, check.WrongVersion, "wrong-expected-version")
 	case errors.As(err, &nl):
 		c.notLeader(f, to, nl.Leader)
