@@ -12,6 +12,13 @@ import (
 	"github.com/annal-db/annal/sim/workload"
 )
 
+// leaderKilledAt30sBackAt40s kills the leader's process mid-run and
+// restarts it ten seconds later.
+var leaderKilledAt30sBackAt40s = []scenario.Step{
+	{At: scenario.Duration(30 * time.Second), Do: "kill", Target: "leader", As: "old"},
+	{At: scenario.Duration(40 * time.Second), Do: "restart", Target: "old"},
+}
+
 // lossy is a LAN link losing 2% of transmissions.
 var lossy = network.LinkProfile{Latency: 250 * time.Microsecond, Jitter: 100 * time.Microsecond, Loss: 0.02}
 
@@ -52,10 +59,7 @@ func TestClientsOnALossyClusterSeeEveryInvariantHold(t *testing.T) {
 
 func TestAcknowledgedWritesSurviveTheLeadersKill(t *testing.T) {
 	c, err := New(Config{Seed: 2, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 200,
-		Timeline: []scenario.Step{
-			{At: scenario.Duration(30 * time.Second), Do: "kill", Target: "leader", As: "old"},
-			{At: scenario.Duration(40 * time.Second), Do: "restart", Target: "old"},
-		}})
+		Timeline: leaderKilledAt30sBackAt40s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,10 +163,7 @@ func TestDataCheckersReportThroughTheRun(t *testing.T) {
 func TestClientsThatDeleteStreamsSeeEveryInvariantHold(t *testing.T) {
 	c, err := New(Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 150, Deletes: 0.1, Metadata: 0.1,
 		Subscribers: workload.DefaultSubscriberConfigs(workload.DefaultSubscribers, 3, 0),
-		Timeline: []scenario.Step{
-			{At: scenario.Duration(30 * time.Second), Do: "kill", Target: "leader", As: "old"},
-			{At: scenario.Duration(40 * time.Second), Do: "restart", Target: "old"},
-		}})
+		Timeline:    leaderKilledAt30sBackAt40s})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -314,14 +314,7 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 	case errors.As(err, &wev):
 		c.known[f.op.Stream] = wev.Actual
 		f.op.Revision = wev.Actual
-		if f.ambiguous {
-			// This attempt was refused, but an earlier one whose answer
-			// was lost may still reach a node and be written: a request
-			// held by a frozen host is read when it thaws.
-			c.settle(f, check.Unknown, "unknown-outcome")
-			return
-		}
-		c.settle(f, check.WrongVersion, "wrong-expected-version")
+		c.refused(f, check.WrongVersion, "wrong-expected-version")
 	case errors.As(err, &nl):
 		c.notLeader(f, to, nl.Leader)
 	case errors.Is(err, node.ErrNotReady):
@@ -336,12 +329,7 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 	case errors.As(err, &busy):
 		c.retry(f, "too-busy", false, false)
 	case errors.As(err, &del):
-		if f.ambiguous {
-			// An earlier attempt may have been the delete this one met.
-			c.settle(f, check.Unknown, "unknown-outcome")
-			return
-		}
-		c.settle(f, check.Deleted, "stream-deleted")
+		c.refused(f, check.Deleted, "stream-deleted")
 	case errors.As(err, &ci):
 		c.fail(f, "corrupted-idempotency")
 	case errors.As(err, &inv), errors.As(err, &size):
@@ -457,22 +445,24 @@ func (c *client) retry(f *inFlight, reason string, ambiguous, elsewhere bool) {
 	})
 }
 
-// giveUp ends an operation whose retries ran out: an append that may have
+// giveUp ends an operation whose retries ran out: a write that may have
 // been written stays unknown for ever.
-func (c *client) giveUp(f *inFlight) {
-	if f.op.Kind.Writes() && f.ambiguous {
-		c.settle(f, check.Unknown, "unknown-outcome")
-		return
-	}
-	c.fail(f, f.reason)
-}
+func (c *client) giveUp(f *inFlight) { c.fail(f, f.reason) }
 
-func (c *client) fail(f *inFlight, reason string) {
+// fail ends an operation that had no effect, as far as its last answer
+// says.
+func (c *client) fail(f *inFlight, reason string) { c.refused(f, check.Failed, reason) }
+
+// refused settles an operation a node refused with outcome, unless an
+// earlier attempt's answer was lost: that request may still reach a node
+// and be written (a frozen host reads its queue when it thaws; the delete
+// this attempt met may have been its own), so the outcome is unknown.
+func (c *client) refused(f *inFlight, outcome check.Outcome, reason string) {
 	if f.ambiguous {
 		c.settle(f, check.Unknown, "unknown-outcome")
 		return
 	}
-	c.settle(f, check.Failed, reason)
+	c.settle(f, outcome, reason)
 }
 
 // settle records the operation's outcome and moves on.
