@@ -414,12 +414,12 @@ func (w *writer) decide(op *writeOp) decision {
 	fresh := op.kind != opAppend
 	ids := op.ids()
 	if exp == Any || exp == StreamExists {
-		if fresh || len(ids) == 0 || !w.retryByID(op, v, ids, &d) {
+		if fresh || len(ids) == 0 || !w.retryByID(op.stream, v, ids, &d) {
 			d.undelete = v.softDeleted
 		}
 		return d
 	}
-	if exp == NoStream && !fresh && len(ids) > 0 && w.retryByID(op, v, ids, &d) {
+	if exp == NoStream && !fresh && len(ids) > 0 && w.retryByID(op.stream, v, ids, &d) {
 		// A NoStream write that recreated a soft-deleted stream put its
 		// events after the old ones, not at revision 0, where the check
 		// below looks: a retry of it is found by id.
@@ -481,9 +481,9 @@ func (w *writer) decide(op *writeOp) decision {
 // id cache). All found, one after the other, make a retry (vIdempotent);
 // only the first ones, a corrupted one (vCorrupted). found is false when
 // the first is not found: a new write, as far as this node remembers.
-func (w *writer) retryByID(op *writeOp, v view, ids [][16]byte, d *decision) (found bool) {
+func (w *writer) retryByID(stream string, v view, ids [][16]byte, d *decision) (found bool) {
 	for i, id := range ids {
-		loc, ok := w.locate(op.stream, v, id)
+		loc, ok := w.locate(stream, v, id)
 		if ok && i > 0 && loc.rev != d.end.rev+1 {
 			ok = false // not where a retry of this write would have put it
 		}
