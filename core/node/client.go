@@ -327,12 +327,10 @@ func (n *Node) write(requireLeader bool, method string, req wire.Message, local 
 
 // isRefusal reports whether a write was refused on the stream's state.
 func isRefusal(err error) bool {
-	var (
-		wev *streams.WrongExpectedVersionError
-		del *streams.StreamDeletedError
-		ci  *streams.CorruptedIdempotencyError
-	)
-	return errors.As(err, &wev) || errors.As(err, &del) || errors.As(err, &ci)
+	_, wev := errors.AsType[*streams.WrongExpectedVersionError](err)
+	_, del := errors.AsType[*streams.StreamDeletedError](err)
+	_, ci := errors.AsType[*streams.CorruptedIdempotencyError](err)
+	return wev || del || ci
 }
 
 // leaderFollowed reports whether this node follows a live leader.

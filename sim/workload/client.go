@@ -269,17 +269,6 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		c.retry(f, "undecodable-answer", true, false)
 		return
 	}
-	var (
-		wev  *streams.WrongExpectedVersionError
-		nl   *node.NotLeaderError
-		to2  *streams.TimeoutError
-		busy *streams.TooBusyError
-		del  *streams.StreamDeletedError
-		ci   *streams.CorruptedIdempotencyError
-		inv  *streams.InvalidArgumentError
-		size *streams.MaxAppendSizeExceededError
-		full *node.DiskFullError
-	)
 	switch err := r.Err; {
 	case err == nil && f.op.Kind == check.OpMetadata:
 		c.wl.answered(c, to, f.op.Kind, AnswerMetadataAcknowledged)
@@ -311,34 +300,48 @@ func (c *client) writeAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 			Position: r.Position, Idempotent: r.Idempotent, At: c.wl.w.Now(),
 		})
 		c.settle(f, check.OK, "")
-	case errors.As(err, &wev):
+	default:
+		c.writeRefused(to, f, err)
+	}
+}
+
+// writeRefused handles a write's error answer. errors.AsType keeps the
+// error types' targets off the heap, as errors.As's pointers would not.
+func (c *client) writeRefused(to env.Endpoint, f *inFlight, err error) {
+	if wev, ok := errors.AsType[*streams.WrongExpectedVersionError](err); ok {
 		c.known[f.op.Stream] = wev.Actual
 		f.op.Revision = wev.Actual
 		c.refused(f, check.WrongVersion, "wrong-expected-version")
-	case errors.As(err, &nl):
+	} else if nl, ok := errors.AsType[*node.NotLeaderError](err); ok {
 		c.notLeader(f, to, nl.Leader)
-	case errors.Is(err, node.ErrNotReady):
+	} else if errors.Is(err, node.ErrNotReady) {
 		c.retry(f, "not-ready", false, true)
-	case errors.As(err, &full):
+	} else if _, ok := errors.AsType[*node.DiskFullError](err); ok {
 		// The leader's disk is full and it gave up leadership: the write
 		// may still commit, and another node may take it.
 		c.wl.answered(c, to, f.op.Kind, AnswerDiskFull)
 		c.retry(f, "disk-full", true, true)
-	case errors.As(err, &to2):
+	} else if _, ok := errors.AsType[*streams.TimeoutError](err); ok {
 		c.retry(f, "timeout", true, false)
-	case errors.As(err, &busy):
+	} else if _, ok := errors.AsType[*streams.TooBusyError](err); ok {
 		c.retry(f, "too-busy", false, false)
-	case errors.As(err, &del):
+	} else if _, ok := errors.AsType[*streams.StreamDeletedError](err); ok {
 		c.refused(f, check.Deleted, "stream-deleted")
-	case errors.As(err, &ci):
+	} else if _, ok := errors.AsType[*streams.CorruptedIdempotencyError](err); ok {
 		c.fail(f, "corrupted-idempotency")
-	case errors.As(err, &inv), errors.As(err, &size):
+	} else if invalidRequest(err) {
 		c.fail(f, "invalid-request")
-	default:
+	} else {
 		// A leader's error the wire does not carry in full: it may have
 		// written the events.
 		c.retry(f, "remote-error", true, false)
 	}
+}
+
+func invalidRequest(err error) bool {
+	_, inv := errors.AsType[*streams.InvalidArgumentError](err)
+	_, size := errors.AsType[*streams.MaxAppendSizeExceededError](err)
+	return inv || size
 }
 
 func (c *client) readAnswered(to env.Endpoint, f *inFlight, resp []byte) {
@@ -347,40 +350,42 @@ func (c *client) readAnswered(to env.Endpoint, f *inFlight, resp []byte) {
 		c.retry(f, "undecodable-answer", false, false)
 		return
 	}
-	var (
-		nl  *node.NotLeaderError
-		nf  *streams.StreamNotFoundError
-		del *streams.StreamDeletedError
-	)
-	switch err := r.Err; {
-	case err == nil:
-		if f.requireLeader {
-			c.wl.answered(c, to, f.op.Kind, AnswerLeaderRead)
-		}
-		c.wl.sink.ReadServed(to, c.name, r.Events)
-		c.known[f.op.Stream] = r.LastRevision
-		f.op.Revision = r.LastRevision
-		for _, ev := range r.Events {
-			f.op.Events = append(f.op.Events, check.ReadEvent{Revision: ev.Number, ID: ev.ID})
-		}
-		c.settle(f, check.OK, "")
-	case errors.As(err, &nf):
+	if r.Err != nil {
+		c.readRefused(to, f, r.Err)
+		return
+	}
+	if f.requireLeader {
+		c.wl.answered(c, to, f.op.Kind, AnswerLeaderRead)
+	}
+	c.wl.sink.ReadServed(to, c.name, r.Events)
+	c.known[f.op.Stream] = r.LastRevision
+	f.op.Revision = r.LastRevision
+	for _, ev := range r.Events {
+		f.op.Events = append(f.op.Events, check.ReadEvent{Revision: ev.Number, ID: ev.ID})
+	}
+	c.settle(f, check.OK, "")
+}
+
+// readRefused handles a read's error answer: "not found" and "deleted"
+// are answers the model checks; the rest are tried again.
+func (c *client) readRefused(to env.Endpoint, f *inFlight, err error) {
+	_, notFound := errors.AsType[*streams.StreamNotFoundError](err)
+	_, deleted := errors.AsType[*streams.StreamDeletedError](err)
+	if notFound || deleted {
 		if f.requireLeader {
 			c.wl.answered(c, to, f.op.Kind, AnswerLeaderRead)
 		}
 		f.op.Revision = streams.NoRevision
-		c.settle(f, check.NotFound, "")
-	case errors.As(err, &del):
-		if f.requireLeader {
-			c.wl.answered(c, to, f.op.Kind, AnswerLeaderRead)
+		if deleted {
+			c.settle(f, check.Deleted, "")
+		} else {
+			c.settle(f, check.NotFound, "")
 		}
-		f.op.Revision = streams.NoRevision
-		c.settle(f, check.Deleted, "")
-	case errors.As(err, &nl):
+	} else if nl, ok := errors.AsType[*node.NotLeaderError](err); ok {
 		c.notLeader(f, to, nl.Leader)
-	case errors.Is(err, node.ErrNotReady):
+	} else if errors.Is(err, node.ErrNotReady) {
 		c.retry(f, "not-ready", false, true)
-	default:
+	} else {
 		c.retry(f, "read-error", false, false)
 	}
 }
