@@ -143,7 +143,7 @@ func (l *Log) AppendRaw(position int64, raw []byte, done func(error)) error {
 		if n > left {
 			return fmt.Errorf("eventlog: raw append at position %d: %w: the record at position %d has %d bytes, only %d are given", position, ErrBadRecord, p, n, left)
 		}
-		rec, err := decodeExact(raw[off:off+n], p)
+		rec, err := checkExact(raw[off:off+n], p)
 		if err != nil {
 			return fmt.Errorf("eventlog: raw append at position %d: %w", position, err)
 		}

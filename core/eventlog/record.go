@@ -271,17 +271,7 @@ func encodeEvent(e *wire.Encoder, ev *Event) {
 }
 
 func decodeEvent(d *wire.Decoder, ev *Event) {
-	stream := d.View("stream")
-	ev.Number = d.Varint("number")
-	d.Fixed("id", ev.ID[:])
-	typ := d.View("type")
-	ev.Flags = EventFlags(d.Uint8("flags"))
-	if f := ev.Flags &^ knownEventFlags; f != 0 {
-		d.Invalid("flags", fmt.Sprintf("unknown flag bits %#x", uint8(f)))
-	}
-	ev.Created = d.Varint("created")
-	data := d.View("data")
-	meta := d.View("metadata")
+	stream, typ, data, meta := eventFields(d, ev)
 	// Every applied and replicated record passes through here: two
 	// allocations (the names, the payloads) instead of one per field.
 	names := string(stream) + string(typ)
@@ -298,6 +288,23 @@ func decodeEvent(d *wire.Decoder, ev *Event) {
 			ev.Metadata = buf[len(data):]
 		}
 	}
+}
+
+// eventFields decodes an event's fixed-size fields into ev and returns its
+// variable ones as views of the decoder's bytes, copied by nothing.
+func eventFields(d *wire.Decoder, ev *Event) (stream, typ, data, meta []byte) {
+	stream = d.View("stream")
+	ev.Number = d.Varint("number")
+	d.Fixed("id", ev.ID[:])
+	typ = d.View("type")
+	ev.Flags = EventFlags(d.Uint8("flags"))
+	if f := ev.Flags &^ knownEventFlags; f != 0 {
+		d.Invalid("flags", fmt.Sprintf("unknown flag bits %#x", uint8(f)))
+	}
+	ev.Created = d.Varint("created")
+	data = d.View("data")
+	meta = d.View("metadata")
+	return stream, typ, data, meta
 }
 
 func encodeEpoch(e *wire.Encoder, ep *Epoch) {
@@ -408,6 +415,17 @@ func Decode(b []byte, position int64) (Record, error) {
 
 // decodeExact decodes b, which is exactly one framed record.
 func decodeExact(b []byte, position int64) (Record, error) {
+	return decodeFramed(b, position, true)
+}
+
+// checkExact checks that b is exactly one well-formed framed record, as
+// decodeExact would, without copying an event's names and payloads out:
+// an event record it returns has its kind and place, no event.
+func checkExact(b []byte, position int64) (Record, error) {
+	return decodeFramed(b, position, false)
+}
+
+func decodeFramed(b []byte, position int64, copyOut bool) (Record, error) {
 	kind, err := verify(b, position)
 	if err != nil {
 		return Record{}, err
@@ -417,10 +435,13 @@ func decodeExact(b []byte, position int64) (Record, error) {
 		return r, nil
 	}
 	d := wire.NewDecoder(b[prefixSize : len(b)-trailerSize])
-	switch kind {
-	case KindEvent:
+	switch {
+	case kind == KindEvent && copyOut:
 		decodeEvent(d, &r.Event)
-	case KindEpoch:
+	case kind == KindEvent:
+		var ev Event
+		eventFields(d, &ev)
+	case kind == KindEpoch:
 		decodeEpoch(d, &r.Epoch)
 	}
 	if err := d.Finish(); err != nil {
