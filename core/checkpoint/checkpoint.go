@@ -55,7 +55,9 @@ func Open(disk env.Disk, name string, done func(f *File, err error)) {
 		case errors.Is(err, env.ErrNotExist):
 			f.create(done)
 		case errors.Is(err, env.ErrShortRead):
-			done(f, nil) // exists, never written
+			// Exists, never written: its reservation may not have
+			// survived a crash.
+			f.reserve(done)
 		case err != nil:
 			done(nil, fmt.Errorf("checkpoint %s: read: %w", name, err))
 		default:
@@ -79,8 +81,22 @@ func (f *File) create(done func(*File, error)) {
 				done(nil, fmt.Errorf("checkpoint %s: sync directory: %w", f.name, err))
 				return
 			}
-			done(f, nil)
+			f.reserve(done)
 		})
+	})
+}
+
+// reserve allocates both slots before the first write: a node whose disk
+// fills later must still be able to write its checkpoints (a failed
+// checkpoint write stops it), so a checkpoint never grows once open. With
+// no room even for that, opening fails, and the node does not start.
+func (f *File) reserve(done func(*File, error)) {
+	f.disk.Preallocate(f.name, 2*slotSize, func(err error) {
+		if err != nil {
+			done(nil, fmt.Errorf("checkpoint %s: reserving %d bytes: %w", f.name, 2*slotSize, err))
+			return
+		}
+		done(f, nil)
 	})
 }
 

@@ -146,3 +146,30 @@ func TestFailedSyncRefusesLaterWrites(t *testing.T) {
 		t.Fatalf("errors %v / %v; want the sync failure, then refusal", first, second)
 	}
 }
+
+// A checkpoint reserves its slots when it is created, so that a disk that
+// fills afterwards never makes a checkpoint write fail (which would stop
+// the node); on a disk with no room even for that, opening fails.
+func TestCheckpointsWriteOnADiskThatFilledAfterOpening(t *testing.T) {
+	w := world.New(1, nil)
+	store := disk.NewStore(w, "h", disk.DefaultConfig())
+	view := store.Open(fifo{w})
+	f := open(t, w, view)
+	store.SetCapacity(max(store.Used(), 1))
+	var errs []error
+	for i := range 3 {
+		f.Write(enc(int64(i)), func(err error) { errs = append(errs, err) })
+		w.RunUntil(w.Now() + time.Second)
+	}
+	if len(errs) != 3 || errors.Join(errs...) != nil || value(f) != 2 {
+		t.Fatalf("writes on a full disk: %v, value %d; want 3 successes and 2", errs, value(f))
+	}
+
+	var err error
+	opened := false
+	checkpoint.Open(view, "commit.chk", func(_ *checkpoint.File, e error) { err, opened = e, true })
+	w.RunUntil(w.Now() + time.Second)
+	if !opened || !errors.Is(err, env.ErrNoSpace) {
+		t.Fatalf("opening a new checkpoint on a full disk: done %v, err %v; want ErrNoSpace", opened, err)
+	}
+}
