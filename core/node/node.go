@@ -53,6 +53,10 @@ type Settings struct {
 	// OnApplied, when set, sees every committed record as the node applies
 	// it, in log order (the simulator's checkers watch here).
 	OnApplied func(recs []eventlog.Record)
+	// ApplyStepBytes bounds each read of committed records applied from
+	// the log (0: 1 MiB). Tests make it small, so that reads end inside
+	// appends.
+	ApplyStepBytes int
 }
 
 // Node is one cluster node.

@@ -70,8 +70,7 @@ func (n *Node) cutDamaged(c *eventlog.CorruptError, next func()) {
 			n.fatal(fmt.Errorf("cutting the corrupt log range from %d: %w", c.From, err))
 			return
 		}
-		n.dropEpochsFrom(c.From)
-		st.lastBoundary = min(st.lastBoundary, c.From)
+		n.forgetFrom(c.From)
 		next()
 	})
 	if errors.Is(err, eventlog.ErrBusy) {

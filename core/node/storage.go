@@ -411,10 +411,24 @@ func (n *Node) applyCommitted() {
 		return
 	}
 	st.applying = true
-	from := st.applied
 	// Read no more than what is to be applied: most steps apply one small
 	// append.
-	want := int(min(int64(scanBytes), max(st.committed-from, 1)))
+	step := int64(scanBytes)
+	if n.settings.ApplyStepBytes > 0 {
+		step = int64(n.settings.ApplyStepBytes)
+	}
+	n.applyFromLog(st.applied, int(min(step, max(st.committed-st.applied, 1))))
+}
+
+// applyFromLog reads committed records from the log at from and applies
+// them, whole appends only: a read of want bytes ends at a record, which
+// may be inside an append, and an append is applied whole or not at all
+// (a read in between would show part of it). What follows the last whole
+// append is read again in the next step; an append longer than want is
+// read again with a larger budget (the commit point ends an append, so a
+// read up to it ends one too).
+func (n *Node) applyFromLog(from int64, want int) {
+	st := &n.st
 	err := st.log.ReadForward(from, st.committed, want, func(recs []eventlog.Record, next int64, err error) {
 		st.applying = false
 		if errors.Is(err, eventlog.ErrTruncated) {
@@ -429,6 +443,22 @@ func (n *Node) applyCommitted() {
 		}
 		if st.applied != from {
 			return // truncated meanwhile
+		}
+		whole := len(recs)
+		for whole > 0 && !recs[whole-1].EndsAppend() {
+			whole--
+		}
+		if whole < len(recs) {
+			if whole == 0 {
+				if int64(want) >= st.committed-from {
+					n.fatal(fmt.Errorf("applying committed records at %d: no append ends before the commit point %d", from, st.committed))
+					return
+				}
+				st.applying = true
+				n.applyFromLog(from, int(min(st.committed-from, 2*int64(want))))
+				return
+			}
+			recs, next = recs[:whole], recs[whole-1].End()
 		}
 		n.applyRecords(recs)
 		st.applied = next
@@ -460,6 +490,7 @@ func (n *Node) appendLocal(recs []eventlog.Record, done func(error)) {
 			// cuts that suffix from every replica. The node stays up and
 			// serves reads; it appends again once the disk has room.
 			n.logf(env.LevelError, "log: disk full: %v; free space on this node's disk", err)
+			n.forgetFrom(st.log.Durable())
 			n.failWaiters(&DiskFullError{Message: fmt.Sprintf(
 				"Disk Full: the leader could not write the append (%v); it gave up leadership, so the write may still commit under a new leader: retry with the same event ids", err)})
 			n.loseLeadership(fmt.Sprintf("append failed: %v", err))
@@ -582,6 +613,7 @@ func (n *Node) followFrom(start int64, wanted func() bool, done func(error)) {
 		return
 	}
 	if start == st.log.End() {
+		n.forgetFrom(start)
 		done(nil)
 		return
 	}
@@ -596,8 +628,7 @@ func (n *Node) followFrom(start int64, wanted func() bool, done func(error)) {
 			n.fatal(fmt.Errorf("truncating the log to %d: %w", start, err))
 			return
 		}
-		n.dropEpochsFrom(start)
-		n.st.lastBoundary = min(n.st.lastBoundary, start)
+		n.forgetFrom(start)
 		n.st.leaderCommitted = min(n.st.leaderCommitted, start)
 		// Appends waiting for a commit past the cut can never be answered
 		// by it: whatever commits there now is someone else's record.
@@ -630,6 +661,18 @@ func (n *Node) followFrom(start int64, wanted func() bool, done func(error)) {
 // errFollowAbandoned: the link that asked to follow from a position is
 // gone; nothing was cut.
 var errFollowAbandoned = errors.New("the replication link that asked to follow is gone")
+
+// forgetFrom makes what the node remembers of its log (its epochs, the end
+// of its last whole append) agree with a log that ends at pos: after a
+// truncation, or after a write that failed for want of space rolled the
+// log back to its durable end. An epoch record that never became durable
+// must not count: elections rank nodes by epoch number first, and a node
+// that kept the epoch its full disk refused would be elected again and
+// again, failing each time, while the nodes that could lead wait.
+func (n *Node) forgetFrom(pos int64) {
+	n.dropEpochsFrom(pos)
+	n.st.lastBoundary = min(n.st.lastBoundary, pos)
+}
 
 func (n *Node) dropEpochsFrom(pos int64) {
 	st := &n.st

@@ -76,6 +76,9 @@ type Config struct {
 	// LinearizabilityHTML is where porcupine's rendering of a history found
 	// not linearizable is written ("": nowhere).
 	LinearizabilityHTML string
+	// ApplyStepBytes is the nodes' node.Settings.ApplyStepBytes (0: their
+	// default).
+	ApplyStepBytes int
 }
 
 // FromScenario turns a scenario into a run configuration.
@@ -209,7 +212,7 @@ func New(cfg Config) (*Cluster, error) {
 		}, func(e env.Env) func() {
 			incarnation := c.Hosts[idx].Incarnation
 			applied := func(recs []eventlog.Record) { c.checker.applied(idx, incarnation, recs) }
-			n := node.New(e, o.Clone(), node.Settings{SegmentSize: SegmentSize, OnApplied: applied})
+			n := node.New(e, o.Clone(), node.Settings{SegmentSize: SegmentSize, OnApplied: applied, ApplyStepBytes: cfg.ApplyStepBytes})
 			c.nodes[idx] = n
 			c.procs[idx] = process{node: n, loop: e.Clock, incarnation: incarnation}
 			n.Start()
