@@ -252,9 +252,10 @@ func (n *Node) serving() bool {
 // unless the client requires the leader (then: not-leader with the
 // leader's endpoint).
 func (n *Node) Append(req AppendRequest, done func(WriteResult)) {
-	n.write(req.RequireLeader, MethodAppend, &req, func(reply func(WriteResult)) {
+	n.write(req.RequireLeader, MethodAppend, &req, func(abandoned func() bool, reply func(WriteResult)) {
 		n.streams.Append(streams.AppendRequest{
 			Stream: req.Stream, Expected: streams.ExpectedRevision(req.Expected), Events: req.Events, Now: n.e.Clock.Wall(),
+			Abandoned: abandoned,
 		}, func(r streams.WriteResult) {
 			reply(WriteResult{Revision: r.Revision, Position: r.Position, Idempotent: r.Idempotent, Err: r.Err})
 		})
@@ -263,8 +264,8 @@ func (n *Node) Append(req AppendRequest, done func(WriteResult)) {
 
 // Delete soft-deletes or tombstones a stream, routed as Append.
 func (n *Node) Delete(req DeleteRequest, done func(WriteResult)) {
-	n.write(req.RequireLeader, MethodDelete, &req, func(reply func(WriteResult)) {
-		r := streams.DeleteRequest{Stream: req.Stream, Expected: streams.ExpectedRevision(req.Expected), Now: n.e.Clock.Wall()}
+	n.write(req.RequireLeader, MethodDelete, &req, func(abandoned func() bool, reply func(WriteResult)) {
+		r := streams.DeleteRequest{Stream: req.Stream, Expected: streams.ExpectedRevision(req.Expected), Now: n.e.Clock.Wall(), Abandoned: abandoned}
 		answer := func(r streams.WriteResult) {
 			reply(WriteResult{Revision: r.Revision, Position: r.Position, Idempotent: r.Idempotent, Err: r.Err})
 		}
@@ -276,7 +277,9 @@ func (n *Node) Delete(req DeleteRequest, done func(WriteResult)) {
 	}, done)
 }
 
-func (n *Node) write(requireLeader bool, method string, req wire.Message, local func(func(WriteResult)), done func(WriteResult)) {
+// write runs a client write: local on the leader (given whether its
+// client has been answered already, and the reply), forwarded otherwise.
+func (n *Node) write(requireLeader bool, method string, req wire.Message, local func(abandoned func() bool, reply func(WriteResult)), done func(WriteResult)) {
 	switch {
 	case !n.serving():
 		done(WriteResult{Err: ErrNotReady})
@@ -290,7 +293,7 @@ func (n *Node) write(requireLeader bool, method string, req wire.Message, local 
 				done(WriteResult{Err: &streams.TimeoutError{Err: fmt.Errorf("not committed within %v: %w", n.writeTimeout(), ErrAmbiguous)}})
 			}
 		})
-		local(func(r WriteResult) {
+		local(func() bool { return answered }, func(r WriteResult) {
 			if answered {
 				return
 			}

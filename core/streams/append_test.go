@@ -682,3 +682,52 @@ func TestMetadataRefusedOnlyOnceTheTombstoneCommits(t *testing.T) {
 		}
 	}
 }
+
+// A refusal waits while the stream has writes in flight, and is decided
+// again once they are applied. If its client was answered meanwhile (the
+// node's write timeout) and retried the same events with another expected
+// revision, deciding the first request again could write its events a
+// second time: the stream moved to exactly the revision it expected. A
+// write whose client was answered is dropped instead, unproposed.
+func TestAWriteAbandonedWhileWaitingIsNotDecidedLater(t *testing.T) {
+	for _, abandon := range []bool{true, false} {
+		h := newHarness(t, streams.Config{}, true)
+		first := h.appendAsync("s", streams.Any, h.events("a"))
+		b := h.events("b")
+		timedOut := false
+		var held pending
+		h.svc.Append(streams.AppendRequest{Stream: "s", Expected: streams.ExpectedRevision(1), Events: b, Now: h.now,
+			Abandoned: func() bool { return timedOut }}, func(r streams.WriteResult) { held.res, held.done = r, true })
+		if held.done {
+			t.Fatalf("refused at once while the stream's first write is in flight: %+v", held.res)
+		}
+		var retry *pending
+		if abandon {
+			timedOut = true // the node answered its client: a timeout
+			retry = h.appendAsync("s", streams.Any, b)
+		}
+		h.log.RunAll()
+		if !first.done || first.res.Err != nil || !held.done {
+			t.Fatalf("abandoned %v: first %+v, held %+v; want the first written and the held one answered", abandon, first, held)
+		}
+		h.log.SyncReads = true
+		evs, err := h.readStreamFully("s", streams.Forwards, streams.Start())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !abandon {
+			// Nobody gave up on it: decided again once the first write is
+			// applied, it is refused (the stream is at 0, not 1).
+			if _, ok := errAs[*streams.WrongExpectedVersionError](held.res.Err); !ok || len(evs) != 1 {
+				t.Fatalf("held write %+v, stream %v; want it refused, the stream holding only the first", held.res, evs)
+			}
+			continue
+		}
+		if _, ok := errAs[*streams.TimeoutError](held.res.Err); !ok {
+			t.Fatalf("the abandoned write answered %+v; want a timeout (its answer goes nowhere)", held.res)
+		}
+		if retry.res.Err != nil || len(evs) != 2 || evs[1].ID != b[0].ID {
+			t.Fatalf("retry %+v, stream %v; want b written once, by the retry, after a", retry.res, evs)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -74,6 +75,10 @@ func (e *TimeoutError) Error() string {
 }
 
 func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// errAbandoned ends a write dropped before it was proposed because its
+// client had already been answered (AppendRequest.Abandoned).
+var errAbandoned = errors.New("dropped unwritten: the client's answer had already been sent")
 
 // CorruptedIdempotencyError: a retried write matched some events already
 // written (by id, at the same place) but not all of them, so it is neither

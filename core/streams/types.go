@@ -113,6 +113,12 @@ type AppendRequest struct {
 	Events   []EventData
 	// Now is the node's wall clock; it stamps the events' Created.
 	Now time.Time
+	// Abandoned, when set, reports whether the client has been answered
+	// without this write (its timeout passed). A write not yet proposed
+	// by then is dropped rather than decided later: its client may have
+	// moved on, or retried with another expected revision, and a write
+	// taking effect after that would surprise it (written twice, say).
+	Abandoned func() bool
 }
 
 // DeleteRequest soft-deletes (Delete) or tombstones (Tombstone) a stream.
@@ -121,6 +127,8 @@ type DeleteRequest struct {
 	Expected ExpectedRevision
 	// Now is the node's wall clock; it stamps the event written.
 	Now time.Time
+	// Abandoned is as for AppendRequest.
+	Abandoned func() bool
 }
 
 // WriteResult answers an append, a delete or a tombstone.

@@ -28,7 +28,7 @@ func (s *Service) Append(req AppendRequest, done func(WriteResult)) {
 		done(failed(err))
 		return
 	}
-	s.writer.accept(&writeOp{kind: opAppend, stream: req.Stream, expected: req.Expected, events: req.Events, now: req.Now, done: done})
+	s.writer.accept(&writeOp{kind: opAppend, stream: req.Stream, expected: req.Expected, events: req.Events, now: req.Now, abandoned: req.Abandoned, done: done})
 }
 
 // Delete soft-deletes a stream, as EventStoreDB does: it writes metadata
@@ -41,7 +41,7 @@ func (s *Service) Delete(req DeleteRequest, done func(WriteResult)) {
 		done(failed(err))
 		return
 	}
-	s.writer.accept(&writeOp{kind: opDelete, stream: req.Stream, expected: req.Expected, now: req.Now, done: done})
+	s.writer.accept(&writeOp{kind: opDelete, stream: req.Stream, expected: req.Expected, now: req.Now, abandoned: req.Abandoned, done: done})
 }
 
 // Tombstone hard-deletes a stream: it writes a tombstone event, after which
@@ -51,7 +51,7 @@ func (s *Service) Tombstone(req DeleteRequest, done func(WriteResult)) {
 		done(failed(err))
 		return
 	}
-	s.writer.accept(&writeOp{kind: opTombstone, stream: req.Stream, expected: req.Expected, now: req.Now, done: done})
+	s.writer.accept(&writeOp{kind: opTombstone, stream: req.Stream, expected: req.Expected, now: req.Now, abandoned: req.Abandoned, done: done})
 }
 
 func failed(err error) WriteResult {
@@ -135,6 +135,8 @@ type writeOp struct {
 	events   []EventData
 	now      time.Time
 	done     func(WriteResult)
+	// abandoned: see AppendRequest.Abandoned (nil: never).
+	abandoned func() bool
 
 	// known holds event ids read from the log, by revision of stream, for
 	// idempotency checks against evicted or uncached events.
@@ -540,6 +542,12 @@ func (w *writer) idAt(op *writeOp, v view, rev int64, id [16]byte) (loc location
 }
 
 func (w *writer) process(op *writeOp) {
+	if op.abandoned != nil && op.abandoned() {
+		// Decided again after a wait (a deferred refusal, a read of ids),
+		// but its client was answered meanwhile: drop it unproposed.
+		w.answer(op, failed(&TimeoutError{Stream: op.stream, Err: errAbandoned}))
+		return
+	}
 	d := w.decide(op)
 	v := d.view
 	switch d.verdict {
