@@ -448,17 +448,17 @@ func (n *Node) applyFromLog(from int64, want int) {
 		for whole > 0 && !recs[whole-1].EndsAppend() {
 			whole--
 		}
-		if whole < len(recs) {
-			if whole == 0 {
-				if int64(want) >= st.committed-from {
-					n.fatal(fmt.Errorf("applying committed records at %d: no append ends before the commit point %d", from, st.committed))
-					return
-				}
-				st.applying = true
-				n.applyFromLog(from, int(min(st.committed-from, 2*int64(want))))
-				return
-			}
+		switch {
+		case whole == len(recs):
+		case whole > 0:
 			recs, next = recs[:whole], recs[whole-1].End()
+		case int64(want) >= st.committed-from:
+			n.fatal(fmt.Errorf("applying committed records at %d: no append ends before the commit point %d", from, st.committed))
+			return
+		default:
+			st.applying = true
+			n.applyFromLog(from, int(min(st.committed-from, 2*int64(want))))
+			return
 		}
 		n.applyRecords(recs)
 		st.applied = next
@@ -613,7 +613,6 @@ func (n *Node) followFrom(start int64, wanted func() bool, done func(error)) {
 		return
 	}
 	if start == st.log.End() {
-		n.forgetFrom(start)
 		done(nil)
 		return
 	}
