@@ -21,6 +21,10 @@ func MetastreamOf(name string) string { return metaPrefix + name }
 
 func originalOf(metastream string) string { return metastream[len(metaPrefix):] }
 
+// StreamDescribedBy returns the stream whose metadata name holds, and
+// whether name is a metadata stream at all.
+func StreamDescribedBy(name string) (string, bool) { return strings.CutPrefix(name, metaPrefix) }
+
 // stream is the committed state of one stream. It is kept small: this
 // struct (48 bytes with allocation rounding), its map entry and its name are
 // the whole per-stream cost, plus 8 bytes per event in positions.

@@ -17,7 +17,6 @@ import (
 	"hash/fnv"
 	"math"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/annal-db/annal/core/eventlog"
@@ -318,7 +317,7 @@ func (l *Log) extendStream(i int, r *eventlog.Record) {
 		s.positions = append(s.positions, r.Position)
 	}
 	l.checkAtomic(i, r, s)
-	if orig, ok := strings.CutPrefix(ev.Stream, streams.MetastreamOf("")); ok && ev.Type == streams.MetadataEventType {
+	if orig, ok := streams.StreamDescribedBy(ev.Stream); ok && ev.Type == streams.MetadataEventType {
 		if m, err := meta.Parse(ev.Data); err == nil {
 			o := l.streams[orig]
 			if o == nil {
