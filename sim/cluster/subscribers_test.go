@@ -17,20 +17,13 @@ import (
 func TestSubscribersGetEveryCommittedEventOnceThroughFaults(t *testing.T) {
 	subs := append(workload.DefaultSubscriberConfigs(workload.DefaultSubscribers, 3, 0),
 		workload.SubscriberConfig{Stream: "stream-3", Node: 0, Slow: 3 * time.Millisecond, Credits: 2})
-	c, err := New(Config{Seed: 3, Nodes: 3, Duration: 45 * time.Second, Link: lossy, Clients: 4, Rate: 100, Subscribers: subs,
+	_, r := runClean(t, Config{Seed: 3, Nodes: 3, Duration: 45 * time.Second, Link: lossy, Clients: 4, Rate: 100, Subscribers: subs,
 		Timeline: []scenario.Step{
 			{At: scenario.Duration(10 * time.Second), Do: "kill", Target: "leader", As: "old"},
 			{At: scenario.Duration(15 * time.Second), Do: "restart", Target: "old"},
 			{At: scenario.Duration(20 * time.Second), Do: "power-off", Target: "follower", As: "lost"},
 			{At: scenario.Duration(35 * time.Second), Do: "power-on", Target: "lost"},
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := c.Run()
-	if len(r.Violations) > 0 {
-		t.Fatalf("violations: %q", r.Violations)
-	}
 	fs := r.Checks.Subscriptions
 	if fs == nil || fs.Feeds != 4 || fs.Complete != 4 || fs.Events != r.SubscriptionDeliveries {
 		t.Fatalf("subscription checks %+v: want all 4 subscribers checked event by event (%d deliveries) and complete at the end", fs, r.SubscriptionDeliveries)

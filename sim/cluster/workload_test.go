@@ -22,12 +22,10 @@ var leaderKilledAt30sBackAt40s = []scenario.Step{
 // lossy is a LAN link losing 2% of transmissions.
 var lossy = network.LinkProfile{Latency: 250 * time.Microsecond, Jitter: 100 * time.Microsecond, Loss: 0.02}
 
-// Eight clients at the default rate for two minutes: the log crosses a
-// segment boundary, conflicts abound, and the history is checked against
-// the strict model.
-func TestClientsOnALossyClusterSeeEveryInvariantHold(t *testing.T) {
-	c, err := New(Config{Seed: 1, Nodes: 3, Duration: 2 * time.Minute, Link: lossy, Clients: 8,
-		LinearizabilityHTML: t.TempDir() + "/history.html"})
+// runClean runs a cluster to its end and fails the test on any violation.
+func runClean(t *testing.T, cfg Config) (*Cluster, *Report) {
+	t.Helper()
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +33,15 @@ func TestClientsOnALossyClusterSeeEveryInvariantHold(t *testing.T) {
 	if len(r.Violations) > 0 {
 		t.Fatalf("violations: %q", r.Violations)
 	}
+	return c, r
+}
+
+// Eight clients at the default rate for two minutes: the log crosses a
+// segment boundary, conflicts abound, and the history is checked against
+// the strict model.
+func TestClientsOnALossyClusterSeeEveryInvariantHold(t *testing.T) {
+	_, r := runClean(t, Config{Seed: 1, Nodes: 3, Duration: 2 * time.Minute, Link: lossy, Clients: 8,
+		LinearizabilityHTML: t.TempDir() + "/history.html"})
 	if r.Clients != 8 || r.Rate != 100 {
 		t.Fatalf("report says %d clients at %v/s, want 8 at the default 100", r.Clients, r.Rate)
 	}
@@ -58,15 +65,8 @@ func TestClientsOnALossyClusterSeeEveryInvariantHold(t *testing.T) {
 }
 
 func TestAcknowledgedWritesSurviveTheLeadersKill(t *testing.T) {
-	c, err := New(Config{Seed: 2, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 200,
+	c, r := runClean(t, Config{Seed: 2, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 200,
 		Timeline: leaderKilledAt30sBackAt40s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := c.Run()
-	if len(r.Violations) > 0 {
-		t.Fatalf("violations: %q", r.Violations)
-	}
 	if r.LeaderChanges < 2 || r.LeaderAtEnd == "" {
 		t.Fatalf("%d leader changes, leader at end %q: the kill did not move leadership", r.LeaderChanges, r.LeaderAtEnd)
 	}
@@ -161,16 +161,9 @@ func TestDataCheckersReportThroughTheRun(t *testing.T) {
 // subscriber move to a fresh one. Every outcome is checked against the model with
 // deletes, and every subscriber must skip only what a delete hid.
 func TestClientsThatDeleteStreamsSeeEveryInvariantHold(t *testing.T) {
-	c, err := New(Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 150, Deletes: 0.1, Metadata: 0.1,
+	c, r := runClean(t, Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 150, Deletes: 0.1, Metadata: 0.1,
 		Subscribers: workload.DefaultSubscriberConfigs(workload.DefaultSubscribers, 3, 0),
 		Timeline:    leaderKilledAt30sBackAt40s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := c.Run()
-	if len(r.Violations) > 0 {
-		t.Fatalf("violations: %q", r.Violations)
-	}
 	lin := r.Checks.Linearizability
 	if !r.Linearizable || lin == nil || lin.Model != check.Strict {
 		t.Fatalf("linearizable %v, check %+v: want ok under the strict model", r.Linearizable, lin)
@@ -203,15 +196,8 @@ func TestClientsThatDeleteStreamsSeeEveryInvariantHold(t *testing.T) {
 // a read in between shows half an append (the checker's atomic visibility
 // check) until the next step lands.
 func TestApplyingFromTheLogInSmallStepsKeepsAppendsWhole(t *testing.T) {
-	c, err := New(Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 200,
+	_, r := runClean(t, Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 200,
 		Timeline: leaderKilledAt30sBackAt40s, ApplyStepBytes: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := c.Run()
-	if len(r.Violations) > 0 {
-		t.Fatalf("violations: %q", r.Violations)
-	}
 	if r.AppendsAcknowledged < 3000 || !r.Linearizable {
 		t.Fatalf("%d appends acknowledged, linearizable %v: want thousands, and a linearizable history", r.AppendsAcknowledged, r.Linearizable)
 	}
