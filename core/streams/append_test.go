@@ -110,7 +110,7 @@ func TestExpectedRevisionTable(t *testing.T) {
 					t.Fatalf("result %+v does not match the stored event %d at %d", res, last.Number, last.Position)
 				}
 			case wev:
-				e, isWEV := errAs[*streams.WrongExpectedVersionError](res.Err)
+				e, isWEV := errors.AsType[*streams.WrongExpectedVersionError](res.Err)
 				if !isWEV || e.Actual != c.revision || e.Expected != c.expected || e.Stream != "s" {
 					t.Fatalf("got %+v (%v), want wrong expected version with actual %d", res, res.Err, c.revision)
 				}
@@ -118,7 +118,7 @@ func TestExpectedRevisionTable(t *testing.T) {
 					t.Fatal("a refused append wrote to the log")
 				}
 			case deleted:
-				if _, isDel := errAs[*streams.StreamDeletedError](res.Err); !isDel {
+				if _, isDel := errors.AsType[*streams.StreamDeletedError](res.Err); !isDel {
 					t.Fatalf("got %+v, want stream deleted", res)
 				}
 			}
@@ -171,7 +171,7 @@ func TestIdempotentRetries(t *testing.T) {
 	mixed := []streams.EventData{first[0], h.events("x")[0]}
 	for _, expected := range []streams.ExpectedRevision{streams.NoStream, streams.Any} {
 		res := h.append("s", expected, mixed)
-		e, ok := errAs[*streams.CorruptedIdempotencyError](res.Err)
+		e, ok := errors.AsType[*streams.CorruptedIdempotencyError](res.Err)
 		if !ok || e.Actual != 2 {
 			t.Errorf("partial retry with %v: got %+v, want corrupted idempotency (actual 2)", expected, res)
 		}
@@ -189,8 +189,14 @@ func TestIdempotentRetries(t *testing.T) {
 	}
 }
 
-func isCorrupted(err error) bool { _, ok := errAs[*streams.CorruptedIdempotencyError](err); return ok }
-func isWEV(err error) bool       { _, ok := errAs[*streams.WrongExpectedVersionError](err); return ok }
+func isCorrupted(err error) bool {
+	_, ok := errors.AsType[*streams.CorruptedIdempotencyError](err)
+	return ok
+}
+func isWEV(err error) bool {
+	_, ok := errors.AsType[*streams.WrongExpectedVersionError](err)
+	return ok
+}
 
 // TestIdempotencyBeyondTheIDCache: exact retries compare with the stored
 // events (read from the log) once the id cache has forgotten them; Any
@@ -251,7 +257,7 @@ func TestConcurrentAppendsSameExpectedRevision(t *testing.T) {
 		if !b.done || !isWEV(b.res.Err) {
 			t.Fatalf("expected %v: second append got %+v, want wrong expected version", expected, b.res)
 		}
-		if e, _ := errAs[*streams.WrongExpectedVersionError](b.res.Err); e.Actual != int64(expected)+1 {
+		if e, _ := errors.AsType[*streams.WrongExpectedVersionError](b.res.Err); e.Actual != int64(expected)+1 {
 			t.Fatalf("actual revision %d, want %d (the first append's)", e.Actual, int64(expected)+1)
 		}
 		// Numbering continues after the in-flight append, never over it.
@@ -296,7 +302,7 @@ func TestTimeoutKeepsTheWriteInTheView(t *testing.T) {
 	h.log.FailNext(fmt.Errorf("quorum did not answer: %w", env.ErrTimeout), true)
 	orig := h.appendAsync("s", streams.NoStream, evs)
 	h.log.RunAll()
-	te, ok := errAs[*streams.TimeoutError](orig.res.Err)
+	te, ok := errors.AsType[*streams.TimeoutError](orig.res.Err)
 	if !orig.done || !ok || !errors.Is(orig.res.Err, env.ErrTimeout) || te.Stream != "s" {
 		t.Fatalf("got %+v, want a timeout that wraps env.ErrTimeout", orig.res)
 	}
@@ -410,7 +416,7 @@ func TestMaxAppendSize(t *testing.T) {
 	}
 	big[1] = streams.EventData{ID: h.id(), Type: "t", Data: make([]byte, 40)}
 	r := h.append("s", streams.Any, big)
-	e, ok := errAs[*streams.MaxAppendSizeExceededError](r.Err)
+	e, ok := errors.AsType[*streams.MaxAppendSizeExceededError](r.Err)
 	if !ok || e.Size != 101 || e.Max != 100 || e.Stream != "s" {
 		t.Fatalf("got %+v, want max append size exceeded 101 > 100", r)
 	}
@@ -432,7 +438,7 @@ func TestTooBusy(t *testing.T) {
 	a := h.appendAsync("a", streams.Any, h.events("x"))
 	b := h.appendAsync("b", streams.Any, h.events("x"))
 	c := h.appendAsync("c", streams.Any, h.events("x"))
-	e, ok := errAs[*streams.TooBusyError](c.res.Err)
+	e, ok := errors.AsType[*streams.TooBusyError](c.res.Err)
 	if !c.done || !ok || e.Limit != 2 || !strings.Contains(e.Error(), "retry later") {
 		t.Fatalf("third write: got %+v, want too busy", c.res)
 	}
@@ -452,7 +458,7 @@ func TestTooBusy(t *testing.T) {
 	}
 	first := hb.appendAsync("a", streams.Any, big())
 	second := hb.appendAsync("a", streams.Any, big())
-	if e, ok := errAs[*streams.TooBusyError](second.res.Err); !second.done || !ok || !strings.Contains(e.Error(), "bytes") {
+	if e, ok := errors.AsType[*streams.TooBusyError](second.res.Err); !second.done || !ok || !strings.Contains(e.Error(), "bytes") {
 		t.Fatalf("160 bytes in flight over a bound of 100: %+v", second.res)
 	}
 	if st := hb.svc.Stats(); st.WriteBytesInFlight != 80 {
@@ -480,13 +486,13 @@ func TestInvalidWrites(t *testing.T) {
 	for _, c := range cases {
 		var res streams.WriteResult
 		h.svc.Append(c.req, func(r streams.WriteResult) { res = r })
-		if _, ok := errAs[*streams.InvalidArgumentError](res.Err); !ok || !strings.Contains(res.Err.Error(), c.want) {
+		if _, ok := errors.AsType[*streams.InvalidArgumentError](res.Err); !ok || !strings.Contains(res.Err.Error(), c.want) {
 			t.Errorf("%+v: got %v, want invalid argument containing %q", c.req, res.Err, c.want)
 		}
 	}
 	for _, op := range []func(streams.DeleteRequest, func(streams.WriteResult)){h.svc.Delete, h.svc.Tombstone} {
 		res := h.write(op, "$$s", streams.Any)
-		if _, ok := errAs[*streams.InvalidArgumentError](res.Err); !ok || !strings.Contains(res.Err.Error(), `"s" instead`) {
+		if _, ok := errors.AsType[*streams.InvalidArgumentError](res.Err); !ok || !strings.Contains(res.Err.Error(), `"s" instead`) {
 			t.Errorf("deleting a metadata stream: got %v", res.Err)
 		}
 	}
@@ -557,8 +563,8 @@ func TestSoftDeleteAndRecreate(t *testing.T) {
 	}
 }
 
-func isNotFound(err error) bool { _, ok := errAs[*streams.StreamNotFoundError](err); return ok }
-func isDeleted(err error) bool  { _, ok := errAs[*streams.StreamDeletedError](err); return ok }
+func isNotFound(err error) bool { _, ok := errors.AsType[*streams.StreamNotFoundError](err); return ok }
+func isDeleted(err error) bool  { _, ok := errors.AsType[*streams.StreamDeletedError](err); return ok }
 
 func TestTombstone(t *testing.T) {
 	h := newHarness(t, streams.Config{}, false)
@@ -671,7 +677,7 @@ func TestMetadataRefusedOnlyOnceTheTombstoneCommits(t *testing.T) {
 			h.svc.ResetWriter()
 		}
 		h.log.RunAll()
-		_, deleted := errAs[*streams.StreamDeletedError](meta.res.Err)
+		_, deleted := errors.AsType[*streams.StreamDeletedError](meta.res.Err)
 		switch {
 		case !meta.done:
 			t.Fatalf("tombstone commits %v: metadata never answered", commits)
@@ -718,12 +724,12 @@ func TestAWriteAbandonedWhileWaitingIsNotDecidedLater(t *testing.T) {
 		if !abandon {
 			// Nobody gave up on it: decided again once the first write is
 			// applied, it is refused (the stream is at 0, not 1).
-			if _, ok := errAs[*streams.WrongExpectedVersionError](held.res.Err); !ok || len(evs) != 1 {
+			if _, ok := errors.AsType[*streams.WrongExpectedVersionError](held.res.Err); !ok || len(evs) != 1 {
 				t.Fatalf("held write %+v, stream %v; want it refused, the stream holding only the first", held.res, evs)
 			}
 			continue
 		}
-		if _, ok := errAs[*streams.TimeoutError](held.res.Err); !ok {
+		if _, ok := errors.AsType[*streams.TimeoutError](held.res.Err); !ok {
 			t.Fatalf("the abandoned write answered %+v; want a timeout (its answer goes nowhere)", held.res)
 		}
 		if retry.res.Err != nil || len(evs) != 2 || evs[1].ID != b[0].ID {

@@ -2,7 +2,6 @@ package streams_test
 
 import (
 	"encoding/binary"
-	"errors"
 	"testing"
 	"time"
 
@@ -201,10 +200,4 @@ func numbers(evs []streams.Event) []int64 {
 		out[i] = e.Number
 	}
 	return out
-}
-
-func errAs[T error](err error) (T, bool) {
-	var target T
-	ok := errors.As(err, &target)
-	return target, ok
 }

@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -157,7 +158,7 @@ func TestReadStreamHonoursMaxAge(t *testing.T) {
 		// The harness fills a zero Now; call the service directly.
 		var got streams.ReadStreamResult
 		h.svc.ReadStream(streams.ReadStreamRequest{Stream: "s", Count: 1}, func(r streams.ReadStreamResult) { got = r })
-		if _, ok := errAs[*streams.InvalidArgumentError](got.Err); !ok {
+		if _, ok := errors.AsType[*streams.InvalidArgumentError](got.Err); !ok {
 			t.Fatalf("a read without Now: %v, want invalid argument", got.Err)
 		}
 	}
@@ -185,13 +186,13 @@ func TestReadStreamNotFoundAndErrors(t *testing.T) {
 	} {
 		if res := h.readStream(req); res.Err == nil {
 			t.Errorf("%+v: no error", req)
-		} else if _, ok := errAs[*streams.InvalidArgumentError](res.Err); !ok {
+		} else if _, ok := errors.AsType[*streams.InvalidArgumentError](res.Err); !ok {
 			t.Errorf("%+v: %v, want invalid argument", req, res.Err)
 		}
 	}
 	var res streams.ReadStreamResult
 	h.svc.ReadStream(streams.ReadStreamRequest{Stream: "s", Now: h.now}, func(r streams.ReadStreamResult) { res = r })
-	if _, ok := errAs[*streams.InvalidArgumentError](res.Err); !ok {
+	if _, ok := errors.AsType[*streams.InvalidArgumentError](res.Err); !ok {
 		t.Errorf("count 0: %v", res.Err)
 	}
 }
@@ -327,7 +328,7 @@ func TestReadAllFilters(t *testing.T) {
 		}
 	}
 	res := h.readAll(streams.ReadAllRequest{From: streams.Start(), Count: 1, Filter: &streams.AllFilter{Spec: filter.Spec{On: filter.EventType, Regex: `(?<!x)`}}})
-	if _, ok := errAs[*streams.InvalidArgumentError](res.Err); !ok || !strings.Contains(res.Err.Error(), "does not compile") {
+	if _, ok := errors.AsType[*streams.InvalidArgumentError](res.Err); !ok || !strings.Contains(res.Err.Error(), "does not compile") {
 		t.Fatalf("bad regex: %v", res.Err)
 	}
 }
@@ -375,12 +376,12 @@ func TestReadsAreBounded(t *testing.T) {
 	var first, second streams.ReadStreamResult
 	h.svc.ReadStream(streams.ReadStreamRequest{Stream: "s", Count: 5, Now: h.now}, func(r streams.ReadStreamResult) { first = r })
 	h.svc.ReadStream(streams.ReadStreamRequest{Stream: "s", Count: 5, Now: h.now}, func(r streams.ReadStreamResult) { second = r })
-	if _, ok := errAs[*streams.TooBusyError](second.Err); !ok {
+	if _, ok := errors.AsType[*streams.TooBusyError](second.Err); !ok {
 		t.Fatalf("second concurrent read: %v, want too busy", second.Err)
 	}
 	var all streams.ReadAllResult
 	h.svc.ReadAll(streams.ReadAllRequest{Count: 1}, func(r streams.ReadAllResult) { all = r })
-	if _, ok := errAs[*streams.TooBusyError](all.Err); !ok {
+	if _, ok := errors.AsType[*streams.TooBusyError](all.Err); !ok {
 		t.Fatalf("concurrent $all read: %v, want too busy", all.Err)
 	}
 	h.log.RunAll()

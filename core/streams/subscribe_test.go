@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,7 +150,7 @@ func TestSubscriptionErrors(t *testing.T) {
 	}
 	h.subscribeAll(streams.Start(), nil)
 	_, err := h.svc.SubscribeToAll(streams.SubscribeAllRequest{}, rec.sink)
-	if e, ok := errAs[*streams.TooBusyError](err); !ok || e.Limit != 1 {
+	if e, ok := errors.AsType[*streams.TooBusyError](err); !ok || e.Limit != 1 {
 		t.Fatalf("second subscription over the limit: %v", err)
 	}
 }

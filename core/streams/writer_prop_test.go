@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -131,7 +132,7 @@ func TestWriterProperties(t *testing.T) {
 		// unknown.
 		timedOutIDs := map[[16]byte]bool{}
 		for _, r := range reqs {
-			if _, timedOut := errAs[*streams.TimeoutError](r.p.res.Err); timedOut {
+			if _, timedOut := errors.AsType[*streams.TimeoutError](r.p.res.Err); timedOut {
 				for _, e := range r.events {
 					timedOutIDs[e.ID] = true
 				}
