@@ -100,6 +100,7 @@ func FromScenario(s *scenario.Scenario, seed uint64) Config {
 		DiscoverViaDNS: s.Discovery == "dns",
 		DiskFaults:     s.Disk,
 		Clients:        s.Clients, Rate: s.Rate, Deletes: s.Deletes, Metadata: s.Metadata, Subscribers: subs,
+		ApplyStepBytes: s.ApplyStepBytes,
 	}
 }
 

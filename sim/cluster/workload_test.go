@@ -188,17 +188,3 @@ func TestClientsThatDeleteStreamsSeeEveryInvariantHold(t *testing.T) {
 	}
 	t.Logf("history %v; %d subscriptions dropped for a tombstone", seen, ss.Dropped["stream-deleted"])
 }
-
-// A node applies committed records from its log, rather than from what it
-// wrote, after a restart and whenever it fell far behind. Read in steps of
-// a few records, every step but the last ends inside a multi-event append
-// of the clients': a node must apply up to the last whole append only, or
-// a read in between shows half an append (the checker's atomic visibility
-// check) until the next step lands.
-func TestApplyingFromTheLogInSmallStepsKeepsAppendsWhole(t *testing.T) {
-	_, r := runClean(t, Config{Seed: 3, Nodes: 3, Duration: 60 * time.Second, Link: lossy, Clients: 8, Rate: 200,
-		Timeline: leaderKilledAt30sBackAt40s, ApplyStepBytes: 100})
-	if r.AppendsAcknowledged < 3000 || !r.Linearizable {
-		t.Fatalf("%d appends acknowledged, linearizable %v: want thousands, and a linearizable history", r.AppendsAcknowledged, r.Linearizable)
-	}
-}

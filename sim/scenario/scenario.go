@@ -103,6 +103,10 @@ type Scenario struct {
 	// Metadata is the share of the clients' writes that replace their
 	// stream's metadata (a $maxCount, or none); 0: none.
 	Metadata float64 `yaml:"metadata,omitempty"`
+	// ApplyStepBytes makes the nodes apply committed records from their
+	// log in reads of at most this many bytes (0: their default, 1 MiB):
+	// small steps end inside appends.
+	ApplyStepBytes int `yaml:"apply_step_bytes,omitempty"`
 	// Subscribers follow a stream or $all from its start for the whole
 	// run; every event they receive is checked against the committed log.
 	Subscribers []Subscriber `yaml:"subscribers,omitempty"`
@@ -338,6 +342,9 @@ func (s *Scenario) Validate() error {
 	}
 	if s.Rate < 0 {
 		errs = append(errs, fmt.Sprintf("rate: %v appends/s is negative", s.Rate))
+	}
+	if s.ApplyStepBytes < 0 {
+		errs = append(errs, fmt.Sprintf("apply_step_bytes: %d is negative (0 leaves the nodes' default)", s.ApplyStepBytes))
 	}
 	if !(s.Deletes >= 0 && s.Deletes <= 1) {
 		errs = append(errs, fmt.Sprintf("deletes: %v is outside [0, 1] (the share of writes that delete)", s.Deletes))

@@ -116,6 +116,7 @@ duration: 1m
 clients: 2
 deletes: 1.5
 metadata: -1
+apply_step_bytes: -5
 disk: {crash_survive: 0.8, crash_torn: 0.5}
 subscribers:
   - {node: n1}
@@ -131,7 +132,7 @@ timeline:
 	if err == nil {
 		t.Fatal("a scenario full of mistakes was accepted")
 	}
-	for _, want := range []string{"must add up to at most 1", "deletes: 1.5 is outside [0, 1]", "metadata: -1 is outside [0, 1]", "subscribers[0] (s1): no stream", `node "n7" is not a node`,
+	for _, want := range []string{"must add up to at most 1", "deletes: 1.5 is outside [0, 1]", "metadata: -1 is outside [0, 1]", "apply_step_bytes: -5 is negative", "subscribers[0] (s1): no stream", `node "n7" is not a node`,
 		"credits -1 must not be negative", `value "fast" is not a positive rate`, `with "c3" is not a client (c1..c2)`,
 		"unpin at 3s): needs with:", `target "s9" is not a subscriber (s1..s3)`, `value "soon" is not a duration`} {
 		if !strings.Contains(err.Error(), want) {
