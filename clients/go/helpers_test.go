@@ -376,6 +376,23 @@ func (w *watcher) until(t *testing.T, what string, cond func(items []item) bool)
 	}
 }
 
+// untilDropped waits for the subscription to be dropped, and returns what
+// it delivered before and why it was dropped.
+func (w *watcher) untilDropped(t *testing.T) ([]item, error) {
+	t.Helper()
+	deadline := time.Now().Add(opTimeout)
+	for {
+		items, dropped := w.snapshot()
+		if dropped != nil {
+			return items, dropped
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for the subscription to be dropped; delivered %v", opTimeout, items)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func countEvents(items []item) int {
 	n := 0
 	for _, i := range items {

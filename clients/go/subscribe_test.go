@@ -5,6 +5,8 @@ import (
 
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestSubscribe(t *testing.T) {
@@ -82,6 +84,22 @@ func TestSubscribe(t *testing.T) {
 		appendEvents(t, c, stream, kurrentdb.NoStream{}, makeEvents(2, "TestEvent", 0)...)
 		w.until(t, "2 live events", func(items []item) bool { return countEvents(items) >= 2 })
 		require.Equal(t, []uint64{0, 1}, revisions(w.events()))
+	})
+
+	t.Run("a stream subscription to a tombstoned stream is dropped at once, with none of its events", func(t *testing.T) {
+		stream := uniqueName("sub-tombstoned")
+		appendEvents(t, c, stream, kurrentdb.NoStream{}, makeEvents(3, "TestEvent", 0)...)
+		_, err := c.TombstoneStream(opContext(t), stream, kurrentdb.TombstoneStreamOptions{StreamState: kurrentdb.Any{}})
+		require.NoError(t, err, "tombstone")
+		w := subStream(t, stream, kurrentdb.Start{}, nil)
+		items, dropped := w.untilDropped(t)
+		// The client hands a subscription's drop over as the call's gRPC
+		// status, not as a *kurrentdb.Error.
+		st, ok := status.FromError(dropped)
+		require.True(t, ok, "the drop is a gRPC status: %v", dropped)
+		require.Equal(t, codes.FailedPrecondition, st.Code(), "the drop's code: %v", dropped)
+		require.Contains(t, st.Message(), "is deleted", "the drop says the stream is deleted")
+		require.Empty(t, items, "a tombstoned stream's events are deleted, as a read of it says")
 	})
 
 	t.Run("a $all subscription from the start gets history, caught-up, then live events", func(t *testing.T) {

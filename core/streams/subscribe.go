@@ -60,7 +60,9 @@ type Subscription struct {
 }
 
 // SubscribeToStream subscribes to one stream. The stream need not exist
-// yet; a tombstone ends the subscription with StreamDeletedError.
+// yet; a tombstone ends the subscription with StreamDeletedError, and
+// once the tombstone is applied no more of the stream's events are
+// delivered (those already buffered still are), as EventStoreDB does.
 func (s *Service) SubscribeToStream(req SubscribeStreamRequest, sink func(Message)) (*Subscription, error) {
 	if req.Stream == "" {
 		return nil, invalid("the stream name is empty")
@@ -430,6 +432,12 @@ func (sub *Subscription) readAll() {
 
 func (sub *Subscription) fillStream() {
 	ring := &sub.s.ring
+	if st := sub.s.idx.get(sub.stream); st != nil && st.tombstoned() {
+		// A read of a tombstoned stream says it is deleted and returns
+		// none of its events; so does a subscription, wherever it was.
+		sub.drop(&StreamDeletedError{Stream: sub.stream})
+		return
+	}
 	for sub.room() > 0 {
 		st := sub.s.idx.get(sub.stream)
 		last := int64(NoRevision)
@@ -437,10 +445,6 @@ func (sub *Subscription) fillStream() {
 			last = st.last()
 		}
 		if sub.nextRev > last {
-			if st != nil && st.tombstoned() {
-				sub.drop(&StreamDeletedError{Stream: sub.stream})
-				return
-			}
 			if !sub.live {
 				sub.live = true
 				sub.push(Message{Kind: CaughtUp, Revision: sub.nextRev - 1, Position: -1})
@@ -485,6 +489,12 @@ func (sub *Subscription) readStream(st *stream, last int64) {
 		}
 		if err != nil {
 			sub.drop(fmt.Errorf("subscription to %q reading revision %d: %w", sub.stream, sub.nextRev, err))
+			sub.pump()
+			return
+		}
+		if sub.s.idx.get(sub.stream).tombstoned() {
+			// Tombstoned while the read was in flight: what it read is
+			// deleted now, and the pump drops the subscription.
 			sub.pump()
 			return
 		}

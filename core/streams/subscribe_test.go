@@ -173,11 +173,55 @@ func TestStreamSubscriptionDroppedByTombstone(t *testing.T) {
 	if last := rec.msgs[len(rec.msgs)-1]; !isDeleted(last.Err) {
 		t.Fatalf("dropped with %v, want stream deleted", last.Err)
 	}
-	// Subscribing to a tombstoned stream drops at once (after confirmation).
-	sub2, rec2 := h.subscribeStream("s", streams.End())
-	sub2.Request(5)
-	if got := rec2.kinds(); !slices.Equal(got, []string{"confirmed", "dropped"}) {
-		t.Fatalf("subscription to a tombstoned stream: %v", got)
+	// Subscribing to a tombstoned stream drops at once (after
+	// confirmation), from the end or from the start: its events are
+	// deleted, as a read of it says.
+	for _, from := range []streams.From{streams.End(), streams.Start()} {
+		sub2, rec2 := h.subscribeStream("s", from)
+		sub2.Request(5)
+		if got := rec2.kinds(); !slices.Equal(got, []string{"confirmed", "dropped"}) {
+			t.Fatalf("subscription to a tombstoned stream from %v: %v", from, got)
+		}
+	}
+}
+
+// TestCatchUpStopsAtTheTombstone: a subscriber still catching up when the
+// stream is tombstoned receives what was buffered for it, then the drop,
+// and none of the events it had not reached.
+func TestCatchUpStopsAtTheTombstone(t *testing.T) {
+	h := newHarness(t, streams.Config{SubscriptionBuffer: 4, RecentEvents: 2}, false)
+	for range 10 {
+		h.mustAppend("s", streams.Any, "e")
+	}
+	sub, rec := h.subscribeStream("s", streams.Start())
+	h.write(h.svc.Tombstone, "s", streams.Any)
+	sub.Request(100)
+	got := rec.kinds()
+	if len(got) < 2 || got[0] != "confirmed" || got[len(got)-1] != "dropped" || !isDeleted(rec.msgs[len(rec.msgs)-1].Err) {
+		t.Fatalf("got %v, want confirmed, what was buffered, then dropped for the tombstone", got)
+	}
+	if n := len(rec.events()); n >= 10 {
+		t.Fatalf("received %d of the 10 events of a stream tombstoned before it reached them", n)
+	}
+}
+
+// TestAReadInFlightAtTheTombstoneDeliversNothing: the events a catch-up
+// read brings back after the stream was tombstoned are not delivered.
+func TestAReadInFlightAtTheTombstoneDeliversNothing(t *testing.T) {
+	h := newHarness(t, streams.Config{RecentEvents: 2}, false)
+	for range 10 {
+		h.mustAppend("s", streams.Any, "e")
+	}
+	h.log.SyncReads = false
+	sub, rec := h.subscribeStream("s", streams.Start())
+	sub.Request(100)
+	if h.log.Pending() == 0 {
+		t.Fatal("the catch-up read is not in flight")
+	}
+	h.write(h.svc.Tombstone, "s", streams.Any)
+	h.log.RunAll()
+	if got := rec.kinds(); !slices.Equal(got, []string{"confirmed", "dropped"}) || !isDeleted(rec.msgs[1].Err) {
+		t.Fatalf("got %v, want confirmed then dropped for the tombstone", got)
 	}
 }
 

@@ -72,15 +72,18 @@ func (f *Feed) report(format string, args ...any) {
 	f.l.report(format, args...)
 }
 
-// Follow checks a subscriber that replica i dropped because its stream is
-// tombstoned: it must have received every event of the stream but those
-// metadata hid (the node applied the tombstone, so it has all of them).
-// The subscriber follows stream, from its start, from then on.
+// Follow checks a subscriber that replica i dropped, or turned down,
+// because its stream is tombstoned: replica i must have applied the
+// tombstone. What it received before is any start of the stream (the
+// event checks hold it to log order with nothing skipped): a subscriber
+// still catching up when the tombstone is applied gets none of the rest,
+// as a read of the stream then gets none of it. The subscriber follows
+// stream, from its start, from then on.
 func (f *Feed) Follow(i int, stream string) {
-	if s := f.l.streams[f.stream]; s != nil && !f.all {
-		if n := int64(len(s.ids)); f.next < n && !s.hidden(n) {
-			f.report("subscriber %s of %q was dropped by %s for the stream's tombstone, but received revisions up to %d of the %d (missing %s)",
-				f.name, f.stream, f.l.names[i], f.next-1, n, s.describe(f.next))
+	if !f.all {
+		if s := f.l.streams[f.stream]; s == nil || !s.tombstoned || f.l.replicas[i].high <= s.tombstoneAt {
+			f.report("subscriber %s of %q was dropped by %s for the stream's tombstone, which %s has not applied",
+				f.name, f.stream, f.l.names[i], f.l.names[i])
 		}
 	}
 	f.stream, f.next, f.lastEvent = stream, 0, -1

@@ -232,20 +232,28 @@ func TestDeleteAcknowledgementsMustBeInTheLog(t *testing.T) {
 	r.said("no replica has applied a record at position 5000")
 }
 
-func TestAFeedDroppedForATombstoneMustHaveItAll(t *testing.T) {
-	r := newLogRig(t, 1)
+func TestAFeedDroppedForATombstoneNeedsTheTombstoneApplied(t *testing.T) {
+	r := newLogRig(t, 2)
 	recs := []eventlog.Record{r.epoch(1), r.event("a", 0, id(1)), r.event("a", 1, id(2)), r.event("a", math.MaxInt64, id(3))}
 	recs[3].Event.Flags = eventlog.FlagTombstone
 	r.log.Applied(0, 1, recs)
+	r.log.Applied(1, 1, recs[:3])
 	whole := r.log.NewFeed("s1", "a")
 	whole.Event(0, delivered(recs[1]))
 	whole.Event(0, delivered(recs[2]))
 	whole.Follow(0, "a.1")
-	r.quiet()
+	// A subscriber still catching up at the tombstone gets none of the
+	// rest of the stream.
 	short := r.log.NewFeed("s2", "a")
 	short.Event(0, delivered(recs[1]))
 	short.Follow(0, "a.1")
-	r.said("subscriber s2 of \"a\" was dropped by n1 for the stream's tombstone", "received revisions up to 0 of the 2")
+	none := r.log.NewFeed("s3", "a")
+	none.Follow(0, "a.1")
+	r.quiet()
+	early := r.log.NewFeed("s4", "a")
+	early.Event(1, delivered(recs[1]))
+	early.Follow(1, "a.1")
+	r.said("subscriber s4 of \"a\" was dropped by n2 for the stream's tombstone, which n2 has not applied")
 	// It follows the next stream from its start.
 	next := r.event("a.1", 0, id(4))
 	r.log.Applied(0, 1, []eventlog.Record{next})

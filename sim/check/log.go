@@ -80,6 +80,8 @@ type streamLog struct {
 	ids        [][16]byte // by revision
 	positions  []int64
 	tombstoned bool
+	// tombstoneAt is the tombstone's position, once tombstoned.
+	tombstoneAt int64
 	// open is the client append whose later events must come next (nil
 	// when the last event completed its append).
 	open *AppendRef
@@ -308,7 +310,7 @@ func (l *Log) extendStream(i int, r *eventlog.Record) {
 		if ev.Number != math.MaxInt64 {
 			l.report("%s applied the tombstone of stream %q at position %d numbered %d, not %d", l.names[i], ev.Stream, r.Position, ev.Number, int64(math.MaxInt64))
 		}
-		s.tombstoned = true
+		s.tombstoned, s.tombstoneAt = true, r.Position
 	case ev.Number != int64(len(s.ids)):
 		l.report("%s applied event %d of stream %q at position %d, but the stream's next revision is %d: revisions must have no gaps or repeats",
 			l.names[i], ev.Number, ev.Stream, r.Position, len(s.ids))
