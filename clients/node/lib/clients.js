@@ -169,17 +169,36 @@ export class Watcher {
       if (left <= 0) {
         throw new Error(`timed out after ${ms} ms waiting for ${what}; subscription delivered: ${fmt(this.items.map(describeItem))}`);
       }
-      await new Promise((resolve) => {
-        const timer = setTimeout(done, Math.min(left, 200));
-        const self = this;
-        function done() {
-          clearTimeout(timer);
-          self.waiters.delete(done);
-          resolve();
-        }
-        this.waiters.add(done);
-      });
+      await this.nap(left);
     }
+  }
+
+  // nap waits until the subscription delivers something, or 200 ms (at
+  // most left) pass.
+  nap(left) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.min(left, 200));
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.waiters.delete(done);
+        resolve();
+      }
+      this.waiters.add(done);
+    });
+  }
+
+  // failure waits for the subscription to fail, and returns its error.
+  async failure(what, ms = 15_000) {
+    const deadline = Date.now() + ms;
+    while (!this.error) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`timed out after ${ms} ms waiting for ${what}; subscription delivered: ${fmt(this.items.map(describeItem))}`);
+      }
+      await this.nap(left);
+    }
+    return this.error;
   }
 
   async close() {

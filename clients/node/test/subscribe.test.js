@@ -47,6 +47,18 @@ for (const lib of libraries) {
         assert.deepEqual(w.events.map((e) => e.revision), [0n, 1n, 2n, 3n, 4n]);
       }));
 
+    it("a stream subscription to a tombstoned stream fails with StreamDeletedError and none of its events", async (t) =>
+      scenario(t, group, async () => {
+        const stream = uniqueName("sub-tombstoned");
+        await client.appendToStream(stream, makeEvents(lib, 3), lib.appendOptions(NO_STREAM));
+        await client.tombstoneStream(stream);
+        const w = watch(client.subscribeToStream(stream, { fromRevision: START }));
+        await w.failure("the stream-deleted drop");
+        assert.ok(w.error instanceof lib.mod.StreamDeletedError,
+          `dropped with ${w.error?.constructor?.name}: ${w.error?.message}`);
+        assert.deepEqual(w.events, [], "a tombstoned stream's events are deleted, as a read of it says");
+      }));
+
     it("a catch-up longer than one server page delivers every event before caught-up", async (t) =>
       scenario(t, group, async () => {
         const stream = uniqueName("sub-long");
