@@ -2,6 +2,7 @@ package streams
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/annal-db/annal/core/streams/meta"
@@ -27,7 +28,8 @@ func StreamDescribedBy(name string) (string, bool) { return strings.CutPrefix(na
 
 // stream is the committed state of one stream. It is kept small: this
 // struct (48 bytes with allocation rounding), its map entry and its name are
-// the whole per-stream cost, plus 8 bytes per event in positions.
+// the whole per-stream cost, plus 8 bytes per event in positions (and the
+// index's 8 bytes per markEvery events).
 type stream struct {
 	// positions[r] is the log position of revision r. Revisions are dense
 	// from 0; a tombstone is not in the list.
@@ -52,6 +54,38 @@ type index struct {
 	lastPos int64
 	events  int64
 	ids     idCache
+	// marks holds the position of every markEvery-th event, in order: the
+	// record boundaries a read from a client's position starts at.
+	marks []int64
+}
+
+// markEvery spaces the index's marks: a read from a client's position
+// passes over fewer than markEvery events, for 8 bytes per markEvery
+// events.
+const markEvery = 32
+
+// boundaryAtOrBefore is a position at or before p where a record starts:
+// the last mark at or before p, else 0, the log's start. A position a
+// client gives need not be one (it may be stale, or made up), and reading
+// the log anywhere else looks like corruption.
+func (x *index) boundaryAtOrBefore(p int64) int64 {
+	i, found := slices.BinarySearch(x.marks, p)
+	switch {
+	case found:
+		return p
+	case i == 0:
+		return 0
+	}
+	return x.marks[i-1]
+}
+
+// boundaryAtOrAfter is the first mark at or after p; false when none is.
+func (x *index) boundaryAtOrAfter(p int64) (int64, bool) {
+	i, _ := slices.BinarySearch(x.marks, p)
+	if i == len(x.marks) {
+		return 0, false
+	}
+	return x.marks[i], true
 }
 
 func newIndex(idCacheSize int) index {
@@ -100,6 +134,9 @@ func (x *index) apply(ev *Event) {
 		}
 	}
 	x.ids.put(ev.ID, st, ev.Number)
+	if x.events%markEvery == 0 {
+		x.marks = append(x.marks, ev.Position)
+	}
 	x.lastPos = ev.Position
 	x.events++
 }

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/annal-db/annal/core/streams/filter"
@@ -217,13 +218,18 @@ func (s *Service) ReadAll(req ReadAllRequest, done func(ReadAllResult)) {
 			done(res)
 		},
 	}
+	r.edge = 0
+	if r.backwards {
+		r.edge = math.MaxInt64
+	}
 	switch req.From.kind {
 	case fromStart:
 		r.pos = 0
 	case fromEnd:
 		r.pos = s.log.Committed()
 	case fromAt:
-		r.pos = req.From.value
+		r.pos, r.edge = req.From.value, req.From.value
+		r.pos = r.startAt(r.edge)
 	}
 	if !r.backwards {
 		if req.From.kind == fromEnd {
@@ -273,11 +279,34 @@ type allRead struct {
 	// returns nothing after it, so it agrees with the index.
 	applied int64
 	pos     int64 // forwards: next read's from; backwards: next read's before
+	// edge is the client's position: forwards, events before it are passed
+	// over; backwards, events at or after it.
+	edge    int64
 	out     []Event
 	bytes   int
 	scanned int
 	done    func(ReadAllResult)
 	loop    loop
+}
+
+// startAt is where the log is read for a read from the client's position
+// p, which need not be where a record starts: the log is read from a mark
+// at or before p (forwards), or at or after it (backwards), and the
+// events between the mark and p are passed over.
+func (r *allRead) startAt(p int64) int64 {
+	x := &r.s.idx
+	switch {
+	case p <= 0:
+		return 0
+	case !r.backwards && p > r.applied:
+		return p // nothing applied lies there: the read ends at once
+	case !r.backwards:
+		return x.boundaryAtOrBefore(p)
+	}
+	if m, ok := x.boundaryAtOrAfter(p); ok {
+		return m
+	}
+	return r.s.log.Committed()
 }
 
 func (r *allRead) finish(end bool) {
@@ -335,6 +364,9 @@ func (r *allRead) step() {
 				r.finish(true)
 				return
 			}
+			if ev.Position < r.edge {
+				continue
+			}
 			if r.pageFull() {
 				r.pos = ev.Position
 				r.finish(false)
@@ -370,8 +402,10 @@ func (r *allRead) stepBack() {
 			return
 		}
 		for _, ev := range evs {
-			if ev.Position > r.applied {
-				r.pos = ev.Position // committed, not yet applied here: not visible yet
+			if ev.Position > r.applied || ev.Position >= r.edge {
+				// Committed but not applied here (not visible yet), or
+				// between the mark read from and the client's position.
+				r.pos = ev.Position
 				continue
 			}
 			if r.pageFull() {

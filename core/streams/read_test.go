@@ -419,3 +419,65 @@ func TestApplyRejectsABrokenLog(t *testing.T) {
 		})
 	}
 }
+
+// TestAllReadsFromAnyPosition: a client's $all position need not be where
+// a record starts (it may be stale, or made up). Reads and subscriptions
+// from it answer the events on its side of it, and never ask the log to
+// read from it (a log reads that as corruption, as streamstest does).
+func TestAllReadsFromAnyPosition(t *testing.T) {
+	h := newHarness(t, streams.Config{RecentEvents: -1, ReadChunkBytes: 300}, false)
+	for i := range 100 {
+		h.mustAppend([]string{"a", "b"}[i%2], streams.Any, fmt.Sprint(i))
+	}
+	all, _ := h.readAllFully(streams.Forwards, nil)
+	if len(all) != 100 {
+		t.Fatalf("read %d events, want 100", len(all))
+	}
+	where := func(keep func(int64) bool) []int64 {
+		var out []int64
+		for _, ev := range all {
+			if keep(ev.Position) {
+				out = append(out, ev.Position)
+			}
+		}
+		return out
+	}
+	mid := all[40].Position
+	for _, p := range []int64{1, all[0].Position + 1, mid - 1, mid, mid + 1, all[70].Position + 3, all[99].Position, all[99].Position + 1, all[99].Position + 1000} {
+		var fwd, back []int64
+		for dir, got := range map[streams.Direction]*[]int64{streams.Forwards: &fwd, streams.Backwards: &back} {
+			from := streams.At(p)
+			for pages := 0; ; pages++ {
+				res := h.readAll(streams.ReadAllRequest{From: from, Direction: dir, Count: 7})
+				if res.Err != nil {
+					t.Fatalf("%v read from %d: %v", dir, p, res.Err)
+				}
+				for _, ev := range res.Events {
+					*got = append(*got, ev.Position)
+				}
+				if res.End || pages > 100 {
+					break
+				}
+				from = streams.At(res.Next)
+			}
+		}
+		if want := where(func(q int64) bool { return q >= p }); !slices.Equal(fwd, want) {
+			t.Errorf("forward read from %d: %v, want %v", p, fwd, want)
+		}
+		want := where(func(q int64) bool { return q < p })
+		slices.Reverse(want)
+		if !slices.Equal(back, want) {
+			t.Errorf("backward read from %d: %v, want %v", p, back, want)
+		}
+		sub, rec := h.subscribeAll(streams.After(p), nil)
+		sub.Request(1000)
+		var subbed []int64
+		for _, ev := range rec.events() {
+			subbed = append(subbed, ev.Position)
+		}
+		if want := where(func(q int64) bool { return q > p }); !slices.Equal(subbed, want) || !slices.Contains(rec.kinds(), "caught-up") {
+			t.Errorf("subscription after %d: %v (%v), want %v then caught-up", p, subbed, rec.kinds(), want)
+		}
+		sub.Close()
+	}
+}

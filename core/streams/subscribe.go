@@ -40,6 +40,9 @@ type Subscription struct {
 	// event lies between them), else the read starts at after.
 	after    int64
 	readFrom int64
+	// afterUnchecked: after is the client's position, which need not be
+	// where a record starts, so the log is read from a mark before it.
+	afterUnchecked bool
 	// Stream: the next revision to deliver.
 	nextRev int64
 
@@ -121,7 +124,7 @@ func (s *Service) SubscribeToAll(req SubscribeAllRequest, sink func(Message)) (*
 		if req.From.value < 0 {
 			return nil, invalid("a $all subscription after position %d: positions start at 0", req.From.value)
 		}
-		sub.after = req.From.value
+		sub.after, sub.afterUnchecked = req.From.value, true
 	default:
 		return nil, invalid("a subscription starts at the start, the end or after a position, not %v", req.From)
 	}
@@ -387,14 +390,19 @@ func (sub *Subscription) handle(ev Event) bool {
 	if checkpoint {
 		sub.push(Message{Kind: Checkpoint, Position: ev.Position})
 	}
-	sub.after = ev.Position
+	sub.after, sub.afterUnchecked = ev.Position, false
 	return true
 }
 
 func (sub *Subscription) readAll() {
 	from := max(sub.after, 0)
-	if sub.readFrom > sub.after {
+	switch {
+	case sub.readFrom > sub.after:
 		from = sub.readFrom
+	case sub.afterUnchecked:
+		// From a mark before the client's position, or from where the
+		// reads since got to.
+		from = max(sub.s.idx.boundaryAtOrBefore(from), sub.readFrom)
 	}
 	upTo := sub.s.log.Committed()
 	sub.reading = true

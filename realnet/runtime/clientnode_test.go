@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,5 +264,61 @@ func TestClientNodeGivesUpOnAFullInboxWhenTheContextEnds(t *testing.T) {
 	release()
 	if res := appendOne(t, c, "after", 1); res.Revision != 0 {
 		t.Fatalf("append after the inbox drained got revision %d, want 0", res.Revision)
+	}
+}
+
+// TestAllPositionsBetweenRecordsAreNotCorruption: $all positions come from
+// clients, which may hold stale or made-up ones. Reading or subscribing
+// from one that is not where a record starts answers the events on its
+// side of it, and the node neither takes it for damage nor cuts its log.
+func TestAllPositionsBetweenRecordsAreNotCorruption(t *testing.T) {
+	n := start(t, "n1", nodeOptions(t, t.TempDir(), nil))
+	waitUntil(t, "the node to lead", leads(n))
+	c := n.rt.client
+	var positions []int64
+	for i := range 40 {
+		positions = append(positions, appendOne(t, c, "orders", i).Position)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	for _, p := range []int64{1, positions[0] + 1, positions[35] + 3} {
+		for _, dir := range []streams.Direction{streams.Forwards, streams.Backwards} {
+			res, err := c.ReadAll(ctx, streams.ReadAllRequest{From: streams.At(p), Direction: dir, Count: 100}, false)
+			if err != nil || res.Err != nil {
+				t.Fatalf("%v read of $all from %d: %v %v", dir, p, err, res.Err)
+			}
+			for _, e := range res.Events {
+				if (dir == streams.Forwards) != (e.Position >= p) {
+					t.Fatalf("%v read of $all from %d returned position %d", dir, p, e.Position)
+				}
+			}
+		}
+		sub, err := c.Subscribe(ctx, clientapi.SubscribeRequest{From: streams.After(p)})
+		if err != nil {
+			t.Fatalf("subscribe to $all after %d: %v", p, err)
+		}
+		for {
+			m, err := sub.Next(ctx)
+			if err != nil || m.Kind == streams.Dropped {
+				t.Fatalf("subscription to $all after %d: %v %v", p, err, m.Err)
+			}
+			if m.Kind == streams.EventAppeared && m.Event.Position <= p {
+				t.Fatalf("subscription to $all after %d delivered position %d", p, m.Event.Position)
+			}
+			if m.Kind == streams.CaughtUp {
+				break
+			}
+		}
+		sub.Close()
+	}
+	if !leads(n)() {
+		t.Fatalf("the node no longer leads\n%s", n.log.String())
+	}
+	read, err := c.ReadStream(ctx, node.ReadRequest{Stream: "orders", Count: 100, RequireLeader: true})
+	if err != nil || read.Err != nil || len(read.Events) != 40 {
+		t.Fatalf("read back: %v %v, %d events; want 40\n%s", err, read.Err, len(read.Events), n.log.String())
+	}
+	if strings.Contains(n.log.String(), "corrupt") {
+		t.Fatalf("the node logged corruption:\n%s", n.log.String())
 	}
 }
