@@ -86,11 +86,14 @@ func validateRead(req ReadStreamRequest) error {
 
 // ageLimit is the oldest Created (ticks) still visible, or the minimum
 // int64 when the stream has no $maxAge.
+// A $maxAge too large to count in ticks (about 29,000 years or more) hides
+// nothing either: it must never hide more than a smaller one.
 func ageLimit(now time.Time, maxAge int64) int64 {
-	if maxAge <= 0 {
-		return -1 << 63
+	const ticksPerSecond = int64(time.Second / 100)
+	if maxAge <= 0 || maxAge > math.MaxInt64/ticksPerSecond {
+		return math.MinInt64
 	}
-	return now.UnixNano()/100 - maxAge*int64(time.Second/100)
+	return now.UnixNano()/100 - maxAge*ticksPerSecond
 }
 
 type streamRead struct {

@@ -481,3 +481,23 @@ func TestAllReadsFromAnyPosition(t *testing.T) {
 		sub.Close()
 	}
 }
+
+// TestAHugeMaxAgeHidesNothing: a $maxAge too large to count in ticks must
+// not wrap around and hide the whole stream.
+func TestAHugeMaxAgeHidesNothing(t *testing.T) {
+	for _, age := range []string{"922337203685", "922337203686", "144115188075855872", "9223372036854775807"} {
+		h := newHarness(t, streams.Config{}, false)
+		h.mustAppend("s", streams.Any, "a")
+		h.setMetadata("s", `{"$maxAge":`+age+`}`)
+		h.now = h.now.Add(time.Second)
+		evs, err := h.readStreamFully("s", streams.Forwards, streams.Start())
+		if err != nil || len(evs) != 1 {
+			t.Errorf("read with $maxAge %s s: %d events, %v; want 1", age, len(evs), err)
+		}
+		sub, rec := h.subscribeStream("s", streams.Start())
+		sub.Request(10)
+		if n := len(rec.events()); n != 1 {
+			t.Errorf("subscription with $maxAge %s s: %d events, want 1", age, n)
+		}
+	}
+}

@@ -95,6 +95,9 @@ func (s *Service) SubscribeToStream(req SubscribeStreamRequest, sink func(Messag
 			return nil, invalid("subscription to %q after revision %d: revisions start at 0", req.Stream, req.From.value)
 		}
 		sub.nextRev = req.From.value + 1
+		if req.From.value == math.MaxInt64 {
+			sub.nextRev = math.MaxInt64 // no revision lies after it
+		}
 	default:
 		return nil, invalid("a subscription starts at the start, the end or after a revision, not %v", req.From)
 	}

@@ -3,6 +3,7 @@ package streams_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -405,5 +406,19 @@ func TestStreamSubscriptionHonoursMetadataInHistory(t *testing.T) {
 	h.mustAppend("s", streams.Any, "10", "11", "12")
 	if got := rec.kinds()[5:]; !slices.Equal(got, []string{"12"}) {
 		t.Fatalf("after $tb 12: %v", got)
+	}
+}
+
+// TestStreamSubscriptionAfterTheLastPossibleRevision: after revision
+// MaxInt64 (where a client's 2^64-1 lands) lies nothing, not the stream
+// from its start.
+func TestStreamSubscriptionAfterTheLastPossibleRevision(t *testing.T) {
+	h := newHarness(t, streams.Config{}, false)
+	h.mustAppend("s", streams.Any, "a", "b")
+	sub, rec := h.subscribeStream("s", streams.After(math.MaxInt64))
+	sub.Request(100)
+	h.mustAppend("s", streams.Any, "c")
+	if evs := rec.events(); len(evs) != 0 {
+		t.Fatalf("a subscription after revision MaxInt64 delivered %v", rec.kinds())
 	}
 }
