@@ -42,16 +42,37 @@ func (r *frameReader) read() ([]byte, error) {
 		return nil, fmt.Errorf("frame header announces %d bytes, above the limit of %d (header bytes % x; is something other than an annal node writing to this port?): %w",
 			n, env.MaxMessageSize, r.hdr[:], ErrMalformedFrame)
 	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(r.br, msg); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	msg, err := r.payload(int(n))
+	if err != nil {
 		return nil, err
 	}
 	if got := crc32.Checksum(msg, castagnoli); got != sum {
 		return nil, fmt.Errorf("frame of %d bytes has CRC-32C %08x, its header says %08x (corrupted in transit, or not an annal node): %w",
 			n, got, sum, ErrMalformedFrame)
+	}
+	return msg, nil
+}
+
+// firstChunk is what a payload's buffer starts at: the buffer doubles as
+// the bytes arrive, so a header alone (8 bytes announcing 16 MiB, on a port
+// anyone can reach) does not make the node allocate what it announces.
+const firstChunk = 64 << 10
+
+// payload reads n bytes into a buffer that grows with what arrives.
+func (r *frameReader) payload(n int) ([]byte, error) {
+	msg := make([]byte, 0, min(n, firstChunk))
+	for len(msg) < n {
+		if len(msg) == cap(msg) {
+			msg = append(make([]byte, 0, min(n, 2*cap(msg))), msg...)
+		}
+		k, err := io.ReadFull(r.br, msg[len(msg):cap(msg)])
+		msg = msg[:len(msg)+k]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return msg, nil
 }

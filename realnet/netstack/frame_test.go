@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/annal-db/annal/core/env"
@@ -47,5 +48,28 @@ func TestFrameReaderRoundTripAndRejections(t *testing.T) {
 	}
 	if err := bad([]byte{1, 2, 3}); err != io.ErrUnexpectedEOF {
 		t.Fatalf("a header cut short: %v; want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// TestAFrameHeaderAloneDoesNotAllocateWhatItAnnounces: eight bytes on the
+// replication port announcing a 16 MiB frame, then nothing, must not cost
+// 16 MiB; the buffer grows with the bytes that arrive.
+func TestAFrameHeaderAloneDoesNotAllocateWhatItAnnounces(t *testing.T) {
+	big := bytes.Repeat([]byte{3}, env.MaxMessageSize)
+	cut := append(appendFrameHeader(nil, big), big[:10]...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fr := frameReader{br: bufio.NewReader(bytes.NewReader(cut))}
+	if _, err := fr.read(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("a 16 MiB frame cut after 10 bytes: %v; want io.ErrUnexpectedEOF", err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("reading 18 bytes of a frame announcing %d allocated %d bytes", env.MaxMessageSize, got)
+	}
+	// The whole frame still arrives whole.
+	fr = frameReader{br: bufio.NewReader(bytes.NewReader(append(appendFrameHeader(nil, big), big...)))}
+	if got, err := fr.read(); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("a frame of %d bytes: %d bytes, %v", len(big), len(got), err)
 	}
 }
