@@ -171,6 +171,15 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 				l.p.close(fmt.Errorf("cannot follow the leader from %d: %w", m.Start, err))
 				return
 			}
+			if !l.node.StillFollows(m.Epoch.Number) {
+				// A newer election has this replica's promise (made before
+				// this link, or while it caught up): its first Ack would
+				// count towards the old leader's quorum, as every later
+				// one is refused for doing.
+				l.p.send(&Ahead{Promised: l.node.Promised()})
+				l.p.close(fmt.Errorf("subscribed to the leader of epoch %d after promising proposal %d", m.Epoch.Number, l.node.Promised()))
+				return
+			}
 			l.ready = true
 			l.acked = l.node.Writer()
 			l.p.send(&Ack{SubscriptionID: sub, Durable: l.acked})

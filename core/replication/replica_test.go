@@ -168,6 +168,8 @@ type fakeReplica struct {
 	writes       []func(int64, error)
 	froms, sizes []int64 // of every write issued
 	lost         error
+	// promised is the highest election proposal accepted.
+	promised int32
 }
 
 func (f *fakeReplica) Epochs() []Epoch { return nil }
@@ -180,11 +182,11 @@ func (f *fakeReplica) Write(from int64, raw []byte, done func(int64, error)) {
 	f.froms = append(f.froms, from)
 	f.sizes = append(f.sizes, int64(len(raw)))
 }
-func (f *fakeReplica) Committed(int64)         {}
-func (f *fakeReplica) Assigned(Role)           {}
-func (f *fakeReplica) Promised() int32         { return 0 }
-func (f *fakeReplica) StillFollows(int32) bool { return true }
-func (f *fakeReplica) Lost(reason error)       { f.lost = reason }
+func (f *fakeReplica) Committed(int64)               {}
+func (f *fakeReplica) Assigned(Role)                 {}
+func (f *fakeReplica) Promised() int32               { return f.promised }
+func (f *fakeReplica) StillFollows(epoch int32) bool { return f.promised <= epoch }
+func (f *fakeReplica) Lost(reason error)             { f.lost = reason }
 func (f *fakeReplica) completeAll(durable int64, err error) {
 	writes := f.writes
 	f.writes = nil
@@ -233,4 +235,28 @@ func (c *fakeConn) Send(msg []byte) error {
 	}
 	c.sent = append(c.sent, m)
 	return nil
+}
+
+// TestAReplicaThatPromisedANewerElectionDoesNotAckOnSubscribing: a replica
+// that gave its log state to an election for epoch 6 acknowledges nothing
+// more to a leader of epoch 5, and that includes the first Ack of a new
+// link to it, which would carry writes that became durable after the
+// promise. It tells the leader it is ahead instead, and leaves.
+func TestAReplicaThatPromisedANewerElectionDoesNotAckOnSubscribing(t *testing.T) {
+	r := dialLinkRig(t)
+	r.node.promised = 6
+	r.deliver(&Subscribed{LeaderID: r.leader, SubscriptionID: r.subID, Epoch: Epoch{Number: 5}, Start: 0})
+	if acks := r.acks(); len(acks) != 0 {
+		t.Fatalf("acknowledged %v to the leader of epoch 5 after promising proposal 6", acks)
+	}
+	if ahead, ok := r.conn.last().(*Ahead); !ok || ahead.Promised != 6 || !r.conn.closed {
+		t.Fatalf("last sent %#v, closed %v; want Ahead{Promised: 6} and the link closed", r.conn.last(), r.conn.closed)
+	}
+	// Following a leader of the promised epoch is acknowledged as usual.
+	r = dialLinkRig(t)
+	r.node.promised = 6
+	r.deliver(&Subscribed{LeaderID: r.leader, SubscriptionID: r.subID, Epoch: Epoch{Number: 6}, Start: 0})
+	if acks := r.acks(); len(acks) != 1 || r.conn.closed {
+		t.Fatalf("acks %v, closed %v following the leader of epoch 6; want one Ack", acks, r.conn.closed)
+	}
 }
