@@ -23,6 +23,12 @@ type EndpointPolicy struct {
 // openRoutes are always open: liveness, node information, ping.
 var openRoutes = map[string]bool{"/health/live": true, "/info": true, "/ping": true}
 
+// MayReadGossip reports whether who may read the cluster's gossip (over
+// HTTP GET /gossip or gRPC Gossip.Read).
+func (pol EndpointPolicy) MayReadGossip(who *Principal) bool {
+	return who.Authenticated() || pol.anonymousMay("/gossip")
+}
+
 func (pol EndpointPolicy) anonymousMay(path string) bool {
 	return pol.AllowAnonymousEndpointAccess || openRoutes[path] ||
 		(path == "/gossip" && pol.OverrideAnonymousEndpointAccessForGossip)

@@ -77,16 +77,22 @@ func (e *DeniedError) Unwrap() error { return ErrAccessDenied }
 // AllStream is the name a read of the whole log ($all) is checked under.
 const AllStream = "$all"
 
-// Policy decides stream operations by EventStoreDB's default access lists:
-// user streams (names not starting with "$") are open to every
-// authenticated caller, system streams ("$..." and the whole log $all) to
-// $admins only; the metadata stream "$$x" of a stream x follows x's rules
-// for reads and writes, and is never deleted. annal keeps no per-stream
-// access lists yet ($acl in stream metadata is not read).
+// Policy decides stream operations as EventStoreDB's access lists do. The
+// metadata stream "$$x" of a stream x is checked as x, with x's $mr and $mw
+// lists for reads and writes, and is never deleted. $admins may do
+// anything else; everyone else needs a role in the list for the operation:
+// the stream's own $acl, else the default in $settings for its kind (user
+// streams, or system streams: names starting with "$", and the whole log
+// $all), else the built-in default (user streams open to everyone, system
+// streams to $admins).
 type Policy struct {
-	// AllowAnonymousStreamAccess lets anonymous callers do what any user
-	// may (EventStoreDB's option of that name).
+	// AllowAnonymousStreamAccess lets anonymous callers do what RoleAll
+	// allows (EventStoreDB's option of that name); without it, every
+	// stream operation needs a user.
 	AllowAnonymousStreamAccess bool
+	// ACLs are the access lists the node applied; nil: the built-in
+	// defaults only.
+	ACLs *ACLs
 }
 
 // CheckStream returns nil when who may do op to stream, else an error
@@ -100,23 +106,42 @@ func (pol Policy) CheckStream(who *Principal, op Operation, stream string) error
 	if rest, ok := strings.CutPrefix(stream, "$$"); ok {
 		target, meta = rest, true
 	}
+	if target == "" {
+		target = AllStream
+	}
 	deny := func(why string) error {
 		return &DeniedError{Reason: fmt.Sprintf("%s may not %s %s: %s", who, op, quoteStream(stream), why)}
 	}
 	switch {
 	case meta && op == Delete:
 		return deny("metadata streams cannot be deleted; delete the stream itself")
-	case target == AllStream && op != Read:
+	case target == AllStream && !meta && op != Read:
 		return deny("the whole log $all can only be read")
 	case who.isAdmin():
 		return nil
-	case strings.HasPrefix(target, "$") || target == "":
+	}
+	list, from := pol.ACLs.roles(target, meta, op)
+	allowed := slices.ContainsFunc(list, func(r string) bool { return r == RoleAll || who.hasRole(r) })
+	switch {
+	case !allowed && from == "":
 		return deny(fmt.Sprintf("%s needs the %s group", describeTarget(target, meta), GroupAdmins))
+	case !allowed:
+		return deny(fmt.Sprintf("%s of %s lets in %s only", entryKey(op, meta), from, describeRoles(list)))
 	case !who.Authenticated() && !pol.AllowAnonymousStreamAccess:
 		return deny("give a user's credentials (AllowAnonymousStreamAccess is off)")
-	default:
-		return nil
 	}
+	return nil
+}
+
+// describeRoles lists who a list lets in: $admins always, and its roles.
+func describeRoles(list []string) string {
+	out := []string{GroupAdmins}
+	for _, r := range list {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func describeTarget(target string, meta bool) string {

@@ -28,6 +28,11 @@ func (g *gossipService) Read(ctx context.Context, _ *sharedpb.Empty) (*gossippb.
 	if g.opts.GossipHidden != "" {
 		return nil, status.Error(codes.Unimplemented, g.opts.GossipHidden)
 	}
+	if g.opts.AuthorizeGossip != nil {
+		if err := g.opts.AuthorizeGossip(ctx); err != nil {
+			return nil, g.fail(unaryTrailer(ctx), "Gossip.Read", err)
+		}
+	}
 	view, err := g.node.ClusterView(ctx)
 	if err != nil {
 		return nil, g.fail(unaryTrailer(ctx), "Gossip.Read", err)

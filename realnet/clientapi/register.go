@@ -43,6 +43,9 @@ type Options struct {
 	// ErrUnauthenticated UNAUTHENTICATED. Nil allows everything, as on an
 	// insecure node.
 	Authorize func(ctx context.Context, op Operation, stream string) error
+	// AuthorizeGossip, when set, is asked before Gossip.Read, with the same
+	// answers as Authorize; nil allows everyone.
+	AuthorizeGossip func(ctx context.Context) error
 
 	// maxEvents overrides maxEventsPerAppend (tests).
 	maxEvents int

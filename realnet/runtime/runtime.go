@@ -198,7 +198,7 @@ func Start(cfg Config) (*Runtime, error) {
 		no.GRPCServices = func(s grpc.ServiceRegistrar) {
 			logf := func(format string, args ...any) { r.log.logf(env.LevelWarn, format, args...) }
 			// Only invalid options fail, and these are fixed.
-			if err := clientapi.Register(s, r.api.CountNode(r.client), clientapi.Options{Logf: logf, GossipHidden: r.api.Exposure().Gossip, Authorize: sec.authorizer()}); err != nil {
+			if err := clientapi.Register(s, r.api.CountNode(r.client), clientapi.Options{Logf: logf, GossipHidden: r.api.Exposure().Gossip, Authorize: sec.authorizer(), AuthorizeGossip: sec.gossipAuthorizer()}); err != nil {
 				panic(err)
 			}
 		}
@@ -247,6 +247,7 @@ func Start(cfg Config) (*Runtime, error) {
 		r.dir, r.port.Addr(), r.repl.Addr(), opts.Int(options.ClusterSize))
 	sec.logStart(r.log)
 	settings := cfg.Settings
+	sec.watchACLs(&settings)
 	if err := r.loop.Post(func() {
 		r.node = node.New(e, opts, settings)
 		r.node.Start()

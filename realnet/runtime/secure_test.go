@@ -119,6 +119,11 @@ func as(t *testing.T, user, password string) context.Context {
 // appendEvent appends one JSON event to stream and returns the status
 // and trailers.
 func (c *client) appendEvent(ctx context.Context, stream string, n byte) (*pb.AppendResp, metadata.MD, error) {
+	return c.appendTyped(ctx, stream, n, "OrderPlaced", `{"n":1}`)
+}
+
+// appendTyped appends one JSON event of type typ with data to stream.
+func (c *client) appendTyped(ctx context.Context, stream string, n byte, typ, data string) (*pb.AppendResp, metadata.MD, error) {
 	st, err := c.streams.Append(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -131,8 +136,8 @@ func (c *client) appendEvent(ctx context.Context, stream string, n byte) (*pb.Ap
 		}}},
 		{Content: &pb.AppendReq_ProposedMessage_{ProposedMessage: &pb.AppendReq_ProposedMessage{
 			Id:       &sharedpb.UUID{Value: &sharedpb.UUID_String_{String_: id}},
-			Metadata: map[string]string{"type": "OrderPlaced", "content-type": "application/json"},
-			Data:     []byte(`{"n":1}`),
+			Metadata: map[string]string{"type": typ, "content-type": "application/json"},
+			Data:     []byte(data),
 		}}},
 	} {
 		if err := st.Send(m); err != nil {
@@ -517,5 +522,59 @@ func TestConnectionLimitAndHTTP2WindowsSeenByClients(t *testing.T) {
 	waitUntil(t, "the hand-made connection to be uncounted", func() bool { return n.rt.port.Stats().Open == 1 })
 	if _, err := dialSecure(t, ca, n).gossip.Read(as(t, "", ""), &sharedpb.Empty{}); err != nil {
 		t.Errorf("a client under the limit again: %v", err)
+	}
+}
+
+// TestStreamAccessListsAreEnforced: a stream's $acl, set in its metadata,
+// decides who may read and write it; removing it restores the defaults.
+func TestStreamAccessListsAreEnforced(t *testing.T) {
+	ca := tlstest.NewCA(t, "annal test CA")
+	n := start(t, "n1", secureOptions(t, ca, nil))
+	waitUntil(t, "the node to lead", leads(n))
+	c := dialSecure(t, ca, n)
+	mustAppend := func(user, password, stream string, k byte, typ, data string) {
+		t.Helper()
+		if resp, md, err := c.appendTyped(as(t, user, password), stream, k, typ, data); err != nil || resp.GetSuccess() == nil {
+			t.Fatalf("%s appending to %s: %v %v %v", user, stream, resp, md, err)
+		}
+	}
+	mustAppend("admin", "changeit", "secret", 1, "OrderPlaced", `{}`)
+	mustAppend("admin", "changeit", "$$secret", 2, "$metadata", `{"$acl":{"$r":"$admins","$w":["$admins"]}}`)
+	ops := func() context.Context { return as(t, "ops", "ops-secret") }
+	waitUntil(t, "the $acl to apply", func() bool { _, _, err := c.read(ops(), "secret"); return err != nil })
+	_, md, err := c.read(ops(), "secret")
+	wantDenied(t, "ops reading a stream whose $r is $admins", md, err)
+	_, md, err = c.appendEvent(ops(), "secret", 3)
+	wantDenied(t, "ops appending to a stream whose $w is $admins", md, err)
+	if got, _, err := c.read(as(t, "admin", "changeit"), "secret"); err != nil || got != 1 {
+		t.Fatalf("admin reading secret: %d events, %v", got, err)
+	}
+	if _, _, err := c.appendEvent(ops(), "public", 4); err != nil {
+		t.Fatalf("ops appending to a stream without an $acl: %v", err)
+	}
+	// ops may read secret's metadata ($mr unset: everyone) but not write it.
+	if _, _, err := c.read(ops(), "$$secret"); err != nil {
+		t.Fatalf("ops reading secret's metadata: %v", err)
+	}
+	_, md, err = c.appendTyped(ops(), "$$secret", 5, "$metadata", `{}`)
+	if err != nil {
+		t.Fatalf("ops writing secret's metadata ($mw unset: everyone): %v %v", md, err)
+	}
+	waitUntil(t, "the $acl's removal to apply", func() bool { _, _, err := c.read(ops(), "secret"); return err == nil })
+}
+
+// TestGossipOverGRPCFollowsTheGossipOverride: with
+// OverrideAnonymousEndpointAccessForGossip off, gRPC Gossip.Read needs a
+// user, as GET /gossip does.
+func TestGossipOverGRPCFollowsTheGossipOverride(t *testing.T) {
+	ca := tlstest.NewCA(t, "annal test CA")
+	n := start(t, "n1", secureOptions(t, ca, map[*options.Option]string{options.OverrideAnonymousEndpointAccessForGossip: "false"}))
+	waitUntil(t, "the node to lead", leads(n))
+	c := dialSecure(t, ca, n)
+	var md metadata.MD
+	_, err := c.gossip.Read(as(t, "", ""), &sharedpb.Empty{}, grpc.Trailer(&md))
+	wantDenied(t, "anonymous Gossip.Read with the gossip override off", md, err)
+	if info, err := c.gossip.Read(as(t, "ops", "ops-secret"), &sharedpb.Empty{}); err != nil || len(info.GetMembers()) != 1 {
+		t.Fatalf("Gossip.Read as ops: %v %v", info, err)
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"google.golang.org/grpc"
 
 	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/core/eventlog"
+	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/options"
 	"github.com/annal-db/annal/realnet/auth"
 	"github.com/annal-db/annal/realnet/clientapi"
@@ -47,7 +50,7 @@ func newSecurity(opts *options.Values, files tlsconfig.Inputs) (*security, error
 	s := &security{
 		certs:   certs,
 		authn:   &auth.Authenticator{Users: auth.DefaultUsers(passwordIterations, adminPw, opsPw)},
-		streams: auth.Policy{AllowAnonymousStreamAccess: opts.Bool(options.AllowAnonymousStreamAccess)},
+		streams: auth.Policy{AllowAnonymousStreamAccess: opts.Bool(options.AllowAnonymousStreamAccess), ACLs: auth.NewACLs()},
 		endpoints: auth.EndpointPolicy{
 			AllowAnonymousEndpointAccess:             opts.Bool(options.AllowAnonymousEndpointAccess),
 			OverrideAnonymousEndpointAccessForGossip: opts.Bool(options.OverrideAnonymousEndpointAccessForGossip),
@@ -91,6 +94,25 @@ func (s *security) apply(no *netstack.Options) {
 	}
 }
 
+// watchACLs has the node hand every committed event of a metadata stream,
+// and of $settings, to the access lists, as it applies them.
+func (s *security) watchACLs(settings *node.Settings) {
+	if s == nil {
+		return
+	}
+	acls, next := s.streams.ACLs, settings.OnApplied
+	settings.OnApplied = func(recs []eventlog.Record) {
+		for i := range recs {
+			if ev := &recs[i].Event; recs[i].Kind == eventlog.KindEvent && strings.HasPrefix(ev.Stream, "$") {
+				acls.Applied(ev.Stream, ev.Data)
+			}
+		}
+		if next != nil {
+			next(recs)
+		}
+	}
+}
+
 // authorizer is the client API's check of stream operations; nil (allow
 // everything) for an insecure node.
 func (s *security) authorizer() func(context.Context, clientapi.Operation, string) error {
@@ -105,6 +127,20 @@ func (s *security) authorizer() func(context.Context, clientapi.Operation, strin
 			return fmt.Errorf("%w: %s", clientapi.ErrAccessDenied, denied.Reason)
 		}
 		return err
+	}
+}
+
+// gossipAuthorizer is the client API's check of Gossip.Read; nil (allow
+// everyone) for an insecure node.
+func (s *security) gossipAuthorizer() func(context.Context) error {
+	if s == nil {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		if s.endpoints.MayReadGossip(auth.FromContext(ctx)) {
+			return nil
+		}
+		return fmt.Errorf("%w: reading the cluster's gossip needs a user's credentials (OverrideAnonymousEndpointAccessForGossip and AllowAnonymousEndpointAccess are off)", clientapi.ErrAccessDenied)
 	}
 }
 
