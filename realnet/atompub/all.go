@@ -56,6 +56,16 @@ func (h *Handler) readAll(q *request, only *streams.AllFilter, from streams.From
 	return evs, next, false, nil
 }
 
+// newestPosition is the position of the newest event in $all, -1 when
+// there is none.
+func (h *Handler) newestPosition(q *request) (int64, error) {
+	tail, _, _, err := h.readAll(q, nil, streams.End(), true, 1)
+	if err != nil || len(tail) == 0 {
+		return -1, err
+	}
+	return tail[0].Position, nil
+}
+
 // allFeed answers a page of $all (admins only on a secure node), of the
 // events only lets through when it is not nil.
 func (h *Handler) allFeed(q *request, only *streams.AllFilter, fromArg string, backward bool, count int) {
@@ -84,26 +94,31 @@ func (h *Handler) allFeed(q *request, only *streams.AllFilter, fromArg string, b
 	if head {
 		from = streams.End()
 	}
-	evs, next, end, err := h.readAll(q, only, from, backward, count)
+	// The newest event before the page is read, for the validators and
+	// where a long poll waits from: the page may hold events newer than
+	// it, never a validator events the page lacks (a 304 would then keep
+	// the client from them).
+	lastPos, err := h.newestPosition(q)
+	var evs []streams.Event
+	var next int64
+	var end bool
+	if err == nil {
+		evs, next, end, err = h.readAll(q, only, from, backward, count)
+	}
 	if err == nil && !backward && longPoll > 0 && len(evs) == 0 {
-		if h.waitForEvents(q, longPoll, "", 0) {
-			evs, next, end, err = h.readAll(q, only, from, false, count)
+		start := streams.Start()
+		if lastPos >= 0 {
+			start = streams.After(lastPos)
+		}
+		if h.waitForEvents(q, longPoll, "", start) {
+			if lastPos, err = h.newestPosition(q); err == nil {
+				evs, next, end, err = h.readAll(q, only, from, false, count)
+			}
 		}
 	}
 	if err != nil {
 		h.fail(q, err)
 		return
-	}
-	// The end of the log, for the previous link of a backward page and
-	// for validators.
-	tail, _, _, err := h.readAll(q, nil, streams.End(), true, 1)
-	if err != nil {
-		h.fail(q, err)
-		return
-	}
-	lastPos := int64(-1)
-	if len(tail) > 0 {
-		lastPos = tail[0].Position
 	}
 	b := q.base + "/streams/%24all"
 	self := b

@@ -21,7 +21,7 @@ import (
 func (h *Handler) readPage(ctx context.Context, stream string, from int64, fromEnd, backward bool, count int, requireLeader bool) (evs []streams.Event, end bool, last int64, err error) {
 	req := node.ReadRequest{Stream: stream, FromEnd: fromEnd, From: from, Backwards: backward, RequireLeader: requireLeader}
 	last = streams.NoRevision
-	for len(evs) < count {
+	for calls := 0; len(evs) < count; calls++ {
 		req.Count = uint64(count - len(evs))
 		res, err := h.cfg.Node.ReadStream(ctx, req)
 		if err == nil {
@@ -30,7 +30,12 @@ func (h *Handler) readPage(ctx context.Context, stream string, from int64, fromE
 		if err != nil {
 			return nil, false, last, err
 		}
-		last = res.LastRevision
+		// A head page starts at the last revision its first read saw:
+		// events appended while it goes on are not on it, and its links
+		// and ETag must not claim them.
+		if !fromEnd || calls == 0 {
+			last = res.LastRevision
+		}
 		evs = append(evs, res.Events...)
 		if res.End {
 			return evs, true, last, nil
@@ -92,7 +97,11 @@ func (h *Handler) streamFeed(q *request, stream, fromArg string, backward bool, 
 	evs, end, last, err := h.readPage(ctx, stream, from, fromEnd, backward, count, q.requireLeader)
 	var nf *streams.StreamNotFoundError
 	if !backward && longPoll > 0 && ((err == nil && from > last) || errors.As(err, &nf)) {
-		if h.waitForEvents(q, longPoll, stream, from) {
+		start := streams.Start()
+		if from > 0 {
+			start = streams.After(from - 1)
+		}
+		if h.waitForEvents(q, longPoll, stream, start) {
 			evs, end, last, err = h.readPage(ctx, stream, from, false, false, count, q.requireLeader)
 		}
 	}
@@ -253,9 +262,13 @@ func (h *Handler) getMetadata(q *request, stream string) {
 	evs, _, _, err := h.readPage(ctx, meta, 0, true, true, 1, q.requireLeader)
 	var nf *streams.StreamNotFoundError
 	if errors.As(err, &nf) || (err == nil && len(evs) == 0) {
-		if _, _, _, err := h.readPage(ctx, stream, 0, true, true, 1, q.requireLeader); err != nil {
-			h.fail(q, err)
-			return
+		// A stream without metadata answers {} if it exists ($all always
+		// does).
+		if stream != streams.AllStream {
+			if _, _, _, err := h.readPage(ctx, stream, 0, true, true, 1, q.requireLeader); err != nil {
+				h.fail(q, err)
+				return
+			}
 		}
 		h.setCaching(q, caching{maxAge: h.cacheControlOf(ctx, stream)}, mediaType)
 		if isXML(mediaType) || mediaType == TypeOctets {
@@ -292,20 +305,13 @@ func (h *Handler) longPollOf(q *request, forward bool) (time.Duration, bool) {
 }
 
 // waitForEvents parks a forward read at the end of a stream (or of $all,
-// stream "") until an event at or after from is committed, the wait ends,
-// or the client goes away. It reports whether an event came.
-func (h *Handler) waitForEvents(q *request, wait time.Duration, stream string, from int64) bool {
+// stream "") until an event from start on is committed, the wait ends, or
+// the client goes away. It reports whether an event came.
+func (h *Handler) waitForEvents(q *request, wait time.Duration, stream string, start streams.From) bool {
 	// The response may be written after the API's usual deadline.
 	_ = http.NewResponseController(q.w).SetWriteDeadline(time.Now().Add(wait + h.writeTimeout))
 	ctx, cancel := context.WithTimeout(q.r.Context(), wait)
 	defer cancel()
-	start := streams.Start()
-	if from > 0 {
-		start = streams.After(from - 1)
-	}
-	if stream == "" {
-		start = streams.End()
-	}
 	sub, err := h.cfg.Node.Subscribe(ctx, clientapi.SubscribeRequest{Stream: stream, From: start})
 	if err != nil {
 		return false
