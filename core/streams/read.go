@@ -85,9 +85,9 @@ func validateRead(req ReadStreamRequest) error {
 }
 
 // ageLimit is the oldest Created (ticks) still visible, or the minimum
-// int64 when the stream has no $maxAge.
-// A $maxAge too large to count in ticks (about 29,000 years or more) hides
-// nothing either: it must never hide more than a smaller one.
+// int64 when the stream has no $maxAge, or one too large to count in ticks
+// (about 29,000 years or more), which must not hide more than a smaller
+// one.
 func ageLimit(now time.Time, maxAge int64) int64 {
 	const ticksPerSecond = int64(time.Second / 100)
 	if maxAge <= 0 || maxAge > math.MaxInt64/ticksPerSecond {
@@ -231,7 +231,7 @@ func (s *Service) ReadAll(req ReadAllRequest, done func(ReadAllResult)) {
 	case fromEnd:
 		r.pos = s.log.Committed()
 	case fromAt:
-		r.pos, r.edge = req.From.value, req.From.value
+		r.edge = req.From.value
 		r.pos = r.startAt(r.edge)
 	}
 	if !r.backwards {
