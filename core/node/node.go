@@ -200,9 +200,12 @@ func (n *Node) advertise(bound env.Endpoint, hostOpt, portOpt *options.Option) e
 	return ep
 }
 
+// firstNonLoopback is the address a node bound to every interface
+// advertises: the first that others can reach, so not loopback and not
+// link-local (169.254.0.0/16, fe80::/10: unroutable beyond one link).
 func firstNonLoopback(addrs []string, fallback string) string {
 	for _, s := range addrs {
-		if a, err := netip.ParseAddr(s); err == nil && !a.IsLoopback() && !a.IsUnspecified() {
+		if a, err := netip.ParseAddr(s); err == nil && !a.IsLoopback() && !a.IsUnspecified() && !a.IsLinkLocalUnicast() {
 			return s
 		}
 	}
@@ -296,7 +299,10 @@ func (n *Node) self() member.Info {
 		Seq:        n.gossipSeq,
 		InstanceID: n.id, TimeStamp: n.e.Clock.Wall(), State: n.state, IsAlive: true,
 		HTTPEndPoint: n.advNode, InternalTCP: n.advRepl,
-		EpochNumber: n.epoch.Number, EpochPosition: n.epoch.Position, EpochID: n.epoch.ID,
+		// A secure node replicates over TLS only (clients' gossip shows
+		// the port as internalSecureTcpPort).
+		InternalTCPUsesTLS: !n.opts.Bool(options.Insecure),
+		EpochNumber:        n.epoch.Number, EpochPosition: n.epoch.Position, EpochID: n.epoch.ID,
 		LastCommitPosition: n.st.committed, WriterCheckpoint: n.writer(), ChaserCheckpoint: n.writer(),
 		NodePriority: n.priority, IsReadOnlyReplica: n.readOnly,
 		AdvertiseHostToClientAs: n.clientHost, AdvertiseHTTPPortToClientAs: n.clientPort,

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -576,5 +577,30 @@ func TestGossipOverGRPCFollowsTheGossipOverride(t *testing.T) {
 	wantDenied(t, "anonymous Gossip.Read with the gossip override off", md, err)
 	if info, err := c.gossip.Read(as(t, "ops", "ops-secret"), &sharedpb.Empty{}); err != nil || len(info.GetMembers()) != 1 {
 		t.Fatalf("Gossip.Read as ops: %v %v", info, err)
+	}
+}
+
+// TestASecureNodeGossipsItsReplicationPortAsSecure: a secure node
+// replicates over TLS only, and its gossip says so.
+func TestASecureNodeGossipsItsReplicationPortAsSecure(t *testing.T) {
+	ca := tlstest.NewCA(t, "annal test CA")
+	n := start(t, "n1", secureOptions(t, ca, nil))
+	waitUntil(t, "the node to lead", leads(n))
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}
+	t.Cleanup(tr.CloseIdleConnections)
+	_, body := httpGet(t, &http.Client{Transport: tr, Timeout: guard}, "https://"+n.rt.NodeEndpoint().String(), "/gossip", "", "")
+	var doc struct {
+		Members []struct {
+			InternalTCPPort       int `json:"internalTcpPort"`
+			InternalSecureTCPPort int `json:"internalSecureTcpPort"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Members) != 1 {
+		t.Fatalf("gossip %s: %v", body, err)
+	}
+	if m, repl := doc.Members[0], int(n.rt.ReplicationEndpoint().Port); m.InternalSecureTCPPort != repl || m.InternalTCPPort != 0 {
+		t.Errorf("internalTcpPort %d, internalSecureTcpPort %d; want 0 and %d", m.InternalTCPPort, m.InternalSecureTCPPort, repl)
 	}
 }
