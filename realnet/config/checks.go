@@ -17,6 +17,11 @@ func (l *loader) checkNetwork() {
 	if v.Source(options.NodeIp) == options.SourceDefault {
 		l.defaultNodeIp()
 	}
+	if size := v.Int(options.ClusterSize); size > 1 && !v.Bool(options.DiscoverViaDns) && len(v.Strings(options.GossipSeed)) == 0 {
+		l.fail("ClusterSize is %d (from %s) but the node has no way to find the others: DiscoverViaDns is false (from %s) and no GossipSeed is given. "+
+			"List the other nodes with GossipSeed (%s host:port,host:port), or turn DiscoverViaDns on with ClusterDns naming them.",
+			size, l.cfg.Origin(options.ClusterSize), l.cfg.Origin(options.DiscoverViaDns), options.CLIName(options.GossipSeed))
+	}
 	if size := v.Int(options.ClusterSize); size > 1 {
 		for _, o := range []*options.Option{options.NodeIp, options.ReplicationIp} {
 			if !v.IP(o).IsLoopback() {

@@ -164,3 +164,21 @@ func TestAllProblemsAtOnce(t *testing.T) {
 		t.Errorf("%d problems, want 7:\n%v", len(p), err)
 	}
 }
+
+// A cluster needs a way to find its members: DNS discovery, or seeds.
+func TestAClusterWithoutDiscoveryIsRefused(t *testing.T) {
+	_, err := load([]string{"--insecure", "--node-ip", "10.1.2.3", "--replication-ip", "10.1.2.3", "--cluster-size", "3", "--discover-via-dns", "false"}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "but the node has no way to find the others: DiscoverViaDns is false") {
+		t.Fatalf("ClusterSize 3, DiscoverViaDns false, no GossipSeed: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--discover-via-dns", "false", "--gossip-seed", "10.1.2.4:2113,10.1.2.5:2113"},
+		{"--cluster-dns", "cluster.example"},
+		{"--discover-via-dns", "false", "--cluster-size", "1"},
+	} {
+		base := []string{"--insecure", "--node-ip", "10.1.2.3", "--replication-ip", "10.1.2.3", "--cluster-size", "3"}
+		if _, err := load(append(base, args...), nil, nil); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
