@@ -172,11 +172,11 @@ func TestAClusterWithoutDiscoveryIsRefused(t *testing.T) {
 		t.Fatalf("ClusterSize 3, DiscoverViaDns false, no GossipSeed: %v", err)
 	}
 	for _, args := range [][]string{
-		{"--discover-via-dns", "false", "--gossip-seed", "10.1.2.4:2113,10.1.2.5:2113"},
-		{"--cluster-dns", "cluster.example"},
-		{"--discover-via-dns", "false", "--cluster-size", "1"},
+		{"--cluster-size", "3", "--discover-via-dns", "false", "--gossip-seed", "10.1.2.4:2113,10.1.2.5:2113"},
+		{"--cluster-size", "3", "--cluster-dns", "cluster.example"},
+		{"--cluster-size", "1", "--discover-via-dns", "false"},
 	} {
-		base := []string{"--insecure", "--node-ip", "10.1.2.3", "--replication-ip", "10.1.2.3", "--cluster-size", "3"}
+		base := []string{"--insecure", "--node-ip", "10.1.2.3", "--replication-ip", "10.1.2.3"}
 		if _, err := load(append(base, args...), nil, nil); err != nil {
 			t.Errorf("%v: %v", args, err)
 		}
