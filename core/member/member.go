@@ -142,16 +142,19 @@ func FindID(view []Info, id ID) int {
 }
 
 // moreUpToDate reports whether a is newer information than b about the same
-// member: a higher epoch, else a longer log, else a later timestamp.
+// member. Two records of one instance are ordered by its own sequence: its
+// epoch and log can go back (a new leader cuts what it lacks), its
+// sequence cannot. Otherwise: a higher epoch, else a longer log, else a
+// later timestamp.
 func moreUpToDate(a, b *Info) bool {
+	if a.InstanceID == b.InstanceID && !a.InstanceID.IsZero() {
+		return a.Seq > b.Seq
+	}
 	if a.EpochNumber != b.EpochNumber {
 		return a.EpochNumber > b.EpochNumber
 	}
 	if a.WriterCheckpoint != b.WriterCheckpoint {
 		return a.WriterCheckpoint > b.WriterCheckpoint
-	}
-	if a.InstanceID == b.InstanceID && !a.InstanceID.IsZero() {
-		return a.Seq > b.Seq
 	}
 	return a.TimeStamp.After(b.TimeStamp)
 }
@@ -227,6 +230,11 @@ func Merge(in MergeInput) MergeResult {
 			continue
 		}
 		cur := &view[j]
+		if r.InstanceID.IsZero() && !cur.InstanceID.IsZero() {
+			// A seed's placeholder says only that someone is expected
+			// there; it never replaces what the member said of itself.
+			continue
+		}
 		if cur.InstanceID.IsZero() && !r.InstanceID.IsZero() || moreUpToDate(&r, cur) {
 			if r.HTTPEndPoint == in.Leader && !in.Leader.IsZero() {
 				r.IsAlive, r.State = cur.IsAlive, cur.State

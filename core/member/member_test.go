@@ -63,6 +63,7 @@ func TestMergeRules(t *testing.T) {
 	// Newer epoch wins; for the followed leader, liveness and state stay mine.
 	newerB := b
 	newerB.EpochNumber = 4
+	newerB.Seq = b.Seq + 1
 	newerB.IsAlive = false
 	newerB.State = Unknown
 	r = Merge(MergeInput{
@@ -141,5 +142,39 @@ func TestIDString(t *testing.T) {
 	id := ID{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8}
 	if got := id.String(); got != "12345678-9abc-def0-0102-030405060708" {
 		t.Fatal(got)
+	}
+}
+
+// A seed's placeholder (no instance id) never replaces what a member said
+// of itself, even when its timestamp is later and the logs look alike
+// (before the first election every record has epoch -1 and writer 0).
+func TestAPlaceholderNeverReplacesARealRecord(t *testing.T) {
+	self := info("10.0.0.1", 1, -1, 0, 0)
+	x := info("10.0.0.2", 2, -1, 0, 0)
+	x.Seq = 40
+	c := info("10.0.0.3", 3, -1, 0, time.Second)
+	placeholder := Info{State: Manager, IsAlive: true, HTTPEndPoint: x.HTTPEndPoint,
+		TimeStamp: t0.Add(time.Second), EpochNumber: -1, EpochPosition: -1}
+	r := Merge(MergeInput{Mine: []Info{self, x}, Self: &self, Received: []Info{c, placeholder}, Sender: c.HTTPEndPoint,
+		Now: t0.Add(time.Second), AllowedDifference: time.Minute, RemovalPeriod: 30 * time.Minute})
+	if got := r.View[Find(r.View, x.HTTPEndPoint)]; got.InstanceID != x.InstanceID {
+		t.Fatalf("the member's own record was replaced by a placeholder: %v %v", got.InstanceID, got.State)
+	}
+}
+
+// Two records of one instance are ordered by its sequence: a third
+// party's older copy (a longer log, since cut by a new leader) does not
+// replace the member's newer record.
+func TestAnOlderRecordOfTheSameInstanceLoses(t *testing.T) {
+	self := info("10.0.0.1", 1, 5, 900, 0)
+	newer := info("10.0.0.2", 2, 5, 900, 2*time.Second)
+	newer.State, newer.Seq = PreReplica, 20
+	older := info("10.0.0.2", 2, 5, 1000, time.Second)
+	older.State, older.Seq = Leader, 10
+	c := info("10.0.0.3", 3, 5, 900, 2*time.Second)
+	r := Merge(MergeInput{Mine: []Info{self, newer}, Self: &self, Received: []Info{c, older}, Sender: c.HTTPEndPoint,
+		Now: t0.Add(2 * time.Second), AllowedDifference: time.Minute, RemovalPeriod: 30 * time.Minute})
+	if got := r.View[Find(r.View, newer.HTTPEndPoint)]; got.Seq != 20 {
+		t.Fatalf("the record of sequence %d (%v) replaced the newer one of sequence 20", got.Seq, got.State)
 	}
 }
