@@ -153,7 +153,7 @@ type earlyViewChange struct {
 // from accepting the same number again, so it cannot vote twice for one
 // proposal.
 type vote struct {
-	server member.ID
+	from   From // the voter
 	leader From
 	number int32
 }
@@ -502,7 +502,7 @@ func (s *Service) checkPrepareQuorum() {
 		}
 		p := &Proposal{From: s.self, Leader: best, View: view, Number: number}
 		s.proposal = p
-		s.addVote(s.self.ServerID, leaderOf(p), number)
+		s.addVote(s.self, leaderOf(p), number)
 		s.broadcast(p)
 		s.checkDecision()
 	})
@@ -589,7 +589,7 @@ func (s *Service) onProposal(m *Proposal) {
 	}
 	// The proposer persisted its number before proposing: its vote counts
 	// whether or not this node can accept.
-	s.addVote(m.ServerID, leaderOf(m), m.Number)
+	s.addVote(m.From, leaderOf(m), m.Number)
 	s.checkDecision()
 	if s.phase != Acceptor || m.View != s.installed || s.decided {
 		return
@@ -615,7 +615,7 @@ func (s *Service) onProposal(m *Proposal) {
 		}
 		s.proposalChk = p.Number
 		s.proposal = &p
-		s.addVote(s.self.ServerID, leaderOf(&p), p.Number)
+		s.addVote(s.self, leaderOf(&p), p.Number)
 		s.broadcast(&Accept{From: s.self, Leader: leaderOf(&p), View: view, Number: p.Number})
 		s.checkDecision()
 	})
@@ -667,17 +667,17 @@ func (s *Service) onAccept(m *Accept) {
 	if s.phase == Idle || m.View != s.attempted {
 		return
 	}
-	s.addVote(m.ServerID, m.Leader, m.Number)
+	s.addVote(m.From, m.Leader, m.Number)
 	s.checkDecision()
 }
 
-func (s *Service) addVote(server member.ID, leader From, number int32) {
+func (s *Service) addVote(from From, leader From, number int32) {
 	for _, v := range s.votes {
-		if v.server == server {
+		if v.from.ServerID == from.ServerID {
 			return
 		}
 	}
-	s.votes = append(s.votes, vote{server: server, leader: leader, number: number})
+	s.votes = append(s.votes, vote{from: from, leader: leader, number: number})
 }
 
 // checkDecision decides once a quorum of distinct nodes has persisted the
@@ -713,12 +713,15 @@ func (s *Service) decide(leader From, number int32) {
 	stopTimer(&s.timeout)
 	s.log(env.LevelInfo, fmt.Sprintf("election: %s (%v) elected in view %d, epoch %d",
 		leader.ServerID.Short(), leader.HTTP, s.attempted, number))
-	// Announce our own vote once more: a member that joined the view late
-	// (it was still starting when the proposal went out) learns the
-	// outcome from these instead of timing out into a new view.
+	// Announce the quorum's votes, ours and those we counted: a member
+	// that joined the view late (it was still starting when the proposal
+	// went out), or that cannot hear every voter (a partition that only
+	// some of the quorum bridges), learns the outcome from these instead
+	// of timing out into a new view. A vote relayed means what it meant
+	// when its voter sent it.
 	for _, v := range s.votes {
-		if v.server == s.self.ServerID && v.leader.ServerID == leader.ServerID && v.number == number {
-			s.broadcast(&Accept{From: s.self, Leader: leader, View: s.attempted, Number: number})
+		if v.leader.ServerID == leader.ServerID && v.number == number {
+			s.broadcast(&Accept{From: v.from, Leader: leader, View: s.attempted, Number: number})
 		}
 	}
 	s.node.Elected(s.attempted, number, leader)
