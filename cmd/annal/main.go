@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/annal-db/annal/core/options"
 )
 
 const usage = `annal: a clustered event store.
@@ -16,7 +18,8 @@ const usage = `annal: a clustered event store.
 Usage:
   annal [options]           run a node until SIGINT or SIGTERM, with EventStoreDB's options: --config FILE (default
                             /etc/eventstore/eventstore.conf), --insecure, --node-port 2113, ...;
-                            also EVENTSTORE_* / KURRENTDB_* variables and the YAML file
+                            also EVENTSTORE_* / KURRENTDB_* variables and the YAML file (with no
+                            arguments, a node runs when those configure one)
   annal --what-if [options] print the effective configuration, where each value came from, and exit
   annal --help              list every node option, grouped, with its flag, variables, YAML key and default
   annal --version           print the version and exit
@@ -36,6 +39,11 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 && configuredElsewhere(os.Environ(), options.Config.Default) {
+		// A node configured by its environment or its config file alone
+		// (a container, a service unit) needs no arguments.
+		return exitOf(nodeCommand(nil, stdout, stderr), stderr)
+	}
 	if len(args) == 0 || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -57,6 +65,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "annal: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	return exitOf(err, stderr)
+}
+
+// configuredElsewhere reports whether a node is configured without the
+// command line: an EVENTSTORE_ or KURRENTDB_ variable in environ, or the
+// default config file present.
+func configuredElsewhere(environ []string, defaultConfig string) bool {
+	for _, kv := range environ {
+		upper := strings.ToUpper(kv)
+		if strings.HasPrefix(upper, options.EnvPrefixEventStore) || strings.HasPrefix(upper, options.EnvPrefixKurrentDB) {
+			return true
+		}
+	}
+	_, err := os.Stat(defaultConfig)
+	return err == nil
+}
+
+// exitOf is the exit status for a command's error, which it prints.
+func exitOf(err error, stderr io.Writer) int {
 	var exit exitCode
 	switch {
 	case err == nil:

@@ -289,3 +289,27 @@ func TestRunRoutesOptionsToTheNode(t *testing.T) {
 		t.Errorf("annal node: status %d, %q", code, stderr.String())
 	}
 }
+
+// A node configured by its environment alone (a container) starts with no
+// arguments; without any configuration, the usage is printed.
+func TestANodeConfiguredByItsEnvironmentNeedsNoArguments(t *testing.T) {
+	t.Setenv("EVENTSTORE_INSECURE", "true")
+	t.Setenv("KURRENTDB_WHAT_IF", "true")
+	var stdout, stderr bytes.Buffer
+	if code := run(nil, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Insecure") {
+		t.Errorf("status %d, stdout %.100q, stderr %.200q; want the effective configuration", code, stdout.String(), stderr.String())
+	}
+	if !configuredElsewhere([]string{"kurrentdb_cluster_size=3"}, "/nonexistent/annal.conf") {
+		t.Error("a lower-case KURRENTDB_ variable was not seen")
+	}
+	conf := filepath.Join(t.TempDir(), "eventstore.conf")
+	if configuredElsewhere([]string{"HOME=/root", "EVENTSTORE=1"}, conf) {
+		t.Error("configured without any option set")
+	}
+	if err := os.WriteFile(conf, []byte("Insecure: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !configuredElsewhere(nil, conf) {
+		t.Error("the default config file was not seen")
+	}
+}
