@@ -11,6 +11,7 @@ import (
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/eventlog"
 	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/core/options"
 	"github.com/annal-db/annal/core/replication"
 )
 
@@ -619,6 +620,14 @@ func (n *Node) followFrom(start int64, wanted func() bool, done func(error)) {
 	if start < st.committed {
 		n.observe(CommittedCut{To: start, Committed: st.committed})
 		n.fatal(fmt.Errorf("leader asks to cut the log back to %d, below the commit point %d", start, st.committed))
+		return
+	}
+	if limit := n.opts.Int(options.MaxTruncation); limit >= 0 && st.log.End()-start > limit {
+		// Records only this node holds are never committed, but this
+		// many of them is unusual enough for an operator to look first.
+		n.fatal(fmt.Errorf("the leader asks to cut %d bytes of the log (back to %d), more than MaxTruncation %d allows; "+
+			"look at why this node wrote so much the cluster did not keep, then raise MaxTruncation (or -1: no limit) to let it cut and rejoin",
+			st.log.End()-start, start, limit))
 		return
 	}
 	n.logf(env.LevelInfo, "log: cutting %d bytes the leader does not have (from %d)", st.log.End()-start, start)

@@ -236,7 +236,7 @@ var (
 	MaxTruncation = register(Option{
 		Name: "MaxTruncation", Group: GroupDatabase, Type: Int, Default: "268435456",
 		Min: 0, Max: 1<<63 - 1, MinusOne: "no limit",
-		Help: "Most bytes a node may cut from its log at start-up when it rejoins behind a new leader; more stops the node " +
+		Help: "Most bytes a node may cut from its log when it follows a new leader that lacks its latest records; more stops the node " +
 			"so that an operator looks first.",
 	})
 	WriteStatsToDb = register(Option{
