@@ -226,15 +226,18 @@ func (c clientLog) Append(evs []streams.Event, done func([]int64, error)) {
 }
 
 // forwardTimeout is how long a follower waits for the leader to answer a
-// forwarded write: EventStoreDB's PrepareTimeoutMs + CommitTimeoutMs +
-// 300 ms.
+// forwarded write: the leader's write timeout and 300 ms, as EventStoreDB's.
 func (n *Node) forwardTimeout() time.Duration {
-	return n.opts.Duration(options.PrepareTimeoutMs) + n.opts.Duration(options.CommitTimeoutMs) + 300*time.Millisecond
+	return n.writeTimeout() + 300*time.Millisecond
 }
 
 // writeTimeout is how long the leader waits for a write to commit before
-// answering with a timeout (the write may still commit).
+// answering with a timeout (the write may still commit): WriteTimeoutMs
+// when set, else PrepareTimeoutMs + CommitTimeoutMs.
 func (n *Node) writeTimeout() time.Duration {
+	if n.opts.Source(options.WriteTimeoutMs) != options.SourceDefault {
+		return n.opts.Duration(options.WriteTimeoutMs)
+	}
 	return n.opts.Duration(options.PrepareTimeoutMs) + n.opts.Duration(options.CommitTimeoutMs)
 }
 

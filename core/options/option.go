@@ -157,6 +157,10 @@ type Option struct {
 	// NotSupported, when set, says why annal accepts the option's name but
 	// refuses any value other than the default, and what to use instead.
 	NotSupported string
+	// NoEffect, when set, says why annal accepts any value of the option
+	// (so that EventStoreDB configurations load) but does not act on it;
+	// a node set it explicitly is warned at start-up.
+	NoEffect string
 	// OldNames are earlier spellings of this option, or names of settings
 	// whose role this option has taken over.
 	OldNames []OldName

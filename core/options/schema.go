@@ -47,7 +47,8 @@ var (
 	})
 	StatsPeriodSec = register(Option{
 		Name: "StatsPeriodSec", Group: GroupApplication, Type: Seconds, Default: "30", Min: 1,
-		Help: "Seconds between two gatherings of node statistics.",
+		Help:     "Seconds between two gatherings of node statistics.",
+		NoEffect: "annal gathers its statistics when /stats or /metrics is read, not on a period",
 	})
 	AllowAnonymousEndpointAccess = register(Option{
 		Name: "AllowAnonymousEndpointAccess", Group: GroupApplication, Type: Bool, Default: "false",
@@ -72,7 +73,8 @@ var (
 var (
 	Log = register(Option{
 		Name: "Log", Group: GroupLogging, Type: Path, Default: "/var/log/eventstore",
-		Help: "Directory for log files.",
+		Help:     "Directory for log files.",
+		NoEffect: "annal writes its log to standard error, for the service manager or container runtime to keep",
 	})
 	LogLevel = register(Option{
 		Name: "LogLevel", Group: GroupLogging, Type: Enum, Default: "Default",
@@ -215,7 +217,8 @@ var (
 	})
 	Index = register(Option{
 		Name: "Index", Group: GroupDatabase, Type: Path,
-		Help: "Directory of the index. Empty means the index directory inside Db.",
+		Help:     "Directory of the index. Empty means the index directory inside Db.",
+		NoEffect: "annal keeps its stream index in memory, rebuilt from the log at start-up, and writes no index files",
 	})
 	MemDb = register(Option{
 		Name: "MemDb", Group: GroupDatabase, Type: Bool, Default: "false",
@@ -231,7 +234,8 @@ var (
 	})
 	WriteTimeoutMs = register(Option{
 		Name: "WriteTimeoutMs", Group: GroupDatabase, Type: Milliseconds, Default: "2000", Min: 1,
-		Help: "How long a client write may take in all, forwarding to the leader included, before it times out.",
+		Help: "How long a client write may take in all, forwarding to the leader included, before it times out. " +
+			"Unless set, annal uses PrepareTimeoutMs + CommitTimeoutMs, as earlier EventStoreDB versions did.",
 	})
 	MaxTruncation = register(Option{
 		Name: "MaxTruncation", Group: GroupDatabase, Type: Int, Default: "268435456",
@@ -241,7 +245,8 @@ var (
 	})
 	WriteStatsToDb = register(Option{
 		Name: "WriteStatsToDb", Group: GroupDatabase, Type: Bool, Default: "false",
-		Help: "Also write node statistics to the $stats-<node> stream every StatsPeriodSec.",
+		Help:     "Also write node statistics to the $stats-<node> stream every StatsPeriodSec.",
+		NoEffect: "annal writes no $stats streams; read /stats or /metrics",
 	})
 )
 
@@ -364,11 +369,13 @@ var (
 	})
 	ConnectionPendingSendBytesThreshold = register(Option{
 		Name: "ConnectionPendingSendBytesThreshold", Group: GroupInterface, Type: Int, Default: "10485760", Min: 1,
-		Help: "Bytes that may wait to be sent on one TCP connection; a connection further behind is closed rather than buffered.",
+		Help:     "Bytes that may wait to be sent on one TCP connection; a connection further behind is closed rather than buffered.",
+		NoEffect: sendQueueBound,
 	})
 	ConnectionQueueSizeThreshold = register(Option{
 		Name: "ConnectionQueueSizeThreshold", Group: GroupInterface, Type: Int, Default: "50000", Min: 1,
-		Help: "Messages that may wait to be sent on one TCP connection; a connection further behind is closed.",
+		Help:     "Messages that may wait to be sent on one TCP connection; a connection further behind is closed.",
+		NoEffect: sendQueueBound,
 	})
 	EnableAtomPubOverHttp = register(Option{
 		Name: "EnableAtomPubOverHttp", Group: GroupInterface, Type: Bool, Default: "false",
@@ -503,3 +510,5 @@ var removedNames = []OldName{
 	{Name: "CommitCount", Status: Removed, Era: "3.x-22.10",
 		Reason: "it never had any effect (EventStoreDB dropped it in 23.10); writes are acknowledged by a quorum of ClusterSize."},
 }
+
+const sendQueueBound = "annal bounds each connection's send queue at 1024 messages and 4 MiB, and slows the sender when it is full instead of closing the connection"

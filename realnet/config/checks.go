@@ -38,6 +38,18 @@ func (l *loader) checkNetwork() {
 		}
 	}
 	l.checkOldGossipPorts()
+	l.checkNoEffect()
+}
+
+// checkNoEffect tells of options set that annal accepts but does not act
+// on.
+func (l *loader) checkNoEffect() {
+	v := l.cfg.Values
+	for _, o := range options.All() {
+		if o.NoEffect != "" && v.Source(o) != options.SourceDefault {
+			l.note(Notice, "%s (from %s) has no effect: %s.", o.Name, l.cfg.Origin(o), o.NoEffect)
+		}
+	}
 }
 
 // defaultNodeIp applies EventStoreDB's rule for a node without NodeIp.

@@ -79,6 +79,9 @@ func helpOption(b *strings.Builder, o *options.Option) {
 	}
 	wrap(b, "      ", details)
 	wrap(b, "      ", o.Help)
+	if o.NoEffect != "" {
+		wrap(b, "      ", "No effect in annal: "+o.NoEffect+".")
+	}
 	if o.NotSupported != "" {
 		wrap(b, "      ", "Not supported: only the default is accepted; "+o.NotSupported)
 	}
