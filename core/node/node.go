@@ -226,6 +226,8 @@ func (n *Node) started() {
 		election.Config{ClusterSize: n.clusterSize, Timeout: n.opts.Duration(options.LeaderElectionTimeoutMs)},
 		election.From{ServerID: n.id, HTTP: n.advNode}, chk, electionNode{n})
 	n.server = replication.NewServer(n.e, n.id, n.heartbeats, leaderNode{n})
+	n.server.Followers = int(n.opts.Int(options.ClusterSize)) - 1
+	n.server.AllowSurplus = n.opts.Bool(options.UnsafeAllowSurplusNodes)
 
 	l, err := n.e.Net.Serve(n.bindNode, n)
 	if err != nil {
@@ -875,6 +877,12 @@ func (r replicaNode) Lost(reason error) {
 	n := r.n
 	n.link = nil
 	if n.stopped {
+		return
+	}
+	if errors.Is(reason, replication.ErrSurplus) {
+		// EventStoreDB's rule: a node beyond ClusterSize stops, so that it
+		// can never be elected with a quorum counted among too many.
+		n.fatal(fmt.Errorf("%w; run ClusterSize nodes, or raise ClusterSize on every node", reason))
 		return
 	}
 	if replication.IsHeartbeatTimeout(reason) {

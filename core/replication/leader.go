@@ -74,6 +74,13 @@ type Server struct {
 	hb   Heartbeats
 	node Leader
 	subs []*Subscription
+	// Followers is how many followers the cluster wants (ClusterSize - 1;
+	// 0: no limit). A promotable replica that catches up when there are
+	// that many already is surplus: it is dropped and stops, or, with
+	// AllowSurplus (UnsafeAllowSurplusNodes), stays a clone whose
+	// acknowledgements do not count.
+	Followers    int
+	AllowSurplus bool
 	// HeartbeatTimeouts counts connections closed for silence.
 	HeartbeatTimeouts uint64
 	// BytesSent counts raw log bytes streamed to replicas.
@@ -274,8 +281,15 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 			sub.Acked = m.Durable
 			if sub.Role == 0 && s.node.End()-sub.Acked <= CaughtUp {
 				sub.Role = RoleClone
-				if sub.Promotable {
+				switch {
+				case !sub.Promotable:
+				case s.Followers == 0 || s.followers() < s.Followers:
 					sub.Role = RoleFollower
+				case !s.AllowSurplus:
+					p.send(&Drop{SubscriptionID: sub.ID, Surplus: true,
+						Reason: fmt.Sprintf("the cluster has the %d followers ClusterSize allows; this node is one more (UnsafeAllowSurplusNodes is off)", s.Followers)})
+					p.close(env.ErrClosed)
+					return
 				}
 				p.send(&Assignment{SubscriptionID: sub.ID, Role: sub.Role})
 			}
@@ -423,7 +437,8 @@ func (s *Server) QuorumPosition(need int) int64 {
 	}
 	var acks []int64
 	for _, sub := range s.subs {
-		if sub.Promotable && sub.Acked >= 0 {
+		// A surplus clone's acknowledgements do not count.
+		if sub.Promotable && sub.Role != RoleClone && sub.Acked >= 0 {
 			acks = append(acks, sub.Acked)
 		}
 	}
@@ -437,6 +452,17 @@ func (s *Server) QuorumPosition(need int) int64 {
 		}
 	}
 	return acks[need-1]
+}
+
+// followers counts the replicas assigned RoleFollower.
+func (s *Server) followers() int {
+	n := 0
+	for _, sub := range s.subs {
+		if sub.Role == RoleFollower {
+			n++
+		}
+	}
+	return n
 }
 
 // DropAll ends every subscription (the node is no longer leader).

@@ -193,6 +193,9 @@ type Assignment struct {
 type Drop struct {
 	SubscriptionID member.ID
 	Reason         string
+	// Surplus: the leader has all the followers ClusterSize allows and
+	// this replica would be one more; it stops rather than reconnect.
+	Surplus bool
 }
 
 func (*HeartbeatRequest) Kind() wire.Kind           { return KindHeartbeatRequest }
@@ -302,10 +305,12 @@ func (*Drop) Kind() wire.Kind { return KindDrop }
 func (m *Drop) Encode(e *wire.Encoder) {
 	member.EncodeID(e, m.SubscriptionID)
 	e.String(m.Reason)
+	e.Bool(m.Surplus)
 }
 func (m *Drop) Decode(d *wire.Decoder) {
 	m.SubscriptionID = member.DecodeID(d, "subscription_id")
 	m.Reason = d.String("reason")
+	m.Surplus = d.Bool("surplus")
 }
 
 func (*LeaderCheck) Kind() wire.Kind { return KindLeaderCheck }

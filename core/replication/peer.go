@@ -13,6 +13,10 @@ import (
 // ErrHeartbeatTimeout closes a connection whose peer stopped answering.
 var ErrHeartbeatTimeout = fmt.Errorf("heartbeat timeout: %w", env.ErrTimeout)
 
+// ErrSurplus ends a link the leader dropped because the cluster has all
+// the followers ClusterSize allows: the node is one too many, and stops.
+var ErrSurplus = errors.New("surplus node")
+
 // Heartbeats are the replication connection's interval and timeout
 // (ReplicationHeartbeatInterval / ReplicationHeartbeatTimeout).
 type Heartbeats struct {

@@ -220,7 +220,11 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 			l.node.Assigned(m.Role)
 		}
 	case *Drop:
-		if m.SubscriptionID == l.subID {
+		switch {
+		case m.SubscriptionID != l.subID:
+		case m.Surplus:
+			l.p.close(fmt.Errorf("dropped by leader: %s: %w", m.Reason, ErrSurplus))
+		default:
 			l.p.close(fmt.Errorf("dropped by leader: %s", m.Reason))
 		}
 	}
