@@ -19,6 +19,7 @@ func TestBenchIsRoutedAndExplainsMistakes(t *testing.T) {
 		t.Fatalf("a refused bench printed on stdout: %q", stdout.String())
 	}
 	stderr.Reset()
+	noOutsideConfig(t)
 	if code := run(nil, &stdout, &stderr); !strings.Contains(stderr.String(), "annal bench MODE") {
 		t.Fatalf("annal's usage (exit %d) does not list bench:\n%s", code, stderr.String())
 	}

@@ -39,7 +39,7 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 && configuredElsewhere(os.Environ(), options.Config.Default) {
+	if len(args) == 0 && configuredElsewhere(environ(), defaultConfigPath) {
 		// A node configured by its environment or its config file alone
 		// (a container, a service unit) needs no arguments.
 		return exitOf(nodeCommand(nil, stdout, stderr), stderr)
@@ -68,13 +68,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOf(err, stderr)
 }
 
+// environ and defaultConfigPath are where a node's configuration outside
+// the command line comes from (tests replace them).
+var (
+	environ           = os.Environ
+	defaultConfigPath = options.Config.Default
+)
+
 // configuredElsewhere reports whether a node is configured without the
-// command line: an EVENTSTORE_ or KURRENTDB_ variable in environ, or the
-// default config file present.
+// command line: a variable in environ naming a node option (not any
+// EVENTSTORE_ variable: service links and client settings use the prefix
+// too), or the default config file present.
 func configuredElsewhere(environ []string, defaultConfig string) bool {
+	names := map[string]bool{}
+	for _, o := range options.All() {
+		for _, n := range options.EnvNames(o) {
+			names[n] = true
+		}
+		for _, old := range o.OldNames {
+			names[options.EnvPrefixEventStore+options.UpperSnake(old.Name)] = true
+		}
+	}
 	for _, kv := range environ {
-		upper := strings.ToUpper(kv)
-		if strings.HasPrefix(upper, options.EnvPrefixEventStore) || strings.HasPrefix(upper, options.EnvPrefixKurrentDB) {
+		key, _, _ := strings.Cut(kv, "=")
+		if names[strings.ToUpper(key)] {
 			return true
 		}
 	}

@@ -281,6 +281,7 @@ func TestRunRoutesOptionsToTheNode(t *testing.T) {
 		t.Errorf("annal --help=true: status %d, stdout %.200q", code, stdout.String())
 	}
 	stderr.Reset()
+	noOutsideConfig(t)
 	if code := run(nil, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "annal [options]") {
 		t.Errorf("annal: status %d, usage %q", code, stderr.String())
 	}
@@ -302,6 +303,13 @@ func TestANodeConfiguredByItsEnvironmentNeedsNoArguments(t *testing.T) {
 	if !configuredElsewhere([]string{"kurrentdb_cluster_size=3"}, "/nonexistent/annal.conf") {
 		t.Error("a lower-case KURRENTDB_ variable was not seen")
 	}
+	if !configuredElsewhere([]string{"EVENTSTORE_INT_IP=10.0.0.1"}, "/nonexistent/annal.conf") {
+		t.Error("an option's old name was not seen")
+	}
+	// A service link or a client's setting is not a node's configuration.
+	if configuredElsewhere([]string{"EVENTSTORE_PORT=tcp://10.0.0.9:2113", "EVENTSTORE_CONNECTION_STRING=esdb://x:2113"}, "/nonexistent/annal.conf") {
+		t.Error("variables that name no option counted as configuring a node")
+	}
 	conf := filepath.Join(t.TempDir(), "eventstore.conf")
 	if configuredElsewhere([]string{"HOME=/root", "EVENTSTORE=1"}, conf) {
 		t.Error("configured without any option set")
@@ -312,4 +320,13 @@ func TestANodeConfiguredByItsEnvironmentNeedsNoArguments(t *testing.T) {
 	if !configuredElsewhere(nil, conf) {
 		t.Error("the default config file was not seen")
 	}
+}
+
+// noOutsideConfig makes run see no environment and no default config
+// file, whatever the machine running the test has.
+func noOutsideConfig(t *testing.T) {
+	t.Helper()
+	oldEnv, oldPath := environ, defaultConfigPath
+	environ, defaultConfigPath = func() []string { return nil }, filepath.Join(t.TempDir(), "none.conf")
+	t.Cleanup(func() { environ, defaultConfigPath = oldEnv, oldPath })
 }

@@ -622,9 +622,11 @@ func (n *Node) followFrom(start int64, wanted func() bool, done func(error)) {
 		n.fatal(fmt.Errorf("leader asks to cut the log back to %d, below the commit point %d", start, st.committed))
 		return
 	}
-	if limit := n.opts.Int(options.MaxTruncation); limit >= 0 && st.log.End()-start > limit {
+	if limit := n.opts.Int(options.MaxTruncation); wanted != nil && limit >= 0 && st.log.End()-start > limit {
 		// Records only this node holds are never committed, but this
 		// many of them is unusual enough for an operator to look first.
+		// (A new leader cutting its own unfinished append, wanted nil,
+		// is not this.)
 		n.fatal(fmt.Errorf("the leader asks to cut %d bytes of the log (back to %d), more than MaxTruncation %d allows; "+
 			"look at why this node wrote so much the cluster did not keep, then raise MaxTruncation (or -1: no limit) to let it cut and rejoin",
 			st.log.End()-start, start, limit))
