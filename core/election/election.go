@@ -26,6 +26,7 @@ package election
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -367,7 +368,9 @@ func (s *Service) onViewChange(m *ViewChange) {
 		}
 		return
 	}
-	if m.AttemptedView <= s.installed {
+	if m.AttemptedView <= s.installed || m.AttemptedView == math.MaxInt32 {
+		// The last view there is cannot be attempted: the next would
+		// wrap, and every later view change be taken for an old one.
 		return
 	}
 	if m.AttemptedView > s.attempted {
@@ -739,7 +742,7 @@ func (s *Service) sendProof() {
 }
 
 func (s *Service) onViewChangeProof(m *ViewChangeProof) {
-	if s.phase == Idle || m.InstalledView <= s.installed || !s.known(m.ServerID) {
+	if s.phase == Idle || m.InstalledView <= s.installed || m.InstalledView == math.MaxInt32 || !s.known(m.ServerID) {
 		return
 	}
 	view := m.InstalledView

@@ -2,6 +2,7 @@ package election_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -598,6 +599,28 @@ func TestAFollowerJoinsTheElectionItsLeaderCalls(t *testing.T) {
 		}
 		if count[*election.ViewChange](f.sent) == 0 {
 			rt.Fatal("the follower sent no view change of its own")
+		}
+	})
+}
+
+// A view change for the last view there is (MaxInt32) is refused: the
+// view after it would wrap, and every later view change be taken for an
+// old one, so the node could never elect again.
+func TestTheLastViewIsNeverAttempted(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 3, 0)
+		a, b, d := c.nodes[0], c.nodes[1], c.nodes[2]
+		b.down, d.down = true, true
+		a.svc.StartElections()
+		a.svc.Handle(&election.ViewChange{From: b.from(), AttemptedView: math.MaxInt32})
+		a.svc.Handle(&election.ViewChangeProof{From: b.from(), InstalledView: math.MaxInt32})
+		coordinated := false
+		for v := a.svc.Installed() + 1; v < 10 && !coordinated; v++ {
+			a.svc.Handle(&election.ViewChange{From: b.from(), AttemptedView: v})
+			coordinated = a.svc.Phase() == election.Coordinator
+		}
+		if !coordinated {
+			rt.Fatalf("after a view change for view MaxInt32, a never coordinated a later ordinary view (installed %d)", a.svc.Installed())
 		}
 	})
 }
