@@ -583,7 +583,11 @@ func (r *end) onData(seq uint64) {
 		}
 	}
 	if !r.alive() {
-		r.rstTo(s) // no such connection in this kernel
+		// No such connection in this kernel. A reset lost on the way is
+		// like a lost ACK: the sender, hearing nothing, sends again.
+		if !r.rstTo(s) {
+			s.retxAfterLoss(seq)
+		}
 		return
 	}
 	if seq < r.rcvNxt || !s.inRing(seq) {
@@ -593,7 +597,9 @@ func (r *end) onData(seq uint64) {
 	}
 	sg := s.seg(seq)
 	if r.appClosed && !sg.fin {
-		r.rstTo(s) // data for a closed socket
+		if !r.rstTo(s) { // data for a closed socket
+			s.retxAfterLoss(seq)
+		}
 		r.die(nil)
 		return
 	}
@@ -683,23 +689,28 @@ func (r *end) openPeerWindow() {
 }
 
 // rstTo sends a reset from this end's kernel to p.
-func (e *end) rstTo(p *end) {
+// rstTo sends p a reset; false when the network lost it on the way.
+func (e *end) rstTo(p *end) bool {
 	if p == nil || !p.alive() {
-		return
+		return true // nobody there to need it
 	}
 	f := e.f
 	f.rec(e.host, "rst").Uint("conn", e.id).Uint("to", p.id).End()
 	if why := sendBlock(e.host, e.out); why != dropNone {
 		f.drop(e.host, why, pktRst, e.id, 0)
-		return
+		return false
 	}
 	f.w.At(e.arrival(0), p, pack(evRst, 0, 0))
+	return true
 }
 
 func (e *end) onRst() {
 	f := e.f
 	if why := arriveBlock(e.host); why != dropNone {
 		f.drop(e.host, why, pktRst, e.id, 0)
+		// Lost on arrival: data still unacknowledged goes again, and its
+		// next answer is another reset.
+		e.retxAfterLoss(e.una)
 		return
 	}
 	if !e.alive() {

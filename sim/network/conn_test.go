@@ -404,3 +404,24 @@ func TestAcceptRefusalResetsAndClosedListenerRefuses(t *testing.T) {
 		t.Fatalf("dial to a closed listener: established=%v err=%v; want ErrRefused", cl2.established, cl2.err)
 	}
 }
+
+// A segment that reaches a killed peer is answered with a reset; when the
+// network loses that reset, the sender hears nothing and must send the
+// segment again, so that after the partition heals the next answer (a
+// reset) arrives within a few RTOs instead of the user timeout.
+func TestASegmentAnsweredByALostResetIsSentAgain(t *testing.T) {
+	fx, c, cl, srv, _ := connected(t, quietConfig())
+	a, b := fx.f.Host("a"), fx.f.Host("b")
+	sb := srv.logs[0].conn.(*end).st
+	fx.f.Block(b, a) // b's resets cannot reach a
+	sb.Kill()
+	if err := c.Send([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	fx.run(100 * time.Millisecond)
+	fx.f.Heal()
+	fx.run(5 * time.Second)
+	if !errors.Is(cl.err, env.ErrReset) {
+		t.Fatalf("5 s after the heal: closed %v, error %v; want a reset", cl.closed, cl.err)
+	}
+}
