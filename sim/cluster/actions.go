@@ -51,6 +51,9 @@ func (c *Cluster) Apply(st scenario.Step) {
 			target.PowerOn()
 		case host.Frozen:
 			target.Thaw()
+			if target.State() == host.Stopped { // killed while frozen
+				target.Start()
+			}
 		}
 	case "freeze":
 		target.Freeze()

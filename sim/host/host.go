@@ -164,14 +164,17 @@ func (h *Host) Start() {
 
 // Kill ends the process at once, as SIGKILL does: the host's kernel resets
 // its connections (peers notice immediately) and keeps its page cache
-// (unsynced writes are not lost).
+// (unsynced writes are not lost). A frozen host's process dies too; its
+// resets are lost to the silence, and it thaws without a process.
 func (h *Host) Kill() {
-	if h.state != Running {
+	if h.proc == nil || (h.state != Running && h.state != Frozen) {
 		return
 	}
 	h.trace("kill").Int("incarnation", int64(h.Incarnation)).End()
 	h.endProcess()
-	h.state = Stopped
+	if h.state == Running {
+		h.state = Stopped
+	}
 }
 
 // Freeze makes the host silent (a VM pause, a pulled cable): no packets in

@@ -440,3 +440,29 @@ func TestKillKeepsThePageCachePowerOffCrashesTheDisk(t *testing.T) {
 			h.State(), h.Net.Down(), starts, h.Incarnation)
 	}
 }
+
+// Killing a frozen host kills its process: after the thaw nothing of the
+// old incarnation runs, and the host is stopped, to be started again.
+func TestKillingAFrozenHostKillsItsProcess(t *testing.T) {
+	r := newRig(t, 1, exactNet())
+	ticks := 0
+	h := r.host("a", "10.0.0.1", us, func(e env.Env) func() {
+		var tick func()
+		tick = func() { ticks++; e.Clock.AfterFunc(10*ms, tick) }
+		e.Clock.AfterFunc(10*ms, tick)
+		return func() {}
+	})
+	h.Start()
+	r.run(50 * ms)
+	h.Freeze()
+	h.Kill()
+	if h.State() != Frozen {
+		t.Fatalf("a frozen host killed is %v; want still frozen (silent) until it thaws", h.State())
+	}
+	h.Thaw()
+	before := ticks
+	r.run(100 * ms)
+	if h.State() != Stopped || ticks != before {
+		t.Fatalf("killed while frozen: state %v, %d ticks after the thaw; want stopped, none", h.State(), ticks-before)
+	}
+}
