@@ -63,9 +63,11 @@ type Subscription struct {
 }
 
 // SubscribeToStream subscribes to one stream. The stream need not exist
-// yet; a tombstone ends the subscription with StreamDeletedError, and
-// once the tombstone is applied no more of the stream's events are
-// delivered (those already buffered still are), as EventStoreDB does.
+// yet; a tombstone ends the subscription with StreamDeletedError. A
+// subscription still catching up when the tombstone is applied delivers
+// nothing more of the stream (what is already buffered still goes); a live
+// one gets the events committed before the tombstone, then the drop, as
+// EventStoreDB's do.
 func (s *Service) SubscribeToStream(req SubscribeStreamRequest, sink func(Message)) (*Subscription, error) {
 	if req.Stream == "" {
 		return nil, invalid("the stream name is empty")
@@ -443,9 +445,11 @@ func (sub *Subscription) readAll() {
 
 func (sub *Subscription) fillStream() {
 	ring := &sub.s.ring
-	if st := sub.s.idx.get(sub.stream); st != nil && st.tombstoned() {
+	if st := sub.s.idx.get(sub.stream); st != nil && st.tombstoned() && !sub.live {
 		// A read of a tombstoned stream says it is deleted and returns
-		// none of its events; so does a subscription, wherever it was.
+		// none of its events; so does a catching-up subscription. A live
+		// one was handed each event as it committed, so it still gets
+		// those that came with the tombstone, then the drop.
 		sub.drop(&StreamDeletedError{Stream: sub.stream})
 		return
 	}
@@ -456,6 +460,10 @@ func (sub *Subscription) fillStream() {
 			last = st.last()
 		}
 		if sub.nextRev > last {
+			if st != nil && st.tombstoned() {
+				sub.drop(&StreamDeletedError{Stream: sub.stream})
+				return
+			}
 			if !sub.live {
 				sub.live = true
 				sub.push(Message{Kind: CaughtUp, Revision: sub.nextRev - 1, Position: -1})

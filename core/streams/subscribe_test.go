@@ -422,3 +422,24 @@ func TestStreamSubscriptionAfterTheLastPossibleRevision(t *testing.T) {
 		t.Fatalf("a subscription after revision MaxInt64 delivered %v", rec.kinds())
 	}
 }
+
+// TestALiveSubscriberGetsWhatCameWithTheTombstone: a live subscriber is
+// handed each event as it commits, so events applied in the same batch as
+// the tombstone still reach it, before the drop.
+func TestALiveSubscriberGetsWhatCameWithTheTombstone(t *testing.T) {
+	h := newHarness(t, streams.Config{}, false)
+	res := h.mustAppend("s", streams.NoStream, "a")
+	sub, rec := h.subscribeStream("s", streams.Start())
+	sub.Request(100)
+	if got := rec.kinds(); !slices.Equal(got, []string{"confirmed", "a", "caught-up"}) {
+		t.Fatalf("before: %v", got)
+	}
+	p := res.Position
+	h.svc.Apply([]streams.Event{
+		{Position: p + 100, Stream: "s", Number: 1, ID: h.id(), Type: "b", Data: []byte(`{}`), IsJSON: true},
+		{Position: p + 200, Stream: "s", Number: math.MaxInt64, ID: h.id(), Type: "$streamDeleted", Tombstone: true},
+	})
+	if got := rec.kinds(); !slices.Equal(got, []string{"confirmed", "a", "caught-up", "b", "dropped"}) || !isDeleted(rec.msgs[len(rec.msgs)-1].Err) {
+		t.Fatalf("got %v, want b, then dropped for the tombstone", got)
+	}
+}
