@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/realnet/config"
 )
 
 const usage = `annal: a clustered event store.
@@ -39,7 +40,7 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 && configuredElsewhere(environ(), defaultConfigPath) {
+	if len(args) == 0 && configuredElsewhere(outside()) {
 		// A node configured by its environment or its config file alone
 		// (a container, a service unit) needs no arguments.
 		return exitOf(nodeCommand(nil, stdout, stderr), stderr)
@@ -68,35 +69,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOf(err, stderr)
 }
 
-// environ and defaultConfigPath are where a node's configuration outside
-// the command line comes from (tests replace them).
-var (
-	environ           = os.Environ
-	defaultConfigPath = options.Config.Default
-)
+// outside is what configures a node besides its command line: the
+// environment and the default config file (tests replace it).
+var outside = func() config.Inputs { return config.Inputs{Environ: os.Environ(), ReadFile: os.ReadFile} }
 
-// configuredElsewhere reports whether a node is configured without the
-// command line: a variable in environ naming a node option (not any
-// EVENTSTORE_ variable: service links and client settings use the prefix
-// too), or the default config file present.
-func configuredElsewhere(environ []string, defaultConfig string) bool {
-	names := map[string]bool{}
-	for _, o := range options.All() {
-		for _, n := range options.EnvNames(o) {
-			names[n] = true
-		}
-		for _, old := range o.OldNames {
-			names[options.EnvPrefixEventStore+options.UpperSnake(old.Name)] = true
-		}
+// configuredElsewhere reports whether in configures a node without the
+// command line: the configuration loader reads a config file, or finds an
+// option set in the environment (service links and client settings share
+// the EVENTSTORE_ prefix, and set none).
+func configuredElsewhere(in config.Inputs) bool {
+	c, _ := config.Load(in)
+	if c.ConfigRead {
+		return true
 	}
-	for _, kv := range environ {
-		key, _, _ := strings.Cut(kv, "=")
-		if names[strings.ToUpper(key)] {
+	for _, o := range options.All() {
+		if c.Values.Source(o) == options.SourceEnvironment {
 			return true
 		}
 	}
-	_, err := os.Stat(defaultConfig)
-	return err == nil
+	return false
 }
 
 // exitOf is the exit status for a command's error, which it prints.

@@ -300,24 +300,21 @@ func TestANodeConfiguredByItsEnvironmentNeedsNoArguments(t *testing.T) {
 	if code := run(nil, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Insecure") {
 		t.Errorf("status %d, stdout %.100q, stderr %.200q; want the effective configuration", code, stdout.String(), stderr.String())
 	}
-	if !configuredElsewhere([]string{"kurrentdb_cluster_size=3"}, "/nonexistent/annal.conf") {
+	env := func(vars ...string) config.Inputs { return nodeInputs(nil, vars, nil) }
+	if !configuredElsewhere(env("kurrentdb_cluster_size=3")) {
 		t.Error("a lower-case KURRENTDB_ variable was not seen")
 	}
-	if !configuredElsewhere([]string{"EVENTSTORE_INT_IP=10.0.0.1"}, "/nonexistent/annal.conf") {
+	if !configuredElsewhere(env("EVENTSTORE_INT_IP=10.0.0.1")) {
 		t.Error("an option's old name was not seen")
 	}
 	// A service link or a client's setting is not a node's configuration.
-	if configuredElsewhere([]string{"EVENTSTORE_PORT=tcp://10.0.0.9:2113", "EVENTSTORE_CONNECTION_STRING=esdb://x:2113"}, "/nonexistent/annal.conf") {
+	if configuredElsewhere(env("EVENTSTORE_PORT=tcp://10.0.0.9:2113", "EVENTSTORE_CONNECTION_STRING=esdb://x:2113")) {
 		t.Error("variables that name no option counted as configuring a node")
 	}
-	conf := filepath.Join(t.TempDir(), "eventstore.conf")
-	if configuredElsewhere([]string{"HOME=/root", "EVENTSTORE=1"}, conf) {
+	if configuredElsewhere(env("HOME=/root", "EVENTSTORE=1")) {
 		t.Error("configured without any option set")
 	}
-	if err := os.WriteFile(conf, []byte("Insecure: true\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if !configuredElsewhere(nil, conf) {
+	if !configuredElsewhere(nodeInputs(nil, nil, map[string]string{options.Config.Default: "Insecure: true\n"})) {
 		t.Error("the default config file was not seen")
 	}
 }
@@ -326,7 +323,7 @@ func TestANodeConfiguredByItsEnvironmentNeedsNoArguments(t *testing.T) {
 // file, whatever the machine running the test has.
 func noOutsideConfig(t *testing.T) {
 	t.Helper()
-	oldEnv, oldPath := environ, defaultConfigPath
-	environ, defaultConfigPath = func() []string { return nil }, filepath.Join(t.TempDir(), "none.conf")
-	t.Cleanup(func() { environ, defaultConfigPath = oldEnv, oldPath })
+	old := outside
+	outside = func() config.Inputs { return nodeInputs(nil, nil, nil) }
+	t.Cleanup(func() { outside = old })
 }
