@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/annal-db/annal/core/streams"
 )
 
 // RoleAll in an access list lets every caller in (anonymous callers too,
@@ -152,7 +154,7 @@ func (a *ACLs) Applied(stream string, data []byte) {
 		a.mu.Unlock()
 		return
 	}
-	target, ok := strings.CutPrefix(stream, "$$")
+	target, ok := streams.StreamDescribedBy(stream)
 	if !ok {
 		return
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/annal-db/annal/core/streams"
 )
 
 // Principal is who makes a request: a user, or nobody (anonymous).
@@ -75,7 +77,7 @@ func (e *DeniedError) Error() string { return ErrAccessDenied.Error() + ": " + e
 func (e *DeniedError) Unwrap() error { return ErrAccessDenied }
 
 // AllStream is the name a read of the whole log ($all) is checked under.
-const AllStream = "$all"
+const AllStream = streams.AllStream
 
 // Policy decides stream operations as EventStoreDB's access lists do. The
 // metadata stream "$$x" of a stream x is checked as x, with x's $mr and $mw
@@ -103,7 +105,7 @@ func (pol Policy) CheckStream(who *Principal, op Operation, stream string) error
 	}
 	target := stream
 	meta := false
-	if rest, ok := strings.CutPrefix(stream, "$$"); ok {
+	if rest, ok := streams.StreamDescribedBy(stream); ok {
 		target, meta = rest, true
 	}
 	if target == "" {
