@@ -367,3 +367,26 @@ func randomDeletesSchedule(seed uint64) scenario.Scenario {
 //
 //	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=0 go test ./sim/cluster -run TestExploreDeletes -v -timeout 30m
 func TestExploreDeletes(t *testing.T) { explore(t, randomDeletesSchedule) }
+
+// randomNetworkingSchedule is randomSchedule's faults on a cluster whose
+// nodes sit each behind its own NAT, advertising their public addresses,
+// and, one time in two, find each other through DNS rather than gossip
+// seeds: every connection, vote and replicated record then passes address
+// translation while hosts die, freeze and are cut off.
+func randomNetworkingSchedule(seed uint64) scenario.Scenario {
+	sc := randomSchedule(seed)
+	r := rand.New(rand.NewPCG(seed, 0x7a7))
+	sc.Name = fmt.Sprintf("explore-networking-%d", seed)
+	sc.Description = "A random fault schedule on nodes behind NATs that broke an invariant."
+	sc.NAT = &scenario.NAT{Advertise: true}
+	if r.IntN(2) == 0 {
+		sc.Discovery = "dns"
+	}
+	return sc
+}
+
+// TestExploreNetworking is the NAT and discovery search, run on demand like
+// the others:
+//
+//	ANNAL_EXPLORE=200 ANNAL_EXPLORE_FROM=0 go test ./sim/cluster -run TestExploreNetworking -v -timeout 30m
+func TestExploreNetworking(t *testing.T) { explore(t, randomNetworkingSchedule) }
