@@ -39,6 +39,8 @@ type File struct {
 	seq   uint64
 	value []byte
 
+	created bool // Open made the file: it did not exist
+
 	writing bool
 	pending []byte // latest value waiting for the write in flight
 	waiters []func(error)
@@ -81,6 +83,7 @@ func (f *File) create(done func(*File, error)) {
 				done(nil, fmt.Errorf("checkpoint %s: sync directory: %w", f.name, err))
 				return
 			}
+			f.created = true
 			f.reserve(done)
 		})
 	})
@@ -156,6 +159,9 @@ func decodeSlot(b []byte) (seq uint64, value []byte, ok bool) {
 	}
 	return seq, append([]byte(nil), b[headerSize:end]...), true
 }
+
+// Created reports whether Open made the file because it did not exist.
+func (f *File) Created() bool { return f.created }
 
 // Value is the last durable value (nil if never written).
 func (f *File) Value() []byte { return f.value }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -371,4 +372,46 @@ func TestDamagedTailHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRecords(t, "records before the damaged segment", got, before)
+}
+
+// writer.chk is created, and its creation made durable, before the first
+// segment is: a log with segments and no writer.chk has lost its durable
+// end to something other than a crash. Open must say so, not take the end
+// as 0 and delete every segment.
+func TestMissingWriterCheckpointIsRefused(t *testing.T) {
+	r := newRig(t, 9, disk.DefaultConfig(), eventlog.Config{SegmentSize: 16 << 10})
+	l := r.mustOpen()
+	rng := rand.New(rand.NewPCG(9, 9))
+	fillLog(r, l, rng, 100, 900)
+	if l.Durable() < 2*(16<<10) {
+		t.Fatalf("the log ends at %d; the test needs more than one segment", l.Durable())
+	}
+	deleted := false
+	var derr error
+	r.view.Delete("log/writer.chk", func(err error) { derr, deleted = err, true })
+	r.wait(&deleted, "Delete")
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	r.restart()
+	l, err := r.open()
+	if err == nil || l != nil {
+		t.Fatalf("open without writer.chk: log %v, error %v; want an error and no log", l, err)
+	}
+	if !strings.Contains(err.Error(), "writer.chk") {
+		t.Fatalf("the error %q does not name writer.chk", err)
+	}
+	listed := false
+	var names []string
+	r.view.List("log", func(n []string, err error) { names, listed = n, true })
+	r.wait(&listed, "List")
+	if len(names) < 2 || slices.Contains(names, "writer.chk") {
+		t.Fatalf("the log directory holds %v after the refused open; its segments must be left alone, and no writer.chk made", names)
+	}
+	// Refused again: an empty writer.chk left by the first attempt would
+	// let the second take the end as 0.
+	r.restart()
+	if l, err := r.open(); err == nil || l != nil {
+		t.Fatalf("second open without writer.chk: log %v, error %v; want an error and no log", l, err)
+	}
 }

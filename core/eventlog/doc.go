@@ -86,7 +86,8 @@
 //
 // # Recovery
 //
-// Open reads W from writer.chk, checks the header of every segment holding
+// Open reads W from writer.chk (a directory holding segments but no
+// writer.chk is refused, not taken as empty), checks the header of every segment holding
 // positions below W, deletes the segments starting at or past W (they hold
 // nothing durable: at most half-created files or records never made
 // durable), and re-reads and verifies every record of the last segment up to

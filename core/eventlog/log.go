@@ -169,7 +169,37 @@ func (r *recovery) start() {
 			}
 		}
 		slices.Sort(r.present)
+		if len(r.present) > 0 && l.chk.Created() {
+			r.refuseWithoutEnd()
+			return
+		}
 		r.checkHeader(0)
+	})
+}
+
+// refuseWithoutEnd fails Open for a directory that holds segments but held
+// no writer.chk. writer.chk is created, durably, before the first segment
+// is, so its durable end was lost to something other than a crash; taking
+// that end as 0 would delete every segment. The writer.chk Open just made
+// is removed again, so that the next Open refuses too.
+func (r *recovery) refuseWithoutEnd() {
+	l := r.l
+	name := l.cfg.Dir + "/" + writerCheckpoint
+	err := fmt.Errorf("eventlog: %s holds segment files (%s, ...) but no %s, the log's durable end, which is written before any segment; "+
+		"without it no record can be trusted, so the segments were left as they are: restore %s from a backup, or move the directory aside to start an empty log",
+		l.cfg.Dir, segmentName(l.cfg.Dir, r.present[0]), writerCheckpoint, name)
+	l.disk.Delete(name, func(derr error) {
+		if derr != nil {
+			r.done(nil, fmt.Errorf("%w (removing the empty %s made meanwhile failed too: %w)", err, name, derr))
+			return
+		}
+		l.disk.SyncDir(l.cfg.Dir, func(derr error) {
+			if derr != nil {
+				r.done(nil, fmt.Errorf("%w (syncing %s after removing the empty %s made meanwhile failed too: %w)", err, l.cfg.Dir, name, derr))
+				return
+			}
+			r.done(nil, err)
+		})
 	})
 }
 

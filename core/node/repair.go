@@ -49,10 +49,21 @@ func (n *Node) corruption(err error, while string) bool {
 
 func (n *Node) reportCorruption(c *eventlog.CorruptError, while string) {
 	file, off := n.st.log.Location(c.From)
-	n.logf(env.LevelError, "log: corrupt synced data in %s at offset %d (log positions [%d, %d)), found while %s: %s; the range is not served, it is cut and fetched again from the leader",
-		file, off, c.From, c.To, while, c.Reason)
+	then := "it is cut and fetched again from the leader"
+	if n.onlyCopy() {
+		then = "this node holds the only copy, so it stops"
+	}
+	n.logf(env.LevelError, "log: corrupt synced data in %s at offset %d (log positions [%d, %d)), found while %s: %s; the range is not served, %s",
+		file, off, c.From, c.To, while, c.Reason, then)
 	n.observe(Corrupted{From: c.From, To: c.To, File: file, Offset: off})
 }
+
+// onlyCopy says whether this node's log is the only copy of what it
+// committed: the quorum that made its records safe is this node alone, so
+// there is no leader to fetch a damaged range from, and a cut would destroy
+// acknowledged events (the intact ones after the damage too) and hand their
+// positions to new ones.
+func (n *Node) onlyCopy() bool { return n.clusterSize == 1 && !n.readOnly }
 
 // cutDamaged truncates the log to the start of the damage, waiting for
 // writes in flight, then runs next.
@@ -60,6 +71,12 @@ func (n *Node) cutDamaged(c *eventlog.CorruptError, next func()) {
 	st := &n.st
 	if c.From >= st.log.Durable() {
 		next()
+		return
+	}
+	if n.onlyCopy() {
+		file, off := st.log.Location(c.From)
+		n.fatal(fmt.Errorf("the log is corrupt in %s at offset %d (log positions [%d, %d)): %s; this single-node cluster holds the only copy, so the node stops rather than cut acknowledged events; restore the data directory from a backup",
+			file, off, c.From, c.To, c.Reason))
 		return
 	}
 	st.repairing = true

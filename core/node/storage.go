@@ -182,7 +182,7 @@ func (n *Node) openStorage(done func()) {
 				n.st.committed = min(int64(binary.LittleEndian.Uint64(v)), l.Durable())
 				n.st.commitChkIssued = n.st.committed
 			}
-			n.scan(0, done)
+			n.scan(0, nil, done)
 		})
 	})
 	if err != nil {
@@ -190,13 +190,22 @@ func (n *Node) openStorage(done func()) {
 	}
 }
 
-// scan reads the durable log forward in bounded steps.
-func (n *Node) scan(from int64, done func()) {
+// scan reads the durable log forward in bounded steps. held are the
+// committed records read so far of an append whose last record has not
+// been read yet: an append is applied whole or not at all, and after a
+// corrupt range is cut the log can end inside one that the commit point
+// covers (its rest comes back from the leader).
+func (n *Node) scan(from int64, held []eventlog.Record, done func()) {
 	l := n.st.log
-	if from >= l.Durable() {
-		n.st.applied = from
-		n.st.applied = min(n.st.applied, n.st.committed)
+	finish := func(end int64) {
+		n.st.applied = min(end, n.st.committed)
+		if len(held) > 0 {
+			n.st.applied = min(n.st.applied, held[0].Position)
+		}
 		done()
+	}
+	if from >= l.Durable() {
+		finish(from)
 		return
 	}
 	err := l.ReadForward(from, l.Durable(), scanBytes, func(recs []eventlog.Record, next int64, err error) {
@@ -207,7 +216,7 @@ func (n *Node) scan(from int64, done func()) {
 			n.reportCorruption(c, "scanning the log at start-up")
 			// The failed read returned none of the good records before
 			// the damage: scan them again, up to the new end.
-			n.cutDamaged(c, func() { n.scan(from, done) })
+			n.cutDamaged(c, func() { n.scan(from, held, done) })
 			return
 		}
 		if err != nil {
@@ -224,15 +233,18 @@ func (n *Node) scan(from int64, done func()) {
 				n.st.lastBoundary = r.End()
 			}
 			if r.End() <= n.st.committed {
-				apply = append(apply, *r)
+				held = append(held, *r)
+				if r.EndsAppend() {
+					apply = append(apply, held...)
+					held = held[:0]
+				}
 			}
 		}
 		n.applyRecords(apply)
-		n.scan(next, done)
+		n.scan(next, held, done)
 	})
 	if errors.Is(err, eventlog.ErrNothingToRead) {
-		n.st.applied = min(l.Durable(), n.st.committed)
-		done()
+		finish(l.Durable())
 	} else if err != nil {
 		n.fatal(fmt.Errorf("log scan at %d: %w", from, err))
 	}
