@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"syscall"
 
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/options"
@@ -59,11 +60,23 @@ type BindError struct {
 	Endpoint             env.Endpoint
 	IPOption, PortOption *options.Option
 	Err                  error
+	// Own, when set, is the option of this node's other port, bound
+	// already on the same port number: the node itself holds the port.
+	Own *options.Option
 }
 
 func (e *BindError) Error() string {
 	hint := ""
 	switch {
+	case e.Own != nil && errors.Is(e.Err, env.ErrAddrInUse):
+		hint = fmt.Sprintf("; this node's own %s is bound there (%s is %d too): the node needs two ports, give %s and %s different values",
+			e.Own.Name, e.Own.Name, e.Endpoint.Port, e.PortOption.Name, e.Own.Name)
+	case errors.Is(e.Err, syscall.EACCES):
+		// Linux reports a privileged port (below 1024, without
+		// CAP_NET_BIND_SERVICE) or one a security policy (SELinux)
+		// forbids this way; the network calls it an unavailable address.
+		hint = fmt.Sprintf("; permission denied: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability, and a security policy (SELinux) may forbid a port: "+
+			"grant the capability, or choose a port from 1024 up with %s", options.CLIName(e.PortOption))
 	case errors.Is(e.Err, env.ErrAddrInUse):
 		hint = fmt.Sprintf("; another process listens there: stop it, or choose another port with %s", options.CLIName(e.PortOption))
 	case errors.Is(e.Err, env.ErrAddrNotAvailable):

@@ -8,6 +8,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -215,7 +216,11 @@ func Start(cfg Config) (*Runtime, error) {
 		return nil, &BindError{Port: "replication port", Endpoint: replEp, IPOption: options.ReplicationIp, PortOption: options.ReplicationPort, Err: err}
 	}
 	if r.port, err = r.net.ServeNode(nodeEp, rt); err != nil {
-		return nil, &BindError{Port: "node port", Endpoint: nodeEp, IPOption: options.NodeIp, PortOption: options.NodePort, Err: err}
+		be := &BindError{Port: "node port", Endpoint: nodeEp, IPOption: options.NodeIp, PortOption: options.NodePort, Err: err}
+		if overlaps(nodeEp, r.repl.Addr()) {
+			be.Own = options.ReplicationPort
+		}
+		return nil, be
 	}
 	for _, p := range []struct {
 		o     *options.Option
@@ -459,4 +464,17 @@ func (r *Runtime) closeAll() {
 	if r.memDb && r.dir != "" {
 		_ = os.RemoveAll(r.dir)
 	}
+}
+
+// overlaps says whether two endpoints claim the same port on one address: a
+// listener on the unspecified address holds the port on every address.
+func overlaps(a, b env.Endpoint) bool {
+	if a.Port == 0 || a.Port != b.Port {
+		return false
+	}
+	unspecified := func(h string) bool {
+		ip, err := netip.ParseAddr(h)
+		return err == nil && ip.IsUnspecified()
+	}
+	return a.Host == b.Host || unspecified(a.Host) || unspecified(b.Host)
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/realnet/netstack"
 	"github.com/annal-db/annal/realnet/tlsconfig"
 )
 
@@ -221,6 +223,68 @@ func TestPortInUseIsAStartError(t *testing.T) {
 	}
 }
 
+// A node port and a replication port given the same number collide with
+// each other, not with another process: the error says so, and names
+// both options.
+func TestNodePortOnItsOwnReplicationPortIsExplained(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(free.Addr().(*net.TCPAddr).Port)
+	_ = free.Close()
+
+	rt, err := Start(Config{Options: nodeOptions(t, t.TempDir(), map[*options.Option]string{
+		options.NodePort: port, options.ReplicationPort: port}), Log: io.Discard})
+	if err == nil {
+		_ = rt.Stop()
+		t.Fatalf("Start succeeded with NodePort and ReplicationPort both %s", port)
+	}
+	var bind *BindError
+	if !errors.Is(err, env.ErrAddrInUse) || !errors.As(err, &bind) {
+		t.Fatalf("error %v (%T) is not a BindError matching env.ErrAddrInUse", err, err)
+	}
+	if strings.Contains(err.Error(), "another process") {
+		t.Errorf("the message blames another process for the node's own replication port: %v", err)
+	}
+	for _, want := range []string{"own ReplicationPort", "give NodePort and ReplicationPort different values"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the message lacks %q: %v", want, err)
+		}
+	}
+}
+
+// A port the process may not bind (below 1024 without the capability, or
+// forbidden by SELinux) is a permission problem, not a missing address.
+func TestPrivilegedPortIsExplained(t *testing.T) {
+	var err error
+	if os.Geteuid() != 0 {
+		rt, serr := Start(Config{Options: nodeOptions(t, t.TempDir(), map[*options.Option]string{options.NodePort: "1"}), Log: io.Discard})
+		if serr == nil {
+			_ = rt.Stop()
+			t.Skip("this process may bind port 1")
+		}
+		err = serr
+	} else {
+		// Root binds any port: the error netstack returns for EACCES.
+		err = &BindError{Port: "node port", Endpoint: env.Endpoint{Host: "0.0.0.0", Port: 443},
+			IPOption: options.NodeIp, PortOption: options.NodePort,
+			Err: &netstack.NetError{Op: "listen", Local: "0.0.0.0:443", Err: env.ErrAddrNotAvailable,
+				Cause: &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}}}
+	}
+	if !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("error %v does not match EACCES", err)
+	}
+	if strings.Contains(err.Error(), "has no address") {
+		t.Errorf("the message blames the address for a permission problem: %v", err)
+	}
+	for _, want := range []string{"permission denied", "CAP_NET_BIND_SERVICE", "--node-port"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the message lacks %q: %v", want, err)
+		}
+	}
+}
+
 // MemDb keeps the database in a temporary directory that goes at stop.
 func TestMemDbDirectoryIsDeletedAtStop(t *testing.T) {
 	n := start(t, "mem", nodeOptions(t, t.TempDir(), map[*options.Option]string{options.MemDb: "true"}))
@@ -300,6 +364,28 @@ func TestLevelFromOptions(t *testing.T) {
 		}
 		if got := levelOf(v); got != want {
 			t.Errorf("LogLevel %s gives %v, want %v", in, got, want)
+		}
+	}
+}
+
+// Only a replication listener on the node port's own address (or on every
+// address) makes the node's bind fail by itself.
+func TestOwnPortsOverlap(t *testing.T) {
+	ep := func(h string, p uint16) env.Endpoint { return env.Endpoint{Host: h, Port: p} }
+	for _, c := range []struct {
+		node, repl env.Endpoint
+		want       bool
+	}{
+		{ep("127.0.0.1", 2113), ep("127.0.0.1", 2113), true},
+		{ep("127.0.0.1", 2113), ep("0.0.0.0", 2113), true},
+		{ep("0.0.0.0", 2113), ep("127.0.0.2", 2113), true},
+		{ep("::", 2113), ep("::1", 2113), true},
+		{ep("127.0.0.1", 2113), ep("127.0.0.2", 2113), false},
+		{ep("127.0.0.1", 2113), ep("127.0.0.1", 1112), false},
+		{ep("127.0.0.1", 0), ep("127.0.0.1", 0), false},
+	} {
+		if got := overlaps(c.node, c.repl); got != c.want {
+			t.Errorf("overlaps(%v, %v) = %v, want %v", c.node, c.repl, got, c.want)
 		}
 	}
 }
