@@ -102,7 +102,8 @@ func run(s *scenario.Scenario, seed uint64) (rep *cluster.Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.Run(), nil
+	rep = c.Run()
+	return rep, c.Err()
 }
 
 func replayCommand(path string, seed uint64) string {

@@ -162,3 +162,22 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// A scenario step that cannot be played fails the run with its reason,
+// and no report claims an outcome for it.
+func TestAStepThatCannotBePlayedFailsTheRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "early-flip.yaml")
+	if err := os.WriteFile(path, []byte("name: early-flip\nnodes: 3\nduration: 20s\ntimeline:\n  - {at: 1s, do: bitflip, target: n1, file: log}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"sim", "run", "--scenario", path, "--json"}, &stdout, &stderr); code == 0 {
+		t.Fatalf("exit 0 for a step that could not be played; stdout: %s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "bitflip at 1s: n1 has no committed records to damage yet") {
+		t.Errorf("stderr does not say which step failed and why: %s", stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("a report was printed for a run stopped by its scenario: %s", stdout.String())
+	}
+}

@@ -163,6 +163,9 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep := c.Run()
+	if err := c.Err(); err != nil {
+		return err
+	}
 	rep.WallSeconds = time.Since(start).Seconds()
 	var failed []string
 	if sc != nil {

@@ -108,7 +108,8 @@ func (c *Cluster) Apply(st scenario.Step) {
 			err = c.workload.SetRate(v)
 		}
 		if err != nil || c.workload == nil {
-			panic(fmt.Sprintf("scenario: rate %q at %v: the run needs clients and a positive rate (%v)", st.Value, st.At.D(), err))
+			c.fail(st, "the run needs clients and a positive rate (%v)", err)
+			return
 		}
 	case "pin", "unpin":
 		var err error
@@ -121,7 +122,8 @@ func (c *Cluster) Apply(st scenario.Step) {
 			err = c.workload.Unpin(st.With)
 		}
 		if err != nil {
-			panic(fmt.Sprintf("scenario: %s at %v: %v", st.Do, st.At.D(), err))
+			c.fail(st, "%v", err)
+			return
 		}
 	case "disk-full":
 		// Capacity is whole pages; at least one, as 0 means unlimited.
@@ -129,11 +131,15 @@ func (c *Cluster) Apply(st scenario.Step) {
 	case "disk-free":
 		target.Disk.SetCapacity(0)
 	case "bitflip":
-		c.flipBit(target, st)
+		if err := c.flipBit(target, st); err != nil {
+			c.fail(st, "%v", err)
+			return
+		}
 	case "disk-faults":
 		read, write, sync, err := scenario.DiskFaultRates(st.Value)
 		if err != nil {
-			panic(fmt.Sprintf("scenario: disk-faults at %v: %v", st.At.D(), err))
+			c.fail(st, "%v", err)
+			return
 		}
 		target.Disk.SetFaults(read, write, sync)
 	case "loss", "latency":
@@ -148,7 +154,8 @@ func (c *Cluster) Apply(st scenario.Step) {
 			latency, err = time.ParseDuration(st.Value)
 		}
 		if err != nil {
-			panic(fmt.Sprintf("scenario: %s %q: %v", st.Do, st.Value, err))
+			c.fail(st, "%v", err)
+			return
 		}
 		for _, a := range c.Hosts {
 			for _, b := range c.Hosts {
@@ -167,11 +174,23 @@ func (c *Cluster) Apply(st scenario.Step) {
 	c.checker.faultApplied()
 }
 
+// fail stops the run at a step that cannot be played as written (a rate
+// for a run without clients, a bit flip with nothing to damage yet): what
+// followed would not be the scenario's outcome.
+func (c *Cluster) fail(st scenario.Step, format string, args ...any) {
+	err := fmt.Errorf("scenario: %s at %v: %s", st.Do, st.At.D(), fmt.Sprintf(format, args...))
+	c.W.Trace.Rec(c.W.Now(), "", "step-failed").Str("do", st.Do).Str("error", err.Error()).End()
+	if c.stepErr == nil {
+		c.stepErr = err
+	}
+	c.W.Halt()
+}
+
 // flipBit flips one bit of a file's synced data on target's disk. The
 // default offset is the middle of the records the node knows committed
 // in its first segment, so that the flip hits a record some read will
 // need (and not preallocated space past the log's end).
-func (c *Cluster) flipBit(target *host.Host, st scenario.Step) {
+func (c *Cluster) flipBit(target *host.Host, st scenario.Step) error {
 	name := st.File
 	if name == "log" {
 		name = "log/segment-000000"
@@ -185,14 +204,12 @@ func (c *Cluster) flipBit(target *host.Host, st scenario.Step) {
 			committed = n.Stats().Committed
 		}
 		if committed < 2 {
-			panic(fmt.Sprintf("scenario: bitflip at %v: %s has no committed records to damage yet; flip later or give offset:", st.At.D(), target.Name))
+			return fmt.Errorf("%s has no committed records to damage yet; flip later or give offset:", target.Name)
 		}
 		off = segmentHeaderSize + min(committed, SegmentSize)/2
 	}
 	bit := uint(c.W.Rand("fault/bitflip").IntN(8))
-	if err := target.Disk.FlipBit(name, off, bit); err != nil {
-		panic(fmt.Sprintf("scenario: bitflip at %v: %v", st.At.D(), err))
-	}
+	return target.Disk.FlipBit(name, off, bit)
 }
 
 // segmentHeaderSize is the header before a log segment's data (see
@@ -207,7 +224,8 @@ func (c *Cluster) applySlow(st scenario.Step) {
 		sub = c.subscribers.ByName(st.Target)
 	}
 	if err != nil || sub == nil {
-		panic(fmt.Sprintf("scenario: slow at %v: target %q must be a subscriber and value %q a duration", st.At.D(), st.Target, st.Value))
+		c.fail(st, "target %q must be a subscriber and value %q a duration", st.Target, st.Value)
+		return
 	}
 	c.W.Trace.Rec(c.W.Now(), "", "fault").Str("do", st.Do).Str("target", st.Target).Dur("per_event", d).End()
 	sub.SetSlow(d)

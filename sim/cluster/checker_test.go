@@ -143,3 +143,35 @@ func TestLossAndLatencyStepsChangeOnlyTheirOwnProperty(t *testing.T) {
 		t.Error("150 ms one way (plus jitter) and 5% loss do not fit a 1 s election timeout")
 	}
 }
+
+// A step that cannot be played as written (a bit flip before anything is
+// committed) stops the run with an error naming it, instead of a panic
+// or a run that goes on to report an outcome the scenario did not test.
+func TestAStepThatCannotBePlayedStopsTheRun(t *testing.T) {
+	c, err := New(Config{Seed: 1, Nodes: 3, Duration: 30 * time.Second, Timeline: []scenario.Step{
+		{At: scenario.Duration(time.Second), Do: "bitflip", Target: "n1", File: "log"},
+		{At: scenario.Duration(5 * time.Second), Do: "kill", Target: "n2"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Run()
+	err = c.Err()
+	if err == nil || !strings.Contains(err.Error(), "scenario: bitflip at 1s: n1 has no committed records to damage yet") {
+		t.Fatalf("Err() = %v, want the bit flip's error", err)
+	}
+	if r.SimSeconds > 1.5 {
+		t.Errorf("the run went on to %v s after the step failed at 1 s", r.SimSeconds)
+	}
+}
+
+// An option that fails for every node is reported once.
+func TestAnOptionErrorIsReportedOnce(t *testing.T) {
+	_, err := New(Config{Seed: 1, Nodes: 5, Duration: time.Second, Options: map[string]string{"NoSuchOption": "1"}})
+	if err == nil {
+		t.Fatal("an unknown option was accepted")
+	}
+	if n := strings.Count(err.Error(), "NoSuchOption"); n != 1 {
+		t.Errorf("the error names the option %d times: %v", n, err)
+	}
+}

@@ -126,6 +126,9 @@ type Cluster struct {
 	// subscribers.
 	procs    []process
 	finished bool
+	// stepErr is the first timeline step that could not be played: the
+	// run stops there, as its outcome would not be the scenario's.
+	stepErr error
 }
 
 // process is one node incarnation as subscribers reach it.
@@ -202,7 +205,10 @@ func New(cfg Config) (*Cluster, error) {
 		}
 		o, err := c.nodeOptions(i, addrs, publics)
 		if err != nil {
-			errs = append(errs, err.Error())
+			// Options set for every node fail alike on each: say it once.
+			if !slices.Contains(errs, err.Error()) {
+				errs = append(errs, err.Error())
+			}
 			continue
 		}
 		c.opts = append(c.opts, o)
@@ -426,6 +432,10 @@ func (c *Cluster) Start() {
 
 // RunUntil runs the simulation up to virtual time t.
 func (c *Cluster) RunUntil(t time.Duration) { c.W.RunUntil(t) }
+
+// Err is the first timeline step that could not be played (nil if none):
+// the run stopped at it, so its report is not the scenario's outcome.
+func (c *Cluster) Err() error { return c.stepErr }
 
 // Violations so far.
 func (c *Cluster) Violations() []string { return c.checker.violations }

@@ -155,6 +155,9 @@ func exploreOne(sc *scenario.Scenario) (what string) {
 		return err.Error()
 	}
 	r := c.Run()
+	if err := c.Err(); err != nil {
+		return err.Error()
+	}
 	if len(r.Violations) == 0 {
 		return ""
 	}

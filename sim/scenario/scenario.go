@@ -388,6 +388,12 @@ func (s *Scenario) Validate() error {
 		if st.At.D() < last {
 			errs = append(errs, where+": steps must be in time order")
 		}
+		if st.At < 0 {
+			errs = append(errs, where+": at: is negative")
+		}
+		if s.Duration > 0 && st.At > s.Duration {
+			errs = append(errs, fmt.Sprintf("%s: comes after the run ends at %v, so it would never be played", where, s.Duration.D()))
+		}
 		last = st.At.D()
 		switch st.Do {
 		case "heal", "loss", "latency", "rate", "unpin":

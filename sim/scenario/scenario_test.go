@@ -60,6 +60,31 @@ timeline:
 	}
 }
 
+// A step timed after the run's end, or before its start, would silently
+// never be played: the scenario says something it does not test.
+func TestStepsOutsideTheRunAreRejected(t *testing.T) {
+	_, err := Parse([]byte(`
+name: late
+nodes: 3
+duration: 10s
+timeline:
+  - {at: -1s, do: kill, target: n1}
+  - {at: 10s, do: restart, target: n1}
+  - {at: 12s, do: kill, target: n2}
+`))
+	if err == nil {
+		t.Fatal("steps outside the run were accepted")
+	}
+	for _, want := range []string{"timeline[0] (kill at -1s): at: is negative", "timeline[2] (kill at 12s): comes after the run ends at 10s"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "timeline[1]") {
+		t.Errorf("a step at the run's last instant is played, but was refused:\n%v", err)
+	}
+}
+
 func TestUnknownFieldsAreRejected(t *testing.T) {
 	if _, err := Parse([]byte("name: x\nnodes: 1\nduration: 1s\nnodez: 3\n")); err == nil || !strings.Contains(err.Error(), "nodez") {
 		t.Fatalf("err %v, want one naming the unknown field", err)
