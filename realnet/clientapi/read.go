@@ -31,6 +31,8 @@ type readPlan struct {
 	count      uint64 // finite reads
 	structured bool   // ids as structured UUIDs
 	compat     uint32 // control_option.compatibility
+	// resolveLinks answers link events with the events they point at.
+	resolveLinks bool
 
 	// Where to start: fromStart, fromEnd, or value (a revision or a $all
 	// commit position).
@@ -107,6 +109,7 @@ func parseRead(req *pb.ReadReq) (readPlan, error) {
 		return p, invalidArgument("the read request sets neither count nor subscription")
 	}
 	p.compat = o.GetControlOption().GetCompatibility()
+	p.resolveLinks = o.GetResolveLinks()
 
 	var filterOpts *pb.ReadReq_Options_FilterOptions
 	switch f := o.GetFilterOption().(type) {
@@ -241,7 +244,7 @@ func (s *streamsService) readStream(ctx context.Context, p readPlan, leader bool
 				return err
 			}
 		}
-		if err := sendEvents(res.Events, &remaining, p.structured, send); err != nil {
+		if err := sendEvents(ctx, s.resolver(p, leader), res.Events, &remaining, send); err != nil {
 			return err
 		}
 		if res.End || remaining == 0 {
@@ -260,12 +263,16 @@ func (s *streamsService) readStream(ctx context.Context, p readPlan, leader bool
 }
 
 // sendEvents sends events, at most *remaining of them, counting them off.
-func sendEvents(evs []streams.Event, remaining *uint64, structured bool, send func(*pb.ReadResp) error) error {
+func sendEvents(ctx context.Context, r resolver, evs []streams.Event, remaining *uint64, send func(*pb.ReadResp) error) error {
 	for i := range evs {
 		if *remaining == 0 {
 			return nil
 		}
-		if err := send(eventMessage(&evs[i], structured)); err != nil {
+		m, err := r.message(ctx, &evs[i])
+		if err != nil {
+			return err
+		}
+		if err := send(m); err != nil {
 			return err
 		}
 		*remaining--
@@ -286,7 +293,7 @@ func (s *streamsService) readAll(ctx context.Context, p readPlan, leader bool, s
 		if res.Err != nil {
 			return res.Err
 		}
-		if err := sendEvents(res.Events, &remaining, p.structured, send); err != nil {
+		if err := sendEvents(ctx, s.resolver(p, leader), res.Events, &remaining, send); err != nil {
 			return err
 		}
 		if res.End || remaining == 0 {
@@ -323,28 +330,34 @@ func startOf(p readPlan, at func(int64) streams.From) streams.From {
 
 // eventMessage is one event as the clients read it.
 func eventMessage(ev *streams.Event, structured bool) *pb.ReadResp {
+	e := recordedEvent(ev, structured)
+	return &pb.ReadResp{Content: &pb.ReadResp_Event{Event: &pb.ReadResp_ReadEvent{
+		Event:    e,
+		Position: &pb.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.CommitPosition},
+	}}}
+}
+
+// recordedEvent is an event's fields as the clients read them.
+func recordedEvent(ev *streams.Event, structured bool) *pb.ReadResp_ReadEvent_RecordedEvent {
 	contentType := contentTypeBinary
 	if ev.IsJSON {
 		contentType = contentTypeJSON
 	}
 	pos := uint64(max(ev.Position, 0))
-	return &pb.ReadResp{Content: &pb.ReadResp_Event{Event: &pb.ReadResp_ReadEvent{
-		Event: &pb.ReadResp_ReadEvent_RecordedEvent{
-			Id:               toUUID(ev.ID, structured),
-			StreamIdentifier: &sharedpb.StreamIdentifier{StreamName: []byte(ev.Stream)},
-			StreamRevision:   uint64(max(ev.Number, 0)),
-			PreparePosition:  pos,
-			CommitPosition:   pos,
-			Metadata: map[string]string{
-				metaType:        ev.Type,
-				metaContentType: contentType,
-				metaCreated:     strconv.FormatInt(ev.Created, 10),
-			},
-			CustomMetadata: ev.Metadata,
-			Data:           ev.Data,
+	return &pb.ReadResp_ReadEvent_RecordedEvent{
+		Id:               toUUID(ev.ID, structured),
+		StreamIdentifier: &sharedpb.StreamIdentifier{StreamName: []byte(ev.Stream)},
+		StreamRevision:   uint64(max(ev.Number, 0)),
+		PreparePosition:  pos,
+		CommitPosition:   pos,
+		Metadata: map[string]string{
+			metaType:        ev.Type,
+			metaContentType: contentType,
+			metaCreated:     strconv.FormatInt(ev.Created, 10),
 		},
-		Position: &pb.ReadResp_ReadEvent_CommitPosition{CommitPosition: pos},
-	}}}
+		CustomMetadata: ev.Metadata,
+		Data:           ev.Data,
+	}
 }
 
 // subscribe runs a catch-up subscription until the client cancels or the
@@ -361,6 +374,7 @@ func (s *streamsService) subscribe(ctx context.Context, p readPlan, leader bool,
 		return err
 	}
 	defer sub.Close()
+	links := s.resolver(p, leader)
 	for {
 		m, err := sub.Next(ctx)
 		if err != nil {
@@ -371,7 +385,9 @@ func (s *streamsService) subscribe(ctx context.Context, p readPlan, leader bool,
 		case streams.Confirmed:
 			resp = &pb.ReadResp{Content: &pb.ReadResp_Confirmation{Confirmation: &pb.ReadResp_SubscriptionConfirmation{SubscriptionId: m.SubscriptionID}}}
 		case streams.EventAppeared:
-			resp = eventMessage(&m.Event, p.structured)
+			if resp, err = links.message(ctx, &m.Event); err != nil {
+				return err
+			}
 		case streams.Checkpoint:
 			if m.Position < 0 {
 				continue

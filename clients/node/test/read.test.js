@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startSingleNode, scenario } from "../lib/harness.js";
-import { libraries, makeEvents, readStream, readAll, uniqueName, expectError } from "../lib/clients.js";
+import { libraries, makeEvents, readStream, readAll, uniqueName, expectError, collect } from "../lib/clients.js";
 
 for (const lib of libraries) {
   describe(`read (${lib.name})`, () => {
@@ -149,6 +149,25 @@ for (const lib of libraries) {
 
         const byRegex = await readAll(client, { direction: BACKWARDS, fromPosition: END, filter: lib.mod.eventTypeFilter({ regex: `^${typeTag}-B$` }) });
         assert.deepEqual(byRegex.map((e) => e.streamId), [`${prefix}-two`], "an event-type regex filter backwards");
+      }));
+
+    it("resolves link events when asked, and leaves a link whose target is gone alone", async (t) =>
+      scenario(t, group, async () => {
+        const { stream: target, ids } = await streamOf(3, "link-target");
+        const links = uniqueName("links");
+        const link = (rev) => lib.mod.binaryEvent({ type: "$>", data: Buffer.from(`${rev}@${target}`) });
+        await client.appendToStream(links, [link(2), link(0), link(9)], lib.appendOptions(NO_STREAM));
+
+        const resolved = await collect(client.readStream(links, { direction: FORWARDS, fromRevision: START, resolveLinkTos: true }), "resolving read");
+        assert.equal(resolved.length, 3);
+        assert.deepEqual(resolved.slice(0, 2).map((r) => [r.event?.streamId, r.event?.id]), [[target, ids[2]], [target, ids[0]]],
+          "each link's target comes as the event");
+        assert.deepEqual(resolved.map((r) => [r.link?.streamId, r.link?.revision]), [[links, 0n], [links, 1n], [links, 2n]],
+          "each link comes beside it");
+        assert.equal(resolved[2].event, undefined, "a link past its target's end has no event");
+
+        const plain = await readStream(client, links, { direction: FORWARDS, fromRevision: START });
+        assert.deepEqual(plain.map((e) => e.type), ["$>", "$>", "$>"], "without resolveLinkTos the links are the events");
       }));
   });
 }
