@@ -37,7 +37,7 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", time.Minute, "simulated time to run")
 	loss := fs.Float64("loss", 0, "probability that one packet transmission is lost, in [0, 1)")
 	latency := fs.Duration("latency", 250*time.Microsecond, "mean one-way network latency")
-	jitter := fs.Duration("jitter", -1, "latency jitter (default: 40% of latency)")
+	jitter := fs.Duration("jitter", 0, "latency jitter (default: 40% of latency)")
 	tracePath := fs.String("trace", "", "write the human-readable trace to this file")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object on stdout")
 	scenarioPath := fs.String("scenario", "", "replay a scenario file (its nodes, options, network and timeline)")
@@ -55,8 +55,11 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	seedGiven := false
-	fs.Visit(func(f *flag.Flag) { seedGiven = seedGiven || f.Name == "seed" })
+	seedGiven, jitterGiven := false, false
+	fs.Visit(func(f *flag.Flag) {
+		seedGiven = seedGiven || f.Name == "seed"
+		jitterGiven = jitterGiven || f.Name == "jitter"
+	})
 	if !seedGiven && *scenarioPath == "" {
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -65,7 +68,9 @@ func simRun(args []string, stdout, stderr io.Writer) error {
 		*seed = binary.LittleEndian.Uint64(b[:]) >> 1
 		fmt.Fprintf(stderr, "seed %d\n", *seed)
 	}
-	if *jitter < 0 {
+	// Unset (or negative), jitter is 40% of latency. The flag's own default
+	// is zero so that -h does not print a sentinel as the default.
+	if !jitterGiven || *jitter < 0 {
 		*jitter = *latency * 2 / 5
 	}
 

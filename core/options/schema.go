@@ -35,7 +35,7 @@ var (
 	})
 	DisableHttpCaching = register(Option{
 		Name: "DisableHttpCaching", Group: GroupApplication, Type: Bool, Default: "false",
-		Help: "Send no cache headers on HTTP responses, so a rebuilt development database is never shadowed by a browser's cache. " +
+		Help: "Send every AtomPub answer as uncacheable (Cache-Control: max-age=0, no-cache, must-revalidate), so a rebuilt development database is never shadowed by a browser's cache. " +
 			"EventStoreDB's default: false (caching on).",
 	})
 	MaxAppendSize = register(Option{
@@ -52,7 +52,7 @@ var (
 	})
 	AllowAnonymousEndpointAccess = register(Option{
 		Name: "AllowAnonymousEndpointAccess", Group: GroupApplication, Type: Bool, Default: "false",
-		Help: "Let unauthenticated callers use the HTTP endpoints (statistics, options, ...). /gossip, /info and /ping are always open.",
+		Help: "Let unauthenticated callers use the HTTP endpoints (statistics, options, ...). /info and /health/live are always open, and /gossip unless OverrideAnonymousEndpointAccessForGossip is false.",
 	})
 	AllowAnonymousStreamAccess = register(Option{
 		Name: "AllowAnonymousStreamAccess", Group: GroupApplication, Type: Bool, Default: "false",
@@ -222,7 +222,7 @@ var (
 	})
 	MemDb = register(Option{
 		Name: "MemDb", Group: GroupDatabase, Type: Bool, Default: "false",
-		Help: "Keep the whole database in memory and create no files. Everything is lost at exit.",
+		Help: "Keep nothing between runs: the database lives in a new temporary directory that is deleted when the node stops (annal has no in-memory log, so it still writes files there).",
 	})
 	PrepareTimeoutMs = register(Option{
 		Name: "PrepareTimeoutMs", Group: GroupDatabase, Type: Milliseconds, Default: "2000", Min: 1,
@@ -268,7 +268,8 @@ var (
 var (
 	NodeIp = register(Option{
 		Name: "NodeIp", Group: GroupInterface, Type: IPAddress, Default: "127.0.0.1",
-		Help: "Address the node port (gRPC and HTTP: clients, gossip, elections) listens on. 0.0.0.0 listens on all interfaces; " +
+		Help: "Address the node port (gRPC and HTTP: clients, gossip, elections) listens on. Unset, an insecure node listens on 127.0.0.1 " +
+			"and a secure one on the host's first non-loopback address (127.0.0.1 when it has none). 0.0.0.0 listens on all interfaces; " +
 			"the node then advertises its first non-loopback address, so set NodeHostAdvertiseAs.",
 		OldNames: []OldName{
 			{Name: "ExtIp", Status: Renamed, Era: "3.x-24.x"},
@@ -413,7 +414,7 @@ var (
 var (
 	EnableExternalTcp = register(Option{
 		Name: "EnableExternalTcp", Group: GroupTcpPlugin, Section: "TcpPlugin", Type: Bool, Default: "false",
-		Help: "Serve the legacy TCP client API on NodeTcpPort for clients not yet moved to gRPC.",
+		Help: "Serve the legacy TCP client API on NodeTcpPort for clients not yet moved to gRPC. annal does not serve it yet: a node with this set to true refuses to start.",
 	})
 	NodeTcpPort = register(Option{
 		Name: "NodeTcpPort", Group: GroupTcpPlugin, Section: "TcpPlugin", Type: Port, Default: "1113",
