@@ -49,6 +49,14 @@ func TestDeleteAndTombstone(t *testing.T) {
 		require.Len(t, mustReadStream(t, c, stream, kurrentdb.ReadStreamOptions{}, 100), 3, "the refused delete left the stream alone")
 	})
 
+	t.Run("soft-deleting a stream that never existed fails, whatever the expected state", func(t *testing.T) {
+		for _, state := range []kurrentdb.StreamState{kurrentdb.Any{}, kurrentdb.NoStream{}} {
+			_, err := c.DeleteStream(opContext(t), uniqueName("del-never"), kurrentdb.DeleteStreamOptions{StreamState: state})
+			require.Error(t, err, "delete %T of a stream that never existed", state)
+			require.Contains(t, err.Error(), "FailedPrecondition", "the status is FAILED_PRECONDITION: %v", err)
+		}
+	})
+
 	t.Run("a tombstoned stream fails reads and appends with ErrorCodeStreamDeleted", func(t *testing.T) {
 		stream := uniqueName("tomb")
 		appendEvents(t, c, stream, kurrentdb.NoStream{}, makeEvents(2, "TestEvent", 0)...)

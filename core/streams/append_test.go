@@ -612,8 +612,22 @@ func TestDeleteExpectedRevisions(t *testing.T) {
 	if r := h.write(h.svc.Delete, "missing", streams.StreamExists); !isWEV(r.Err) {
 		t.Fatalf("delete StreamExists of a missing stream: %+v", r)
 	}
-	if r := h.write(h.svc.Delete, "missing", streams.NoStream); r.Err != nil {
-		t.Fatalf("delete NoStream of a missing stream: %+v", r)
+	// A stream that never existed is not soft-deleted, whatever the
+	// expected revision: EventStoreDB answers a wrong expected version.
+	for _, exp := range []streams.ExpectedRevision{streams.NoStream, streams.Any} {
+		r := h.write(h.svc.Delete, "missing", exp)
+		var wev *streams.WrongExpectedVersionError
+		if !errors.As(r.Err, &wev) || !wev.NothingToDelete || wev.Actual != streams.NoRevision || !strings.Contains(r.Err.Error(), "never existed") {
+			t.Fatalf("delete %v of a missing stream: %+v", exp, r)
+		}
+	}
+	if _, ok := h.svc.Stream("$$missing"); ok {
+		t.Fatal("the refused delete wrote the stream's metadata")
+	}
+	// A stream with metadata alone exists enough to be deleted.
+	h.setMetadata("meta-only", `{"custom":1}`)
+	if r := h.write(h.svc.Delete, "meta-only", streams.NoStream); r.Err != nil {
+		t.Fatalf("delete NoStream of a stream with only metadata: %+v", r)
 	}
 	h.mustAppend("s", streams.NoStream, "a")
 	h.write(h.svc.Delete, "s", streams.Any)

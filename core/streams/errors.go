@@ -15,9 +15,16 @@ type WrongExpectedVersionError struct {
 	Stream   string
 	Expected ExpectedRevision
 	Actual   int64
+	// NothingToDelete: a soft delete met a stream that never existed (no
+	// events, no metadata), which no expected revision lets through.
+	NothingToDelete bool
 }
 
 func (e *WrongExpectedVersionError) Error() string {
+	if e.NothingToDelete {
+		return fmt.Sprintf("wrong expected version for stream %q: expected %v, but the stream has never existed (no events, no metadata), so there is nothing to soft-delete",
+			e.Stream, e.Expected)
+	}
 	return fmt.Sprintf("wrong expected version for stream %q: expected %v, but the stream %s; read the stream and retry with its current revision, or append with Any",
 		e.Stream, e.Expected, describeRevision(e.Actual))
 }

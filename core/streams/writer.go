@@ -383,6 +383,8 @@ type decision struct {
 	end location
 	// needRead: committed revisions whose ids must be read from the log.
 	reads []int64
+	// nothingToDelete: a soft delete of a stream that never existed.
+	nothingToDelete bool
 }
 
 // location is where an event is: applied (pos) or in a proposal.
@@ -393,8 +395,20 @@ type location struct {
 	idx  int
 }
 
-// decide is EventStoreDB's commit check, run on the writer's view.
+// decide is EventStoreDB's commit check, run on the writer's view, then its
+// one rule for soft deletes: a stream that never existed (no events, no
+// metadata) is not deleted, whatever the expected revision; the client
+// learns so as a wrong expected version, as EventStoreDB answers it.
 func (w *writer) decide(op *writeOp) decision {
+	d := w.commitCheck(op)
+	if d.verdict == vOK && op.kind == opDelete && d.view.last < 0 && d.view.metaLast < 0 {
+		d.verdict, d.nothingToDelete = vWrongVersion, true
+	}
+	return d
+}
+
+// commitCheck is EventStoreDB's commit check, run on the writer's view.
+func (w *writer) commitCheck(op *writeOp) decision {
 	v := w.view(op.stream)
 	d := decision{view: v}
 	if v.tombstoned {
@@ -561,7 +575,7 @@ func (w *writer) process(op *writeOp) {
 	case vDeleted:
 		w.answer(op, failed(&StreamDeletedError{Stream: op.stream}))
 	case vWrongVersion:
-		w.answer(op, failed(&WrongExpectedVersionError{Stream: op.stream, Expected: op.expected, Actual: v.last}))
+		w.answer(op, failed(&WrongExpectedVersionError{Stream: op.stream, Expected: op.expected, Actual: v.last, NothingToDelete: d.nothingToDelete}))
 	case vCorrupted:
 		w.answer(op, failed(&CorruptedIdempotencyError{Stream: op.stream, Expected: op.expected, Actual: v.last}))
 	case vNeedRead:

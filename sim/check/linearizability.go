@@ -119,8 +119,12 @@ func sameStream(a, b streamState) bool {
 // accepts is the expected-revision check a write of kind passes on a
 // stream whose last revision is last (core/streams' commit decision, as
 // EventStoreDB's): NoStream lets an append recreate a soft-deleted stream,
-// while a delete with NoStream wants a stream without events.
+// while a delete with NoStream wants a stream without events, and no soft
+// delete passes on a stream that never existed (no events, no metadata).
 func (s streamState) accepts(kind OpKind, expected, last int64) bool {
+	if kind == OpDelete && last == -1 && !s.hasMeta {
+		return false // a soft delete of a stream that never existed
+	}
 	switch expected {
 	case ExpectAny:
 		return true
