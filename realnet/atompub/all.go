@@ -175,9 +175,9 @@ func (h *Handler) allFeed(q *request, only *streams.AllFilter, fromArg string, b
 			return
 		}
 	}
-	detail := embedOf(q.r)
-	for i := range evs {
-		f.Entries = append(f.Entries, makeEntry(q, &evs[i], detail, false))
+	if f.Entries, err = h.entries(q, evs); err != nil {
+		h.fail(q, err)
+		return
 	}
 	if len(evs) > 0 {
 		f.Updated = timeOf(&evs[0])

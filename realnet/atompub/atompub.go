@@ -89,6 +89,9 @@ type request struct {
 	// requireLeader (ES-RequireLeader) makes a follower redirect reads
 	// to the leader instead of answering them itself.
 	requireLeader bool
+	// resolveLinks (ES-ResolveLinkTos, default true) shows link events
+	// with the events they point at.
+	resolveLinks bool
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -170,9 +173,7 @@ func (q *request) readHeaders() bool {
 		textError(q.w, http.StatusBadRequest, err.Error())
 		return false
 	}
-	// Accepted for EventStoreDB's clients; annal stores no link events
-	// to resolve, so either value reads the same events.
-	if _, err = boolHeader(q.r, "ES-ResolveLinkTos", true); err != nil {
+	if q.resolveLinks, err = boolHeader(q.r, "ES-ResolveLinkTos", true); err != nil {
 		textError(q.w, http.StatusBadRequest, err.Error())
 		return false
 	}

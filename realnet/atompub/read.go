@@ -167,15 +167,40 @@ func (h *Handler) streamFeed(q *request, stream, fromArg string, backward bool, 
 			f.ETag = &v
 		}
 	}
-	detail := embedOf(q.r)
-	for i := range evs {
-		f.Entries = append(f.Entries, makeEntry(q, &evs[i], detail, false))
+	if f.Entries, err = h.entries(q, evs); err != nil {
+		h.fail(q, err)
+		return
 	}
 	if len(evs) > 0 {
 		f.Updated = timeOf(&evs[0])
 	}
 	h.setCaching(q, c, mediaType)
 	writeBody(q.w, mediaType, renderFeed(f, mediaType))
+}
+
+// entries are a feed's entries for evs, link events resolved when asked.
+func (h *Handler) entries(q *request, evs []streams.Event) ([]entry, error) {
+	detail := embedOf(q.r)
+	out := make([]entry, 0, len(evs))
+	for i := range evs {
+		s, err := h.show(q, &evs[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, makeEntry(q, s, detail, false))
+	}
+	return out, nil
+}
+
+// show pairs a record with the event it points at when it is a link event
+// and the request resolves links (the caller's access to the target is
+// checked as for a read of it). An error is the node's failure to read.
+func (h *Handler) show(q *request, e *streams.Event) (shown, error) {
+	if !q.resolveLinks || e.Type != clientapi.LinkEventType {
+		return shown{record: e}, nil
+	}
+	target, err := clientapi.ResolveLink(q.r.Context(), h.cfg.Node, h.cfg.Authorize, e, q.requireLeader)
+	return shown{record: e, target: target}, err
 }
 
 // getEvent answers one event by number, or the last one ("head").
@@ -212,14 +237,22 @@ func (h *Handler) getEvent(q *request, stream, arg string) {
 		c.hasETag, c.etagNumber = true, evs[0].Number
 		c.maxAge = h.cacheControlOf(q.r.Context(), stream)
 	}
-	h.writeEvent(q, &evs[0], mediaType, c)
+	s, err := h.show(q, &evs[0])
+	if err != nil {
+		h.fail(q, err)
+		return
+	}
+	h.writeEvent(q, s, mediaType, c)
 }
 
-func (h *Handler) writeEvent(q *request, e *streams.Event, mediaType string, c caching) {
+// writeEvent answers one event; the forms that carry only an event's data
+// carry the target's when s is a resolved link.
+func (h *Handler) writeEvent(q *request, s shown, mediaType string, c caching) {
+	e := s.event()
 	var body []byte
 	switch mediaType {
 	case TypeAtomXML:
-		en := makeEntry(q, e, embedOf(q.r), true)
+		en := makeEntry(q, s, embedOf(q.r), true)
 		x := xmlEntryOf(&en)
 		x.XMLName = xml.Name{Space: "http://www.w3.org/2005/Atom", Local: "entry"}
 		body = marshalXML(x)
@@ -230,7 +263,7 @@ func (h *Handler) writeEvent(q *request, e *streams.Event, mediaType string, c c
 	case TypeEventXML:
 		body = eventXML(e)
 	case TypeEventJSON:
-		en := makeEntry(q, e, embedNone, true)
+		en := makeEntry(q, s, embedNone, true)
 		if en.Content == nil {
 			en.Content = &content{EventStreamID: e.Stream, EventNumber: e.Number, EventType: e.Type, EventID: member.ID(e.ID).String(),
 				Data: jsonValue(e.Data), Metadata: jsonValue(e.Metadata)}
@@ -239,7 +272,7 @@ func (h *Handler) writeEvent(q *request, e *streams.Event, mediaType string, c c
 	case TypeOctets:
 		body = e.Data
 	default:
-		en := makeEntry(q, e, embedOf(q.r), true)
+		en := makeEntry(q, s, embedOf(q.r), true)
 		body = mustJSON(en)
 	}
 	h.setCaching(q, c, mediaType)
@@ -282,7 +315,7 @@ func (h *Handler) getMetadata(q *request, stream string) {
 		h.fail(q, err)
 		return
 	}
-	h.writeEvent(q, &evs[0], mediaType, caching{hasETag: true, etagNumber: evs[0].Number, maxAge: h.cacheControlOf(ctx, stream)})
+	h.writeEvent(q, shown{record: &evs[0]}, mediaType, caching{hasETag: true, etagNumber: evs[0].Number, maxAge: h.cacheControlOf(ctx, stream)})
 }
 
 func mustJSON(v any) []byte {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/streams"
+	"github.com/annal-db/annal/realnet/clientapi"
 )
 
 // Media types of the API.
@@ -122,6 +123,8 @@ type entry struct {
 	StreamID         string   `json:"streamId,omitempty"`
 	IsJSON           *bool    `json:"isJson,omitempty"`
 	IsMetaData       *bool    `json:"isMetaData,omitempty"`
+	LinkMetaData     *string  `json:"linkMetaData,omitempty"`
+	IsLinkMetaData   *bool    `json:"isLinkMetaData,omitempty"`
 	PositionEventNum *int64   `json:"positionEventNumber,omitempty"`
 	PositionStreamID string   `json:"positionStreamId,omitempty"`
 	Title            string   `json:"title"`
@@ -186,16 +189,40 @@ func jsonValue(b []byte) json.RawMessage {
 	return s
 }
 
+// shown is what an entry shows: the record read and, when it is a link
+// event that was resolved, the event it points at.
+type shown struct {
+	record *streams.Event
+	target *streams.Event // nil: not a link, or not resolved
+}
+
+// event is the event whose content the entry carries.
+func (s shown) event() *streams.Event {
+	if s.target != nil {
+		return s.target
+	}
+	return s.record
+}
+
 // makeEntry builds the JSON entry of an event; single entries always carry
-// their content.
-func makeEntry(q *request, e *streams.Event, detail embed, single bool) entry {
-	id := q.streamURL(e.Stream) + "/" + strconv.FormatInt(e.Number, 10)
+// their content. A link event's title, id and links point at its target,
+// resolved or not, while its summary and time are the link's own; the
+// content and the rich fields describe the target when it was resolved,
+// except positionEventNumber and positionStreamId, which place the link.
+func makeEntry(q *request, s shown, detail embed, single bool) entry {
+	r, e := s.record, s.event()
+	title, id := strconv.FormatInt(r.Number, 10)+"@"+r.Stream, q.streamURL(r.Stream)+"/"+strconv.FormatInt(r.Number, 10)
+	if r.Type == clientapi.LinkEventType {
+		if stream, rev, ok := clientapi.LinkTarget(r.Data); ok {
+			title, id = strconv.FormatInt(rev, 10)+"@"+stream, q.streamURL(stream)+"/"+strconv.FormatInt(rev, 10)
+		}
+	}
 	en := entry{
-		Title:   strconv.FormatInt(e.Number, 10) + "@" + e.Stream,
+		Title:   title,
 		ID:      id,
-		Updated: timeOf(e),
+		Updated: timeOf(r),
 		Author:  author{Name: "EventStore"},
-		Summary: e.Type,
+		Summary: r.Type,
 		Links:   []link{{id, "edit"}, {id, "alternate"}},
 	}
 	if (single || detail == embedContent) && e.IsJSON {
@@ -206,11 +233,11 @@ func makeEntry(q *request, e *streams.Event, detail embed, single bool) entry {
 		}
 	}
 	if detail >= embedRich {
-		n := e.Number
+		n, at := e.Number, r.Number
 		isJSON, isMeta := e.IsJSON, len(e.Metadata) > 0
 		en.EventID, en.EventType, en.EventNumber = member.ID(e.ID).String(), e.Type, &n
 		en.StreamID, en.IsJSON, en.IsMetaData = e.Stream, &isJSON, &isMeta
-		en.PositionEventNum, en.PositionStreamID = &n, e.Stream
+		en.PositionEventNum, en.PositionStreamID = &at, r.Stream
 		if detail == embedBody {
 			if e.IsJSON {
 				d := string(e.Data)
@@ -219,6 +246,14 @@ func makeEntry(q *request, e *streams.Event, detail embed, single bool) entry {
 			if isMeta {
 				m := string(e.Metadata)
 				en.MetaData = &m
+			}
+			if s.target != nil {
+				isLinkMeta := len(r.Metadata) > 0
+				en.IsLinkMetaData = &isLinkMeta
+				if isLinkMeta {
+					m := string(r.Metadata)
+					en.LinkMetaData = &m
+				}
 			}
 		}
 	}

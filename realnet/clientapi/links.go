@@ -15,9 +15,9 @@ import (
 // points at another stream's event.
 const LinkEventType = "$>"
 
-// linkTarget reads a link event's data: the revision and stream it points
+// LinkTarget reads a link event's data: the revision and stream it points
 // at. ok is false for data that is not "revision@stream".
-func linkTarget(data []byte) (stream string, revision int64, ok bool) {
+func LinkTarget(data []byte) (stream string, revision int64, ok bool) {
 	num, name, found := strings.Cut(string(data), "@")
 	if !found || name == "" || !utf8.ValidString(name) {
 		return "", 0, false
@@ -65,17 +65,24 @@ func (r resolver) message(ctx context.Context, ev *streams.Event) (*pb.ReadResp,
 }
 
 // target is the event a link points at, nil when it cannot be resolved.
-// The reader's access to the target stream is checked like a read of it:
-// a link must not show what a read would refuse.
 func (r resolver) target(ctx context.Context, link *streams.Event) (*streams.Event, error) {
-	stream, revision, ok := linkTarget(link.Data)
+	return ResolveLink(ctx, r.s.node, r.s.opts.Authorize, link, r.leader)
+}
+
+// ResolveLink is the event link points at, nil when it cannot be resolved:
+// data that is not "revision@stream", a target stream the caller in ctx
+// may not read (authorize, when not nil, is asked as for a read of it: a
+// link must not show what a read would refuse), or a target that is gone.
+// An error is the node's failure to answer the target's read.
+func ResolveLink(ctx context.Context, n Node, authorize func(context.Context, Operation, string) error, link *streams.Event, requireLeader bool) (*streams.Event, error) {
+	stream, revision, ok := LinkTarget(link.Data)
 	if !ok {
 		return nil, nil
 	}
-	if r.s.authorize(ctx, OpRead, stream) != nil {
+	if authorize != nil && authorize(ctx, OpRead, stream) != nil {
 		return nil, nil
 	}
-	res, err := r.s.node.ReadStream(ctx, node.ReadRequest{Stream: stream, From: revision, Count: 1, RequireLeader: r.leader})
+	res, err := n.ReadStream(ctx, node.ReadRequest{Stream: stream, From: revision, Count: 1, RequireLeader: requireLeader})
 	if err != nil {
 		return nil, err
 	}

@@ -41,9 +41,9 @@ func TestLinkTargets(t *testing.T) {
 		{"", "", 0, false},
 		{"1@\xff", "", 0, false},
 	} {
-		stream, rev, ok := linkTarget([]byte(c.data))
+		stream, rev, ok := LinkTarget([]byte(c.data))
 		if stream != c.stream || rev != c.rev || ok != c.ok {
-			t.Errorf("linkTarget(%q) = %q, %d, %v; want %q, %d, %v", c.data, stream, rev, ok, c.stream, c.rev, c.ok)
+			t.Errorf("LinkTarget(%q) = %q, %d, %v; want %q, %d, %v", c.data, stream, rev, ok, c.stream, c.rev, c.ok)
 		}
 	}
 }
