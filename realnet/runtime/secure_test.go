@@ -553,6 +553,15 @@ func TestStreamAccessListsAreEnforced(t *testing.T) {
 	if _, _, err := c.appendEvent(ops(), "public", 4); err != nil {
 		t.Fatalf("ops appending to a stream without an $acl: %v", err)
 	}
+	// A link does not show what a read would refuse: ops's own link to
+	// secret's event resolves for admin, not for ops.
+	mustAppend("ops", "ops-secret", "ops-links", 6, "$>", "0@secret")
+	if got := c.resolvedTargets(t, ops(), "ops-links"); got != 0 {
+		t.Fatalf("ops resolved %d links into a stream it may not read", got)
+	}
+	if got := c.resolvedTargets(t, as(t, "admin", "changeit"), "ops-links"); got != 1 {
+		t.Fatalf("admin resolved %d links into secret, want 1", got)
+	}
 	// ops may read secret's metadata ($mr unset: everyone) but not write it.
 	if _, _, err := c.read(ops(), "$$secret"); err != nil {
 		t.Fatalf("ops reading secret's metadata: %v", err)
@@ -562,6 +571,39 @@ func TestStreamAccessListsAreEnforced(t *testing.T) {
 		t.Fatalf("ops writing secret's metadata ($mw unset: everyone): %v %v", md, err)
 	}
 	waitUntil(t, "the $acl's removal to apply", func() bool { _, _, err := c.read(ops(), "secret"); return err == nil })
+}
+
+// resolvedTargets reads stream with resolve_links and counts the links
+// that came with their targets.
+func (c *client) resolvedTargets(t *testing.T, ctx context.Context, stream string) int {
+	t.Helper()
+	st, err := c.streams.Read(ctx, &pb.ReadReq{Options: &pb.ReadReq_Options{
+		StreamOption: &pb.ReadReq_Options_Stream{Stream: &pb.ReadReq_Options_StreamOptions{
+			StreamIdentifier: &sharedpb.StreamIdentifier{StreamName: []byte(stream)},
+			RevisionOption:   &pb.ReadReq_Options_StreamOptions_Start{Start: &sharedpb.Empty{}},
+		}},
+		ReadDirection: pb.ReadReq_Options_Forwards,
+		ResolveLinks:  true,
+		CountOption:   &pb.ReadReq_Options_Count{Count: 100},
+		FilterOption:  &pb.ReadReq_Options_NoFilter{NoFilter: &sharedpb.Empty{}},
+		UuidOption:    &pb.ReadReq_Options_UUIDOption{Content: &pb.ReadReq_Options_UUIDOption_String_{String_: &sharedpb.Empty{}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved := 0
+	for {
+		m, err := st.Recv()
+		if err == io.EOF {
+			return resolved
+		}
+		if err != nil {
+			t.Fatalf("reading %s with resolve_links: %v", stream, err)
+		}
+		if ev := m.GetEvent(); ev != nil && ev.GetLink() != nil && ev.GetEvent() != nil {
+			resolved++
+		}
+	}
 }
 
 // TestGossipOverGRPCFollowsTheGossipOverride: with
