@@ -48,8 +48,11 @@
 package disk
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -144,6 +147,10 @@ func Open(root string, l *loop.Loop, opts Options) (*Disk, error) {
 	if root == "" {
 		return nil, fmt.Errorf("disk: the data directory is empty; give the directory that holds the node's files")
 	}
+	created, err := missingDirs(root)
+	if err != nil {
+		return nil, fmt.Errorf("disk: cannot use data directory %q: %w", root, err)
+	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("disk: cannot use data directory %q: %w", root, err)
 	}
@@ -159,6 +166,14 @@ func Open(root string, l *loop.Loop, opts Options) (*Disk, error) {
 		poisoned: make(map[string]error),
 		files:    newHandleCache(opts.MaxOpenFiles),
 		syncFile: fdatasync,
+	}
+	// A data directory made here is made durable in its parent, as
+	// makeParents does for the directories inside it: a power loss must
+	// not take it away with everything synced in it.
+	for _, dir := range created {
+		if err := d.fsyncDir(filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("disk: cannot make the new data directory %q durable: syncing %s: %w", root, filepath.Dir(dir), err)
+		}
 	}
 	d.room.L = &d.mu
 	d.fenceDone.L = &d.mu
@@ -391,5 +406,24 @@ func (q *opQueue) filter(keep func(*op) bool) {
 	if q.head == len(q.items) {
 		q.items = q.items[:0]
 		q.head = 0
+	}
+}
+
+// missingDirs are the directories MkdirAll(root) would create, deepest
+// first.
+func missingDirs(root string) ([]string, error) {
+	var missing []string
+	for dir := filepath.Clean(root); ; dir = filepath.Dir(dir) {
+		_, err := os.Stat(dir)
+		if err == nil {
+			return missing, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, dir)
+		if filepath.Dir(dir) == dir {
+			return missing, nil
+		}
 	}
 }

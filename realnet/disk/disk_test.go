@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/annal-db/annal/core/env"
+	"github.com/annal-db/annal/realnet/loop"
 )
 
 func wantErr(t *testing.T, what string, err, want error) {
@@ -375,5 +376,33 @@ func TestHandleCacheStaysBoundedAndReopens(t *testing.T) {
 	st := r.d.Stats()
 	if st.Evictions == 0 || st.Opens <= 5 {
 		t.Fatalf("stats %+v: with 5 files and room for 2, files must be closed and reopened", st)
+	}
+}
+
+// A data directory Open creates is made durable in the directory above
+// it, each new level in its own parent.
+func TestANewDataDirectoryIsMadeDurable(t *testing.T) {
+	top := t.TempDir()
+	l := loop.New(t.Name(), 0)
+	defer l.Stop()
+	for _, c := range []struct {
+		root      string
+		dirSyncs  uint64
+		whatIsNew string
+	}{
+		{filepath.Join(top, "a", "b", "data"), 3, "three levels"},
+		{filepath.Join(top, "a", "b", "data"), 0, "nothing"},
+		{filepath.Join(top, "a", "other"), 1, "one level"},
+	} {
+		d, err := Open(c.root, l, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Stats().DirSyncs; got != c.dirSyncs {
+			t.Errorf("opening %s with %s new: %d directory syncs, want %d", c.root, c.whatIsNew, got, c.dirSyncs)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
