@@ -112,6 +112,15 @@ type Service struct {
 	votes       []vote    // accepts seen in the attempted view
 	proposal    *Proposal // what this node proposed or accepted in the installed view
 	decided     bool      // the attempted view has elected a leader
+	// settled: the node has a leader and needs no election: the last view
+	// it attempted decided, or it follows a leader it learned of outside an
+	// election (LeaderFound). A settled node takes a view it missed from a
+	// ViewChangeProof without arming a timeout and without coordinating it.
+	// (EventStoreDB keeps the same fact, its _leader, across a proof and
+	// ignores that view's timeout; it does coordinate, but its PrepareOk
+	// promises nothing.) Only a view change of its own or of another node
+	// (shiftToElection) unsettles it.
+	settled     bool
 	proposalChk int32
 	// promisedChk is the highest promise persisted; want is the checkpoint
 	// last handed to Persist, which every later write includes, so that a
@@ -330,6 +339,7 @@ func (s *Service) shiftToElection(view int32) {
 	s.votes = s.votes[:0]
 	s.proposal = nil
 	s.decided = false
+	s.settled = false
 	s.log(env.LevelInfo, fmt.Sprintf("election: view change to view %d", view))
 	s.broadcast(&ViewChange{From: s.self, AttemptedView: view})
 	s.armTimeout(view)
@@ -705,6 +715,7 @@ func (s *Service) checkDecision() {
 
 func (s *Service) decide(leader From, number int32) {
 	s.decided = true
+	s.settled = true
 	s.Decisions++
 	if s.phase == ElectingLeader {
 		s.phase = Acceptor
@@ -752,10 +763,44 @@ func (s *Service) onViewChangeProof(m *ViewChangeProof) {
 	s.votes = s.votes[:0]
 	s.proposal = nil
 	s.decided = false
+	if s.settled {
+		// A node with a leader takes the view's number, so that its own
+		// later view changes are not taken for old ones and old ones are
+		// ignored here, and it still answers the view's coordinator and
+		// counts its votes. It does not time the view out, nor coordinate
+		// it: the view was most likely decided while this node was away
+		// (paused, cut off), so nothing would decide it here, and its
+		// timeout would start a view that every node joins, an election
+		// nobody needed; coordinating would give this node's log state, a
+		// promise that stops it acknowledging the leader it follows.
+		stopTimer(&s.timeout)
+		s.phase = Acceptor
+		s.log(env.LevelDebug, fmt.Sprintf("election: view %d installed elsewhere, taken without a timeout (this node has a leader)", view))
+		return
+	}
 	s.armTimeout(view)
 	if s.isCoordinator(view) {
 		s.shiftToPrepare(view)
 	} else {
+		s.phase = Acceptor
+	}
+}
+
+// LeaderFound tells the service that the node follows a leader it learned
+// of outside an election (gossip shows a leader of a later epoch than this
+// node's own: EventStoreDB's LeaderFound, which it handles only at
+// start-up). The node needs no election any more: a view it was attempting
+// is abandoned, its timeout stopped, so that it cannot start the next view
+// and drag every node into an election that would unseat a healthy leader;
+// the node is settled until a view change (its own, when it loses that
+// leader, or another node's).
+func (s *Service) LeaderFound() {
+	if s.phase == Idle || s.phase == Shutdown {
+		return
+	}
+	s.settled = true
+	stopTimer(&s.timeout)
+	if s.phase == ElectingLeader {
 		s.phase = Acceptor
 	}
 }

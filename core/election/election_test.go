@@ -624,3 +624,101 @@ func TestTheLastViewIsNeverAttempted(t *testing.T) {
 		}
 	})
 }
+
+// A node with a leader that hears of a view it missed (a ViewChangeProof:
+// it was paused or cut off while the others elected) takes the view's
+// number, but neither times it out nor coordinates it. The view decided
+// elsewhere, so nothing decides it here: its timeout would start a view
+// every node joins, an election nobody needed, and coordinating would give
+// this node's log state, a promise that stops it acknowledging its leader.
+// A node that is electing still joins such a view and times it out.
+func TestASettledNodeTakesAMissedViewWithoutTimingItOut(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 3, 0)
+		for _, nd := range c.nodes {
+			nd.svc.StartElections()
+		}
+		c.clock.Advance(30 * time.Second)
+		if len(c.decided) != 1 {
+			rt.Fatalf("%d epochs decided on a quiet network, want 1", len(c.decided))
+		}
+		// 10.0.0.3 coordinates views 0, 3, 6, ...: offer it one of its own
+		// views and one of another node's.
+		w, other := c.nodes[2], c.nodes[0]
+		view := w.svc.Installed() + int32(rapid.IntRange(1, 6).Draw(rt, "views missed"))
+		other.down = true
+		c.nodes[1].down = true
+		before := len(w.sent)
+		w.svc.Handle(&election.ViewChangeProof{From: other.from(), InstalledView: view})
+		if w.svc.Installed() != view || w.svc.Phase() != election.Acceptor {
+			rt.Fatalf("after a proof of view %d: installed %d, phase %v; want the view taken as an acceptor", view, w.svc.Installed(), w.svc.Phase())
+		}
+		c.clock.Advance(10 * time.Second)
+		for _, m := range w.sent[before:] {
+			if _, proof := m.(*election.ViewChangeProof); !proof {
+				rt.Fatalf("a node with a leader sent a %T after a proof of view %d: it timed the view out or coordinated it", m, view)
+			}
+		}
+		if w.svc.Promised() > max(w.state.EpochNumber+1, w.persist.Proposal) {
+			rt.Fatalf("the proof made the node promise %d", w.svc.Promised())
+		}
+		// Its coordinator, if it comes, is still answered.
+		coordinator := c.nodes[0]
+		for _, nd := range c.nodes {
+			ms := nd.Members()
+			if ms[int(view)%len(ms)].InstanceID == nd.info.InstanceID {
+				coordinator = nd
+			}
+		}
+		if coordinator != w {
+			w.svc.Handle(&election.Prepare{From: coordinator.from(), View: view})
+			c.clock.Advance(time.Second)
+			if count[*election.PrepareOk](w.sent[before:]) != 1 {
+				rt.Fatalf("the node did not answer the prepare of view %d it took from a proof", view)
+			}
+		}
+
+		// A node still electing joins a proof's view and times it out.
+		e := c.nodes[1]
+		e.down, w.down = false, true
+		e.svc.StartElections() // unsettles it: a view of its own
+		e.svc.Handle(&election.ViewChangeProof{From: other.from(), InstalledView: view + 10})
+		before = len(e.sent)
+		c.clock.Advance(2 * time.Second)
+		if e.svc.Phase() != election.ElectingLeader || count[*election.ViewChange](e.sent[before:]) == 0 {
+			rt.Fatalf("an electing node did not time a proof's view out (phase %v)", e.svc.Phase())
+		}
+	})
+}
+
+// A node that follows a leader it learned of outside an election (gossip
+// shows one in a later epoch) abandons a view it was attempting: the view's
+// timeout would otherwise start the next one, which every node joins. It
+// elects again when asked.
+func TestLeaderFoundAbandonsTheViewUnderWay(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := newCluster(rt, 3, 0)
+		a := c.nodes[rapid.IntRange(0, 2).Draw(rt, "node")]
+		for _, nd := range c.nodes {
+			nd.down = nd != a
+		}
+		a.svc.StartElections()
+		c.clock.Advance(time.Duration(rapid.IntRange(0, 3500).Draw(rt, "ms electing")) * time.Millisecond)
+		a.svc.LeaderFound()
+		if a.svc.Phase() == election.ElectingLeader {
+			rt.Fatalf("after LeaderFound the node is still %v", a.svc.Phase())
+		}
+		before := len(a.sent)
+		c.clock.Advance(10 * time.Second)
+		if n := count[*election.ViewChange](a.sent[before:]); n != 0 {
+			rt.Fatalf("a node following a leader found by gossip attempted %d more views", n)
+		}
+		a.svc.StartElections()
+		if a.svc.Phase() != election.ElectingLeader && a.svc.Phase() != election.Coordinator {
+			rt.Fatalf("StartElections after LeaderFound left the node %v", a.svc.Phase())
+		}
+		if count[*election.ViewChange](a.sent[before:]) == 0 {
+			rt.Fatal("StartElections after LeaderFound sent no view change")
+		}
+	})
+}

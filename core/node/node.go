@@ -371,6 +371,10 @@ func (n *Node) resolveRivalLeaders(view []member.Info) {
 			n.logf(env.LevelWarn, "gossip shows leader %s in epoch %d, later than this node's %d; following it",
 				m.InstanceID.Short(), m.EpochNumber, n.epoch.Number)
 			n.follow(m.InstanceID, m.HTTPEndPoint)
+			// An election this node started (a rival seen earlier in its
+			// own epoch, a replica ahead of it) has no purpose now, and a
+			// view it missed must not be timed out into a new one.
+			n.election.LeaderFound()
 			return
 		case m.EpochNumber == n.epoch.Number:
 			n.logf(env.LevelWarn, "gossip shows leader %s in this node's epoch %d; calling an election", m.InstanceID.Short(), n.epoch.Number)

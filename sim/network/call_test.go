@@ -2,6 +2,7 @@ package network
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -120,6 +121,42 @@ func TestCallDeadlineAndLateReply(t *testing.T) {
 	}
 	if fx.f.Stats().CallTimeouts != 1 {
 		t.Fatalf("CallTimeouts = %d, want 1", fx.f.Stats().CallTimeouts)
+	}
+}
+
+// A process paused past a call's deadline finds the call cancelled when it
+// wakes, as production's gRPC server does: it never acts on it. A call
+// whose caller still waits when the process wakes is served.
+func TestRequestWhoseCallerGaveUpIsNotHandled(t *testing.T) {
+	var got []string
+	fx, sa, sb := callPair(t, quietConfig(), handlerFunc(func(_ env.Endpoint, method string, _ []byte, reply func([]byte, error)) {
+		got = append(got, method)
+		reply(nil, nil)
+	}))
+	xb := sb.exec.(*testExec)
+
+	xb.paused = true
+	awaited := fx.call(sa, "10.0.0.2:2113", "awaited", nil, 2*time.Second)
+	fx.run(500 * time.Millisecond)
+	xb.resume()
+	fx.run(100 * time.Millisecond)
+	if awaited.n != 1 || awaited.err != nil {
+		t.Fatalf("call still awaited at the wake: %d results, err %v", awaited.n, awaited.err)
+	}
+
+	xb.paused = true
+	gone := fx.call(sa, "10.0.0.2:2113", "gone", nil, 300*time.Millisecond)
+	fx.run(time.Second)
+	xb.resume()
+	fx.run(time.Second)
+	if !errors.Is(gone.err, env.ErrTimeout) {
+		t.Fatalf("call past its deadline: err %v, want ErrTimeout", gone.err)
+	}
+	if want := []string{"awaited"}; !slices.Equal(got, want) {
+		t.Fatalf("server handled %v, want %v", got, want)
+	}
+	if n := fx.f.Stats().CallsExpired; n != 1 {
+		t.Fatalf("CallsExpired = %d, want 1", n)
 	}
 }
 

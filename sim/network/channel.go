@@ -300,6 +300,18 @@ func (sc *serverConn) Received(c env.Conn, msg []byte) {
 	if !ok {
 		panic(fmt.Sprintf("network: malformed request frame of %d bytes on %s", len(msg), e.localStr))
 	}
+	if ch, isChannel := e.peer.handler.(*channel); isChannel && ch.inflight[id] == nil {
+		// The caller gave up before this process took the request up (its
+		// deadline passed, or its channel broke): gRPC cancels such a call
+		// (the caller's RST_STREAM, or its closed connection, sits right
+		// behind the request), and production drops a call whose caller
+		// has gone before it reaches the loop (realnet/netstack's
+		// clusterService.Call). A process that was paused, or busy, past a
+		// call's deadline never acts on it.
+		f.stats.CallsExpired++
+		f.rec(e.host, "call-expired").Uint("id", id).Str("method", method).End()
+		return
+	}
 	replied := false
 	sc.h.HandleRequest(e.remote, method, req, func(resp []byte, err error) {
 		if replied {

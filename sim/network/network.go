@@ -413,6 +413,7 @@ type Stats struct {
 	Calls           uint64 // calls issued
 	CallsFailedFast uint64 // calls failed at once by a backing-off channel
 	CallTimeouts    uint64 // calls whose deadline passed
+	CallsExpired    uint64 // requests dropped unhandled: their caller had given up
 }
 
 // Stats reports the counters so far.
