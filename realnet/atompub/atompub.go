@@ -89,9 +89,11 @@ type request struct {
 	// requireLeader (ES-RequireLeader) makes a follower redirect reads
 	// to the leader instead of answering them itself.
 	requireLeader bool
-	// resolveLinks (ES-ResolveLinkTos, default true) shows link events
-	// with the events they point at.
-	resolveLinks bool
+	// resolveLinks (ES-ResolveLinkTos) shows link events with the events
+	// they point at; resolveLinksGiven says the header set it (its
+	// default is true for stream feeds and single events, false for $all
+	// and metastream reads).
+	resolveLinks, resolveLinksGiven bool
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +179,7 @@ func (q *request) readHeaders() bool {
 		textError(q.w, http.StatusBadRequest, err.Error())
 		return false
 	}
+	q.resolveLinksGiven = strings.TrimSpace(q.r.Header.Get("ES-ResolveLinkTos")) != ""
 	return true
 }
 
@@ -195,6 +198,11 @@ func (h *Handler) get(q *request, stream string, parts []string) {
 		stream, parts = "$$"+stream, parts[1:]
 	}
 	all := stream == "$all"
+	if (all || strings.HasPrefix(stream, "$$")) && !q.resolveLinksGiven {
+		// EventStoreDB resolves links in $all and metastream reads
+		// only when asked.
+		q.resolveLinks = false
+	}
 	var only *streams.AllFilter
 	if all && len(parts) >= 1 && parts[0] == "filtered" {
 		f, err := allFilterOf(q.r)

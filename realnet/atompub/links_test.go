@@ -59,3 +59,38 @@ func TestLinkEventsInFeeds(t *testing.T) {
 		t.Errorf("GET /streams/links/0 as application/json is %q, want its target's data", body)
 	}
 }
+
+// $all's feed does not resolve links unless ES-ResolveLinkTos asks it to:
+// EventStoreDB's default is true for stream feeds and single events, and
+// false for $all (and metastream) reads.
+func TestTheAllFeedLeavesLinksUnresolvedByDefault(t *testing.T) {
+	base := startNode(t, map[*options.Option]string{options.EnableAtomPubOverHttp: "true"})
+	c := client{t, base}
+	res, body := c.do("POST", "/streams/orders", batch(1, "Placed"), "Content-Type", "application/vnd.eventstore.events+json", "ES-ExpectedVersion", "-1")
+	c.want(res, body, http.StatusCreated, "append the target")
+	res, body = c.do("POST", "/streams/links", "0@orders", "Content-Type", "application/octet-stream", "ES-EventType", "$>",
+		"ES-EventId", "0000000a-0000-4000-8000-000000000001")
+	c.want(res, body, http.StatusCreated, "append the link")
+
+	linkData := func(hdr ...string) *string {
+		res, body := c.do("GET", "/streams/%24all/head/backward/20?embed=body", "", append([]string{"Accept", atomJSON}, hdr...)...)
+		c.want(res, body, http.StatusOK, "$all feed")
+		var f feedDoc
+		if err := json.Unmarshal([]byte(body), &f); err != nil {
+			t.Fatalf("feed JSON: %v\n%s", err, body)
+		}
+		for _, e := range f.Entries {
+			if e.Summary == "$>" {
+				return e.Data
+			}
+		}
+		t.Fatalf("no link entry in $all:\n%s", body)
+		return nil
+	}
+	if d := linkData(); d != nil {
+		t.Errorf("$all without ES-ResolveLinkTos resolved the link to %q; EventStoreDB's default for $all is False", *d)
+	}
+	if d := linkData("ES-ResolveLinkTos", "True"); d == nil || !strings.Contains(*d, `"n":0`) {
+		t.Errorf("$all with ES-ResolveLinkTos: True did not resolve the link (data %v)", d)
+	}
+}
