@@ -412,10 +412,11 @@ func (n *Node) runAppliedWaiters() {
 // usual case), else read back from the log one bounded step at a time.
 func (n *Node) applyCommitted() {
 	st := &n.st
-	if st.applying || st.applied >= st.committed {
+	upTo := n.applicable()
+	if st.applying || st.applied >= upTo {
 		return
 	}
-	if recs, next := st.unapplied.take(st.log.Generation(), st.applied, st.committed); next > st.applied {
+	if recs, next := st.unapplied.take(st.log.Generation(), st.applied, upTo); next > st.applied {
 		n.applyRecords(recs)
 		st.applied = next
 		n.maybeLead()
@@ -430,7 +431,16 @@ func (n *Node) applyCommitted() {
 	if n.settings.ApplyStepBytes > 0 {
 		step = int64(n.settings.ApplyStepBytes)
 	}
-	n.applyFromLog(st.applied, int(min(step, max(st.committed-st.applied, 1))))
+	n.applyFromLog(st.applied, int(min(step, max(upTo-st.applied, 1))))
+}
+
+// applicable is how far committed records can be applied now: the commit
+// point, or the log's durable end when the log holds less. That happens
+// after a corrupt range was cut: the commit point can then lie inside an
+// append whose rest the leader sends in more than one message, and the
+// part that has arrived waits for the rest.
+func (n *Node) applicable() int64 {
+	return min(n.st.committed, n.st.log.Durable())
 }
 
 // applyFromLog reads committed records from the log at from and applies
@@ -442,7 +452,8 @@ func (n *Node) applyCommitted() {
 // read up to it ends one too).
 func (n *Node) applyFromLog(from int64, want int) {
 	st := &n.st
-	err := st.log.ReadForward(from, st.committed, want, func(recs []eventlog.Record, next int64, err error) {
+	upTo := n.applicable()
+	err := st.log.ReadForward(from, upTo, want, func(recs []eventlog.Record, next int64, err error) {
 		st.applying = false
 		if errors.Is(err, eventlog.ErrTruncated) {
 			return // a corrupt range was cut: applying resumes as it comes back
@@ -465,12 +476,14 @@ func (n *Node) applyFromLog(from int64, want int) {
 		case whole == len(recs):
 		case whole > 0:
 			recs, next = recs[:whole], recs[whole-1].End()
-		case int64(want) >= st.committed-from:
+		case int64(want) >= upTo-from && upTo < st.committed:
+			return // the rest of the append is still to arrive
+		case int64(want) >= upTo-from:
 			n.fatal(fmt.Errorf("applying committed records at %d: no append ends before the commit point %d", from, st.committed))
 			return
 		default:
 			st.applying = true
-			n.applyFromLog(from, int(min(st.committed-from, 2*int64(want))))
+			n.applyFromLog(from, int(min(upTo-from, 2*int64(want))))
 			return
 		}
 		n.applyRecords(recs)

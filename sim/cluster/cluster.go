@@ -79,6 +79,8 @@ type Config struct {
 	// ApplyStepBytes is the nodes' node.Settings.ApplyStepBytes (0: their
 	// default).
 	ApplyStepBytes int
+	// EventPadding is the workload's workload.Config.EventPadding.
+	EventPadding int
 }
 
 // FromScenario turns a scenario into a run configuration.
@@ -100,7 +102,7 @@ func FromScenario(s *scenario.Scenario, seed uint64) Config {
 		DiscoverViaDNS: s.Discovery == "dns",
 		DiskFaults:     s.Disk,
 		Clients:        s.Clients, Rate: s.Rate, Deletes: s.Deletes, Metadata: s.Metadata, Subscribers: subs,
-		ApplyStepBytes: s.ApplyStepBytes,
+		ApplyStepBytes: s.ApplyStepBytes, EventPadding: s.EventPadding,
 	}
 }
 
@@ -250,7 +252,7 @@ func New(cfg Config) (*Cluster, error) {
 			endpoints[i] = env.Endpoint{Host: a.String(), Port: NodePort}
 		}
 		wl, err := workload.New(w, fabric, workload.Config{
-			Clients: cfg.Clients, Rate: cfg.Rate, Deletes: cfg.Deletes, Metadata: cfg.Metadata, Nodes: endpoints, MaxOps: cfg.MaxOps,
+			Clients: cfg.Clients, Rate: cfg.Rate, Deletes: cfg.Deletes, Metadata: cfg.Metadata, EventPadding: cfg.EventPadding, Nodes: endpoints, MaxOps: cfg.MaxOps,
 			// A quiet end lets every replica catch up before the end
 			// check looks for every acknowledged write on each.
 			StopAt: cfg.Duration - min(QuietEnd, cfg.Duration/10),

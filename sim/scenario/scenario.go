@@ -107,6 +107,10 @@ type Scenario struct {
 	// log in reads of at most this many bytes (0: their default, 1 MiB):
 	// small steps end inside appends.
 	ApplyStepBytes int `yaml:"apply_step_bytes,omitempty"`
+	// EventPadding adds this many bytes to the data of every event the
+	// clients append (0: none): large appends span several replication
+	// messages and log reads.
+	EventPadding int `yaml:"event_padding,omitempty"`
 	// Subscribers follow a stream or $all from its start for the whole
 	// run; every event they receive is checked against the committed log.
 	Subscribers []Subscriber `yaml:"subscribers,omitempty"`
@@ -343,6 +347,9 @@ func (s *Scenario) Validate() error {
 	if s.Rate < 0 {
 		errs = append(errs, fmt.Sprintf("rate: %v appends/s is negative", s.Rate))
 	}
+	if s.EventPadding < 0 || s.EventPadding > maxEventPadding {
+		errs = append(errs, fmt.Sprintf("event_padding: %d is outside 0..%d bytes", s.EventPadding, maxEventPadding))
+	}
 	if s.ApplyStepBytes < 0 {
 		errs = append(errs, fmt.Sprintf("apply_step_bytes: %d is negative (0 leaves the nodes' default)", s.ApplyStepBytes))
 	}
@@ -465,6 +472,10 @@ func (s *Scenario) Validate() error {
 	}
 	return nil
 }
+
+// maxEventPadding keeps an append of the most events a client sends within
+// EventStoreDB's default MaxAppendSize (1 MiB).
+const maxEventPadding = 256 << 10
 
 // maxSubscribers bounds a scenario's subscribers (as sim/workload does).
 const maxSubscribers = 64

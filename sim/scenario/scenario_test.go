@@ -212,3 +212,15 @@ timeline:
 		}
 	}
 }
+
+func TestEventPaddingIsBounded(t *testing.T) {
+	for _, c := range []struct {
+		padding string
+		ok      bool
+	}{{"0", true}, {"120000", true}, {"262144", true}, {"262145", false}, {"-1", false}} {
+		_, err := Parse([]byte("name: p\nnodes: 3\nduration: 10s\nclients: 1\nevent_padding: " + c.padding + "\n"))
+		if (err == nil) != c.ok {
+			t.Errorf("event_padding %s: error %v, want accepted %v", c.padding, err, c.ok)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -173,7 +174,7 @@ func (c *client) begin() {
 			id := check.AppendEventID(c.num, c.appends, k, n)
 			f.op.IDs = append(f.op.IDs, id)
 			f.events = append(f.events, streams.EventData{
-				ID: id, Type: "workload-event", Data: fmt.Appendf(nil, `{"client":%d,"op":%d,"event":%d}`, c.num, wl.started, k), IsJSON: true,
+				ID: id, Type: "workload-event", Data: eventData(c.num, wl.started, k, wl.cfg.EventPadding), IsJSON: true,
 			})
 		}
 		rec.Str("op", "append").Int("expected", f.op.Expected).Int("events", int64(n)).Bytes("first_id", f.op.IDs[0][:]).
@@ -525,4 +526,16 @@ func metadataDocument(maxCount int64) []byte {
 		return []byte("{}")
 	}
 	return fmt.Appendf(nil, `{"$maxCount":%d}`, maxCount)
+}
+
+// eventData is an appended event's JSON, padded to carry padding more
+// bytes.
+func eventData(client, op, event, padding int) []byte {
+	b := fmt.Appendf(nil, `{"client":%d,"op":%d,"event":%d`, client, op, event)
+	if padding > 0 {
+		b = append(b, `,"pad":"`...)
+		b = append(b, bytes.Repeat([]byte{'.'}, padding)...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// metadata with a $maxCount (1 to maxMetadataCount) or with none
 	// (0: none).
 	Metadata float64
+	// EventPadding adds this many bytes to every appended event's data
+	// (0: none), so that appends can outgrow a replication message.
+	EventPadding int
 	// Nodes are the node endpoints clients may call.
 	Nodes []env.Endpoint
 	// CallTimeout is one attempt's deadline; it should exceed the time a
