@@ -3,6 +3,7 @@ package streams_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -103,7 +104,14 @@ func TestSubscriptionProperties(t *testing.T) {
 				for j := 0; j < n; j++ {
 					ts = append(ts, fmt.Sprint(step))
 				}
-				h.appendAsync(stream, streams.Any, h.events(ts...))
+				// Events of drawn sizes, so that the byte bound, not only
+				// the count, ends reads and refuses events that came back.
+				evs := h.events(ts...)
+				pad := strings.Repeat("x", rapid.IntRange(0, 60).Draw(rt, "pad"))
+				for k := range evs {
+					evs[k].Data = fmt.Appendf(nil, `{"n":%s,"pad":%q}`, ts[k], pad)
+				}
+				h.appendAsync(stream, streams.Any, evs)
 			case 3, 4, 5:
 				if n := h.log.Pending(); n > 0 {
 					h.log.Run(rapid.IntRange(0, n-1).Draw(rt, "task"))

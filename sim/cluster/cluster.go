@@ -397,7 +397,8 @@ func (c *Cluster) Finish() {
 		history = c.workload.History()
 	}
 	res := check.CheckLinearizable(history, check.LinearizabilityOptions{
-		Model: c.cfg.LinearizabilityModel, Timeout: c.cfg.LinearizabilityTimeout, Visualization: c.cfg.LinearizabilityHTML,
+		Model: c.cfg.LinearizabilityModel, Timeout: linearizabilityTimeout(c.cfg.LinearizabilityTimeout, len(k.violations)),
+		Visualization: c.cfg.LinearizabilityHTML,
 	})
 	k.lin = &res
 	if len(res.Illegal) > 0 {
@@ -407,6 +408,24 @@ func (c *Cluster) Finish() {
 		}
 		k.violate("the clients' history is not linearizable (%s model) for stream(s) %s%s", res.Model, strings.Join(res.Illegal, ", "), where)
 	}
+}
+
+// ViolatedRunLinearizabilityTimeout bounds the linearizability check of one
+// stream when the run has already broken an invariant and no bound was
+// configured. A history shaped by a broken invariant (an acknowledged write
+// lost, prefixes that disagree) can send porcupine into a search that does
+// not end in any useful time: the run is failing anyway, and it must say so
+// instead of hanging until the test's own timeout.
+const ViolatedRunLinearizabilityTimeout = 10 * time.Second
+
+// linearizabilityTimeout is the bound of the final check: the configured one,
+// or ViolatedRunLinearizabilityTimeout when none is configured and the run
+// already has violations.
+func linearizabilityTimeout(configured time.Duration, violations int) time.Duration {
+	if configured == 0 && violations > 0 {
+		return ViolatedRunLinearizabilityTimeout
+	}
+	return configured
 }
 
 // Workload is the clients' workload (nil without clients).
