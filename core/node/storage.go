@@ -596,25 +596,32 @@ func (n *Node) recomputeCommit() {
 }
 
 // commonPoint is where a replica's history and the leader's part, so
-// where streaming to it starts (EventStoreDB's rule): walk the replica's
-// epochs newest first; the first one the leader also has is the common
-// epoch; start at the replica's next epoch after it (or its end), but not
-// past the leader's next epoch after it (or the leader's end).
+// where streaming to it starts.
 func (n *Node) commonPoint(req *replication.Subscribe) int64 {
-	for k, re := range req.Epochs {
-		for i := len(n.st.epochs) - 1; i >= 0; i-- {
-			le := n.st.epochs[i]
+	return commonPoint(n.st.epochs, n.st.log.End(), req.Epochs, req.Writer)
+}
+
+// commonPoint is EventStoreDB's rule for where two histories part: walk
+// the replica's epochs (newest first) for the first one the leader also
+// has (leader's epochs oldest first, its log ending at leaderEnd); start at
+// the replica's next epoch after it (or its writer position, if none), but
+// not past the leader's next epoch after it (or the leader's end). With no
+// common epoch, from the start.
+func commonPoint(leader []replication.Epoch, leaderEnd int64, replica []replication.Epoch, writer int64) int64 {
+	for k, re := range replica {
+		for i := len(leader) - 1; i >= 0; i-- {
+			le := leader[i]
 			if le.Number != re.Number || le.ID != re.ID || le.Position != re.Position {
 				continue
 			}
-			p := req.Writer
+			p := writer
 			if k > 0 {
-				p = req.Epochs[k-1].Position
+				p = replica[k-1].Position
 			}
-			if i == len(n.st.epochs)-1 {
-				return min(p, n.st.log.End())
+			if i == len(leader)-1 {
+				return min(p, leaderEnd)
 			}
-			return min(p, n.st.epochs[i+1].Position)
+			return min(p, leader[i+1].Position)
 		}
 	}
 	return 0
