@@ -38,3 +38,28 @@ func TestCommonPoint(t *testing.T) {
 		}
 	}
 }
+
+// A leader commits whole appends only, and nothing of an older epoch until
+// its own epoch record is on a quorum.
+func TestCommitPoint(t *testing.T) {
+	// Appends of older epochs end at 100 and 200; this term's epoch
+	// record ends at 300; its own appends end at 400 and 500.
+	boundaries := []int64{100, 200, 300, 400, 500}
+	for _, c := range []struct {
+		name       string
+		reached    int64
+		wantCommit int64
+		wantPassed int
+	}{
+		{"nothing on a quorum", 50, -1, 0},
+		{"an older epoch's appends on a quorum, the epoch record not", 250, -1, 2},
+		{"the epoch record on a quorum", 300, 300, 3},
+		{"inside an append: its start", 450, 400, 4},
+		{"everything", 900, 500, 5},
+	} {
+		b, passed := commitPoint(c.reached, boundaries, 300)
+		if b != c.wantCommit || passed != c.wantPassed {
+			t.Errorf("%s (quorum at %d): commit %d, %d boundaries passed; want %d and %d", c.name, c.reached, b, passed, c.wantCommit, c.wantPassed)
+		}
+	}
+}

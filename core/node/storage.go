@@ -577,22 +577,33 @@ func (n *Node) recomputeCommit() {
 	}
 	need := n.clusterSize/2 + 1 - 1
 	q := n.server.QuorumPosition(need)
-	c := min(q, n.st.log.Durable())
-	// Land on the end of a whole append.
-	b := int64(-1)
-	k := 0
-	for k < len(n.st.boundaries) && n.st.boundaries[k] <= c {
-		b = n.st.boundaries[k]
-		k++
-	}
-	if k > 0 {
-		n.st.boundaries = n.st.boundaries[k:]
-	}
-	if b >= n.epochEnd {
+	b, passed := commitPoint(min(q, n.st.log.Durable()), n.st.boundaries, n.epochEnd)
+	n.st.boundaries = n.st.boundaries[passed:]
+	if b >= 0 {
 		n.advanceCommit(b)
 	}
 	n.st.tail.trim(n.st.log.Durable())
 	n.server.Pump()
+}
+
+// commitPoint is where a leader may commit when a quorum holds its log up to
+// reached: the end of the last whole append at or before reached (appends
+// ends are boundaries, ascending), or -1 when that is before the end of
+// this term's epoch record (epochEnd). Records of older epochs count as
+// committed only once the new epoch's record is on a quorum too: a suffix
+// of an older epoch on a quorum can still be cut by a later leader that
+// never had it (Raft's "figure 8"). passed is how many boundaries lie at or
+// before reached, never needed again.
+func commitPoint(reached int64, boundaries []int64, epochEnd int64) (b int64, passed int) {
+	b = -1
+	for passed < len(boundaries) && boundaries[passed] <= reached {
+		b = boundaries[passed]
+		passed++
+	}
+	if b < epochEnd {
+		return -1, passed
+	}
+	return b, passed
 }
 
 // commonPoint is where a replica's history and the leader's part, so
