@@ -96,6 +96,9 @@ func TestElectionsUnderAnyFaultSchedule(t *testing.T) {
 		cfg.Duration = at + bound + 5*time.Second
 		c, _ = cluster.New(cfg)
 		r := c.Run()
+		if err := c.Err(); err != nil {
+			t.Fatalf("the drawn schedule could not be played: %v", err)
+		}
 		if len(r.Violations) > 0 || r.LeaderAtEnd == "" {
 			t.Fatalf("violations %v, leader at end %q\nreplay this schedule:\n%s",
 				r.Violations, r.LeaderAtEnd, asScenario("property-elections", cfg))
@@ -126,6 +129,9 @@ func TestClusterStateMachine(t *testing.T) {
 			st.At = scenario.Duration(now())
 			applied = append(applied, st)
 			c.Apply(st)
+			if err := c.Err(); err != nil {
+				t.Fatalf("the drawn step could not be played: %v", err)
+			}
 			c.RunUntil(now() + time.Duration(rapid.IntRange(0, 6000).Draw(t, "waitMs"))*time.Millisecond)
 			if v := c.Violations(); len(v) > 0 {
 				cfg.Timeline, cfg.Duration = applied, now()+time.Second
