@@ -260,8 +260,14 @@ func TestHTTPMiddleware(t *testing.T) {
 		{"stats with a user", gossipOpen, "/stats", basic("ops", "opspw"), 200, "hello user ops"},
 		{"everything open when asked", EndpointPolicy{AllowAnonymousEndpointAccess: true}, "/stats", "", 200, "hello an anonymous caller"},
 		{"wrong password even on an open route", gossipOpen, "/health/live", basic("admin", "x"), 401, `wrong user name or password for "admin"`},
+		{"a preflight needs no user", gossipOpen, "OPTIONS /stats", "", 200, "hello an anonymous caller"},
+		{"a preflight with a wrong password", gossipOpen, "OPTIONS /stats", basic("admin", "x"), 401, `wrong user name or password for "admin"`},
 	} {
-		r := httptest.NewRequest(http.MethodGet, tc.path, nil)
+		method, path, ok := strings.Cut(tc.path, " ")
+		if !ok {
+			method, path = http.MethodGet, tc.path
+		}
+		r := httptest.NewRequest(method, path, nil)
 		if tc.header != "" {
 			r.Header.Set("Authorization", tc.header)
 		}

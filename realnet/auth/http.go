@@ -49,7 +49,11 @@ func (a *Authenticator) HTTP(next http.Handler, pol EndpointPolicy) http.Handler
 		case err != nil:
 			challenge(w, err.Error())
 			return
-		case !p.Authenticated() && !pol.anonymousMay(r.URL.Path):
+		case !p.Authenticated() && r.Method != http.MethodOptions && !pol.anonymousMay(r.URL.Path):
+			// A CORS preflight never carries credentials: it goes on as
+			// the anonymous caller, and the routes answer it (their
+			// methods and CORS headers) without serving anything, as
+			// EventStoreDB answers OPTIONS before it authorizes.
 			challenge(w, r.URL.Path+" needs a user's credentials (HTTP Basic authentication)")
 			return
 		}

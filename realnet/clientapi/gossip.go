@@ -140,6 +140,10 @@ func (h *gossipHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	// The view changes from one moment to the next: no cache may answer
+	// with an old one (EventStoreDB's Configure.Ok without a cache age).
+	w.Header().Set("Cache-Control", "max-age=0, no-cache, must-revalidate")
+	w.Header().Set("Vary", "Accept")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(body)

@@ -162,6 +162,10 @@ func TestGossipJSON(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("status %d content type %q, want 200 JSON", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	// The view is live: EventStoreDB sends it as uncacheable.
+	if cc := resp.Header.Get("Cache-Control"); cc != "max-age=0, no-cache, must-revalidate" {
+		t.Errorf("Cache-Control %q, want max-age=0, no-cache, must-revalidate", cc)
+	}
 	var doc map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		t.Fatalf("body is not JSON: %v", err)

@@ -168,7 +168,9 @@ func (a *API) routeOf(path string, next http.Handler) route {
 	case path == "/metrics":
 		return route{name: "metrics", methods: []string{http.MethodGet, http.MethodHead}, hidden: a.exposure.Stats, serve: a.m.handler.ServeHTTP, limited: true}
 	case path == "/gossip":
-		return route{name: "gossip", hidden: a.exposure.Gossip, serve: next.ServeHTTP, limited: true}
+		// The port's own route serves it; the API answers preflights and
+		// adds the CORS headers, as EventStoreDB does for every route.
+		return route{name: "gossip", methods: []string{http.MethodGet, http.MethodHead}, hidden: a.exposure.Gossip, serve: next.ServeHTTP, limited: true}
 	case isStreamsPath(path):
 		return route{name: "streams", serve: a.serveStreams, limited: true}
 	case isAdminPath(path):

@@ -266,3 +266,25 @@ func TestNewRefusesNegativeLimits(t *testing.T) {
 		t.Fatal("New without a Node succeeded")
 	}
 }
+
+// GET /gossip is a route of EventStoreDB's HTTP API like the others: a
+// browser's preflight gets 200 with the CORS headers, and so does the
+// answer itself.
+func TestGossipAnswersPreflightsAndCarriesCORSHeaders(t *testing.T) {
+	h := newAPI(t, newFakeNode(t), Config{}, nil).Wrap(portMux())
+	w := do(t, h, http.MethodOptions, "/gossip", nil)
+	if w.Code != http.StatusOK || w.Body.Len() != 0 {
+		t.Errorf("OPTIONS /gossip: %d %q, want 200 and no body", w.Code, w.Body)
+	}
+	if got := w.Header().Get("Access-Control-Allow-Methods"); !strings.Contains(got, "GET") || !strings.Contains(got, "OPTIONS") {
+		t.Errorf("OPTIONS /gossip: Access-Control-Allow-Methods %q, want GET and OPTIONS", got)
+	}
+	w = do(t, h, http.MethodGet, "/gossip", nil)
+	if w.Code != http.StatusOK || w.Header().Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("GET /gossip: %d, Access-Control-Allow-Origin %q; want 200 and *", w.Code, w.Header().Get("Access-Control-Allow-Origin"))
+	}
+	hidden := newAPI(t, newFakeNode(t), Config{}, map[*options.Option]string{options.GossipOnExt: "false"}).Wrap(portMux())
+	if w := do(t, hidden, http.MethodOptions, "/gossip", nil); w.Code != http.StatusNotFound {
+		t.Errorf("OPTIONS /gossip hidden by GossipOnExt=false: %d, want 404", w.Code)
+	}
+}

@@ -646,3 +646,39 @@ func TestASecureNodeGossipsItsReplicationPortAsSecure(t *testing.T) {
 		t.Errorf("internalTcpPort %d, internalSecureTcpPort %d; want 0 and %d", m.InternalTCPPort, m.InternalSecureTCPPort, repl)
 	}
 }
+
+// An anonymous CORS preflight is let through authentication (browsers send
+// it without credentials), so no route may serve anything to it: every
+// answer to OPTIONS without a user has an empty body, whatever the path.
+func TestAnonymousPreflightsServeNothing(t *testing.T) {
+	ca := tlstest.NewCA(t, "annal test CA")
+	n := start(t, "n1", secureOptions(t, ca, map[*options.Option]string{options.EnableAtomPubOverHttp: "true"}))
+	waitUntil(t, "the node to lead", leads(n))
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	cl := &http.Client{Transport: tr, Timeout: guard, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	base := "https://" + n.rt.NodeEndpoint().String()
+	for _, path := range []string{
+		"/", "/gossip", "/info", "/stats", "/stats/replication", "/metrics", "/health/live", "/web", "/web/", "/web/index.html",
+		"/admin", "/ui", "/streams/secret", "/streams/$all", "/streams/secret/0", "/streams/secret/metadata", "/users",
+		"/projections", "/subscriptions", "/event_store.client.streams.Streams/Read", "/event_store.client.gossip.Gossip/Read", "/no/such/route",
+	} {
+		req, err := http.NewRequest(http.MethodOptions, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Origin", "https://dashboard.example")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatalf("OPTIONS %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if len(body) > 0 && res.StatusCode < 400 {
+			t.Errorf("anonymous OPTIONS %s: %d with a %d-byte body %q; a preflight must be served nothing", path, res.StatusCode, len(body), body)
+		}
+	}
+}
