@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/annal-db/annal/core/env"
@@ -168,10 +169,37 @@ type vote struct {
 	number int32
 }
 
-// New makes the service from the node's persisted checkpoint.
+// New makes the service from the node's persisted checkpoint. A persisted
+// promise binds the new process from its start, and is reported as made.
 func New(e env.Env, cfg Config, self From, chk Checkpoint, node Node) *Service {
-	return &Service{env: e, cfg: cfg, node: node, self: self, attempted: -1, installed: -1,
-		proposalChk: chk.Proposal, promisedChk: chk.Promised, want: chk, promised: max(chk.Proposal, chk.Promised)}
+	s := &Service{env: e, cfg: cfg, node: node, self: self, attempted: -1, installed: -1,
+		proposalChk: chk.Proposal, promisedChk: chk.Promised, want: chk, promised: -1}
+	s.promise(max(chk.Proposal, chk.Promised))
+	return s
+}
+
+// promise raises what Promised reports to at least number, and reports a
+// rise (PromiseMade): from then on this node must help no leader of an
+// older epoch commit anything.
+func (s *Service) promise(number int32) {
+	if number <= s.promised {
+		return
+	}
+	s.promised = number
+	if s.env.Observer != nil {
+		s.env.Observer.Observe(PromiseMade{Number: number})
+	}
+}
+
+// PromiseMade is the event of a node's promise rising to Number: it has
+// accepted or made a proposal numbered Number, or given an election a log
+// state whose epoch is below Number. Leaders of epochs below Number get no
+// more acknowledgements from it (the simulator's checker holds it to that).
+type PromiseMade struct{ Number int32 }
+
+func (PromiseMade) Kind() string { return "promise" }
+func (e PromiseMade) AppendTrace(b []byte) []byte {
+	return strconv.AppendInt(append(b, "number="...), int64(e.Number), 10)
 }
 
 // persist makes c durable, together with everything asked before, and
@@ -428,7 +456,7 @@ func (s *Service) shiftToPrepare(view int32) {
 // leader-required read). The next leader's epoch is above it.
 func (s *Service) ownPrepareOk(view int32) PrepareOk {
 	st := s.node.LogState()
-	s.promised = max(s.promised, st.EpochNumber+1)
+	s.promise(st.EpochNumber + 1)
 	return PrepareOk{View: view, State: st, Proposal: s.proposalChk, Cluster: slices.Clone(s.node.Members())}
 }
 
@@ -506,7 +534,7 @@ func (s *Service) checkPrepareQuorum() {
 	number++
 	s.log(env.LevelInfo, fmt.Sprintf("election: proposing %s (%v) as leader in view %d, proposal %d",
 		best.ServerID.Short(), best.HTTP, view, number))
-	s.promised = max(s.promised, number)
+	s.promise(number)
 	s.persist(Checkpoint{Proposal: number, Promised: -1}, func() {
 		// Persisted is persisted, whatever the view has become.
 		s.proposalChk = max(s.proposalChk, number)
@@ -620,7 +648,7 @@ func (s *Service) onProposal(m *Proposal) {
 	}
 	view := m.View
 	p := *m
-	s.promised = max(s.promised, m.Number)
+	s.promise(m.Number)
 	s.persist(Checkpoint{Proposal: m.Number, Promised: -1}, func() {
 		if p.Number <= s.proposalChk || s.phase != Acceptor || s.installed != view || s.decided {
 			s.proposalChk = max(s.proposalChk, p.Number)

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/annal-db/annal/core/env"
@@ -80,6 +81,8 @@ type Link struct {
 	// acked is the durable end last acknowledged: writes made durable by
 	// one group commit all report the same end, and one Ack says it.
 	acked int64
+	// epoch is the leader's epoch number, once it accepted this link.
+	epoch int32
 	// Subscribed is true once the leader accepted this link.
 	Subscribed bool
 }
@@ -181,8 +184,8 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 				return
 			}
 			l.ready = true
-			l.acked = l.node.Writer()
-			l.p.send(&Ack{SubscriptionID: sub, Durable: l.acked})
+			l.epoch = m.Epoch.Number
+			l.ack(sub, l.node.Writer())
 			l.writeNext()
 		})
 	case *SubscriptionRetry:
@@ -276,12 +279,36 @@ func (l *Link) writeNext() {
 			return
 		}
 		if durable > l.acked {
-			l.acked = durable
-			l.p.send(&Ack{SubscriptionID: sub, Durable: durable})
+			l.ack(sub, durable)
 		}
 		l.node.Committed(committed)
 		l.writeNext()
 	})
+}
+
+// ack tells the leader that this replica's log is durable up to durable,
+// which counts towards the leader's quorum, and reports it (Acked).
+func (l *Link) ack(sub member.ID, durable int64) {
+	l.acked = durable
+	l.p.send(&Ack{SubscriptionID: sub, Durable: durable})
+	if l.e.Observer != nil {
+		l.e.Observer.Observe(Acked{Epoch: l.epoch, Durable: durable})
+	}
+}
+
+// Acked is the event of a replica acknowledging its log, durable up to
+// Durable, to the leader of epoch Epoch. The simulator's checker holds
+// every Acked to the replica's promises (no acknowledgement to a leader
+// older than an election it promised).
+type Acked struct {
+	Epoch   int32
+	Durable int64
+}
+
+func (Acked) Kind() string { return "acked" }
+func (e Acked) AppendTrace(b []byte) []byte {
+	b = strconv.AppendInt(append(b, "epoch="...), int64(e.Epoch), 10)
+	return strconv.AppendInt(append(b, " durable="...), e.Durable, 10)
 }
 
 // maxWriteBytes bounds one batched write of replicated records.

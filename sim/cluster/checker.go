@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
+	"github.com/annal-db/annal/core/election"
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/eventlog"
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
 	"github.com/annal-db/annal/core/options"
+	"github.com/annal-db/annal/core/replication"
 	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/sim/check"
 	"github.com/annal-db/annal/sim/host"
@@ -33,6 +36,9 @@ const maxViolations = 100
 //     serving node shows half an append; acknowledged writes are in it,
 //     where their answers say, and on the leader at the end; reads return
 //     only committed events their node applied (sim/check.Log);
+//   - no replica acknowledges records to the leader of an epoch below an
+//     election it has promised (accepted or made a proposal, or given its
+//     log state): that leader could commit what the new one lacks;
 //   - every event a subscriber receives is the next committed event of its
 //     stream (or of $all) after the last one it received, on any node:
 //     nothing skipped, repeated, reordered or uncommitted; a caught-up
@@ -114,6 +120,14 @@ type Checker struct {
 	anyApplied   bool
 	partialSeen  []string
 
+	// promised is the highest election each node's current process
+	// (incarnation promisedBy) has promised; ackFlagged: a node has
+	// acknowledged records to an older leader after its promise (reported
+	// once per node).
+	promised   []int32
+	promisedBy []int
+	ackFlagged []bool
+
 	// subs are the run's subscribers and feeds the checks of what each
 	// received (both nil without subscribers).
 	subs  *workload.Subscribers
@@ -169,6 +183,12 @@ func newChecker(c *Cluster) *Checker {
 	k.log = check.NewLog(names, SegmentSize, maxAcks, func(msg string) { k.violate("%s", msg) })
 	k.appliedSince = make([]bool, n)
 	k.partialSeen = make([]string, n)
+	k.promised = make([]int32, n)
+	k.promisedBy = make([]int, n)
+	k.ackFlagged = make([]bool, n)
+	for i := range n {
+		k.promised[i], k.promisedBy[i] = -1, -1
+	}
 	return k
 }
 
@@ -353,6 +373,26 @@ func (k *Checker) markBy(i int, kind, state, client string) {
 
 func (k *Checker) observe(h *host.Host, e env.Event) {
 	i := k.c.index(h)
+	// Promises and acknowledgements change nothing around a leader: they
+	// leave availability alone (no recompute), and come often.
+	switch e := e.(type) {
+	case election.PromiseMade:
+		if k.promisedBy[i] != h.Incarnation {
+			// A new process: it is bound by what it persisted, which it
+			// reports as it starts, not by what died with the last one.
+			k.promisedBy[i], k.promised[i] = h.Incarnation, -1
+		}
+		k.promised[i] = max(k.promised[i], e.Number)
+		k.mark(i, "promise", strconv.Itoa(int(e.Number)))
+		return
+	case replication.Acked:
+		if k.promisedBy[i] == h.Incarnation && k.promised[i] > e.Epoch && !k.ackFlagged[i] {
+			k.ackFlagged[i] = true
+			k.violate("%s acknowledged its log up to %d to the leader of epoch %d after promising election %d: the old leader may commit what the new one lacks",
+				h.Name, e.Durable, e.Epoch, k.promised[i])
+		}
+		return
+	}
 	k.dirty = true
 	switch e := e.(type) {
 	case host.Exited:

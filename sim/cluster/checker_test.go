@@ -7,8 +7,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/annal-db/annal/core/election"
 	"github.com/annal-db/annal/core/member"
 	"github.com/annal-db/annal/core/node"
+	"github.com/annal-db/annal/core/replication"
 	"github.com/annal-db/annal/sim/network"
 	"github.com/annal-db/annal/sim/scenario"
 )
@@ -30,6 +32,39 @@ func TestCheckerCatchesBrokenInvariants(t *testing.T) {
 	k.observe(c.Hosts[2], node.StateChanged{State: member.Leader, Epoch: 4})
 	if v := k.violations; len(v) != 2 || !strings.Contains(v[1], "epoch went backwards: n3 leads epoch 4 after a leader of epoch 5") {
 		t.Fatalf("violations %v, want a second about the epoch going backwards", v)
+	}
+}
+
+// A replica's acknowledgements are held to its promises: none to a leader
+// of an epoch below an election it promised, in the same process. A new
+// process is bound by what it reports as it starts, not by what died.
+func TestCheckerCatchesAckToAnOlderLeaderAfterAPromise(t *testing.T) {
+	c, err := New(Config{Seed: 1, Nodes: 3, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.checker
+	h := c.Hosts[2]
+	k.observe(h, election.PromiseMade{Number: 3})
+	k.observe(h, replication.Acked{Epoch: 3, Durable: 100})
+	if len(k.violations) != 0 {
+		t.Fatalf("violations %v for an acknowledgement to the leader of the promised epoch", k.violations)
+	}
+	k.observe(h, election.PromiseMade{Number: 4})
+	k.observe(h, replication.Acked{Epoch: 3, Durable: 200})
+	if v := k.violations; len(v) != 1 || !strings.Contains(v[0], "n3 acknowledged its log up to 200 to the leader of epoch 3 after promising election 4") {
+		t.Fatalf("violations %v, want one about n3 acknowledging epoch 3 after promising 4", v)
+	}
+	// A later process of another node starts unbound (its promise of 4
+	// was never persisted) and follows the leader of epoch 3.
+	g := c.Hosts[1]
+	k.observe(g, election.PromiseMade{Number: 4})
+	g.Incarnation++
+	k.observe(g, replication.Acked{Epoch: 3, Durable: 200})
+	k.observe(g, election.PromiseMade{Number: 3})
+	k.observe(g, replication.Acked{Epoch: 3, Durable: 300})
+	if len(k.violations) != 1 {
+		t.Fatalf("violations %v, want only the first: a restarted node is bound by its new process's promises", k.violations)
 	}
 }
 

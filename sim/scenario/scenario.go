@@ -53,7 +53,9 @@
 // Subscribers are named s1, s2, ... in file order; clients c1, c2, ....
 // Marks (must_happen, must_not_happen) match the nodes' events (state,
 // elected, leader-change, peer-dead, false-detection, clock-skew, fatal,
-// truncated, committed-cut, corrupt: a read met a corrupt record,
+// truncated, committed-cut, promise: the node's election promise rose, to
+// the number in state,
+// corrupt: a read met a corrupt record,
 // repaired: the corrupt range is back from the leader), the host faults (torn-pages: a power-off tore
 // unsynced pages of the disk), the clients' answers (append-acknowledged,
 // delete-acknowledged, leader-read-served, not-leader; node is the node
