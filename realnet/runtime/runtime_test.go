@@ -82,7 +82,13 @@ func TestCancelledRunReopensAndAnotherFormatVersionIsRefused(t *testing.T) {
 	waitUntil(t, "the reopened node to lead", leads(second))
 	// Its first state change happens after it scanned its log, before any
 	// election: the epoch it reports there is the one read from disk.
-	firstChange := second.rec.all()[0].ev.(node.StateChanged)
+	var firstChange node.StateChanged
+	for _, e := range second.rec.all() {
+		if sc, ok := e.ev.(node.StateChanged); ok {
+			firstChange = sc
+			break
+		}
+	}
 	if firstChange.Epoch != epoch {
 		t.Errorf("the reopened node starts at epoch %d; the first run wrote epoch %d", firstChange.Epoch, epoch)
 	}
