@@ -400,7 +400,30 @@ func (s *Server) onClosed(p *peer, _ error) {
 	n := len(s.subs)
 	s.subs = removeIf(s.subs, func(o *Subscription) bool { return o.p == p })
 	if len(s.subs) != n {
+		s.promoteClones()
 		s.node.SubscriptionsChanged()
+	}
+}
+
+// promoteClones makes promotable clones followers while the cluster has
+// fewer followers than ClusterSize allows: a surplus node kept as a clone
+// (UnsafeAllowSurplusNodes) takes the place of a follower that left, the
+// most caught-up first, as EventStoreDB's leader promotes one.
+func (s *Server) promoteClones() {
+	for s.Followers > 0 && s.followers() < s.Followers {
+		var best *Subscription
+		for _, sub := range s.subs {
+			if sub.Role == RoleClone && sub.Promotable && !sub.p.closed && (best == nil || sub.Acked > best.Acked) {
+				best = sub
+			}
+		}
+		if best == nil {
+			return
+		}
+		best.Role = RoleFollower
+		// A send can close its connection, which calls onClosed and so
+		// this function again: the loop looks at the subscriptions anew.
+		best.p.send(&Assignment{SubscriptionID: best.ID, Role: RoleFollower})
 	}
 }
 
