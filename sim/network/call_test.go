@@ -160,6 +160,28 @@ func TestRequestWhoseCallerGaveUpIsNotHandled(t *testing.T) {
 	}
 }
 
+// A request whose caller's process was killed, and whose connection the
+// kernel's reset closed, before the serving process took it up, is not
+// handled: production's gRPC server cancels it with the connection.
+func TestRequestOfAKilledCallerIsNotHandled(t *testing.T) {
+	var got []string
+	fx, sa, sb := callPair(t, quietConfig(), handlerFunc(func(_ env.Endpoint, method string, _ []byte, reply func([]byte, error)) {
+		got = append(got, method)
+		reply(nil, nil)
+	}))
+	xb := sb.exec.(*testExec)
+	xb.paused = true
+	fx.call(sa, "10.0.0.2:2113", "orphaned", nil, 5*time.Second)
+	fx.run(100 * time.Millisecond) // the request waits in b's queue
+	sa.Kill()
+	fx.run(100 * time.Millisecond) // the reset reaches b
+	xb.resume()
+	fx.run(time.Second)
+	if len(got) != 0 {
+		t.Fatalf("server handled %v for a caller killed before it took the request up", got)
+	}
+}
+
 func TestCallRefusedThenBackoffFailsFast(t *testing.T) {
 	fx, sa, _ := callPair(t, quietConfig(), nil)
 	to := env.Endpoint{Host: "10.0.0.2", Port: 2113}

@@ -300,12 +300,14 @@ func (sc *serverConn) Received(c env.Conn, msg []byte) {
 	if !ok {
 		panic(fmt.Sprintf("network: malformed request frame of %d bytes on %s", len(msg), e.localStr))
 	}
-	if ch, isChannel := e.peer.handler.(*channel); isChannel && ch.inflight[id] == nil {
+	if ch, isChannel := e.peer.handler.(*channel); !e.alive() || isChannel && ch.inflight[id] == nil {
 		// The caller gave up before this process took the request up (its
-		// deadline passed, or its channel broke): gRPC cancels such a call
-		// (the caller's RST_STREAM, or its closed connection, sits right
-		// behind the request), and production drops a call whose caller
-		// has gone before it reaches the loop (realnet/netstack's
+		// deadline passed, or its channel broke), or the connection died
+		// meanwhile (the caller's process was killed, and its kernel's
+		// reset arrived first): gRPC cancels such a call (the caller's
+		// RST_STREAM, or the closed connection, sits right behind the
+		// request), and production drops a call whose caller has gone
+		// before it reaches the loop (realnet/netstack's
 		// clusterService.Call). A process that was paused, or busy, past a
 		// call's deadline never acts on it.
 		f.stats.CallsExpired++
