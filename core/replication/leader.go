@@ -283,7 +283,7 @@ func (s *Server) onMessage(p *peer, m wire.Message) {
 				sub.Role = RoleClone
 				switch {
 				case !sub.Promotable:
-				case s.Followers == 0 || s.followers() < s.Followers:
+				case s.wantsFollower():
 					sub.Role = RoleFollower
 				case !s.AllowSurplus:
 					p.send(&Drop{SubscriptionID: sub.ID, Surplus: true,
@@ -410,7 +410,7 @@ func (s *Server) onClosed(p *peer, _ error) {
 // (UnsafeAllowSurplusNodes) takes the place of a follower that left, the
 // most caught-up first, as EventStoreDB's leader promotes one.
 func (s *Server) promoteClones() {
-	for s.Followers > 0 && s.followers() < s.Followers {
+	for s.wantsFollower() {
 		var best *Subscription
 		for _, sub := range s.subs {
 			if sub.Role == RoleClone && sub.Promotable && !sub.p.closed && (best == nil || sub.Acked > best.Acked) {
@@ -475,6 +475,12 @@ func (s *Server) QuorumPosition(need int) int64 {
 		}
 	}
 	return acks[need-1]
+}
+
+// wantsFollower says whether one more promotable replica may follow:
+// Followers allows it (0: no limit).
+func (s *Server) wantsFollower() bool {
+	return s.Followers == 0 || s.followers() < s.Followers
 }
 
 // followers counts the replicas assigned RoleFollower.
