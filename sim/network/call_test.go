@@ -124,16 +124,22 @@ func TestCallDeadlineAndLateReply(t *testing.T) {
 	}
 }
 
+// pausableServer is a call pair whose server, on b, records the methods it
+// handles and runs on an executor the test pauses and resumes.
+func pausableServer(t *testing.T) (fx *fixture, sa *Stack, xb *testExec, handled *[]string) {
+	handled = new([]string)
+	fx, sa, sb := callPair(t, quietConfig(), handlerFunc(func(_ env.Endpoint, method string, _ []byte, reply func([]byte, error)) {
+		*handled = append(*handled, method)
+		reply(nil, nil)
+	}))
+	return fx, sa, sb.exec.(*testExec), handled
+}
+
 // A process paused past a call's deadline finds the call cancelled when it
 // wakes, as production's gRPC server does: it never acts on it. A call
 // whose caller still waits when the process wakes is served.
 func TestRequestWhoseCallerGaveUpIsNotHandled(t *testing.T) {
-	var got []string
-	fx, sa, sb := callPair(t, quietConfig(), handlerFunc(func(_ env.Endpoint, method string, _ []byte, reply func([]byte, error)) {
-		got = append(got, method)
-		reply(nil, nil)
-	}))
-	xb := sb.exec.(*testExec)
+	fx, sa, xb, got := pausableServer(t)
 
 	xb.paused = true
 	awaited := fx.call(sa, "10.0.0.2:2113", "awaited", nil, 2*time.Second)
@@ -152,7 +158,7 @@ func TestRequestWhoseCallerGaveUpIsNotHandled(t *testing.T) {
 	if !errors.Is(gone.err, env.ErrTimeout) {
 		t.Fatalf("call past its deadline: err %v, want ErrTimeout", gone.err)
 	}
-	if want := []string{"awaited"}; !slices.Equal(got, want) {
+	if want := []string{"awaited"}; !slices.Equal(*got, want) {
 		t.Fatalf("server handled %v, want %v", got, want)
 	}
 	if n := fx.f.Stats().CallsExpired; n != 1 {
@@ -164,12 +170,7 @@ func TestRequestWhoseCallerGaveUpIsNotHandled(t *testing.T) {
 // kernel's reset closed, before the serving process took it up, is not
 // handled: production's gRPC server cancels it with the connection.
 func TestRequestOfAKilledCallerIsNotHandled(t *testing.T) {
-	var got []string
-	fx, sa, sb := callPair(t, quietConfig(), handlerFunc(func(_ env.Endpoint, method string, _ []byte, reply func([]byte, error)) {
-		got = append(got, method)
-		reply(nil, nil)
-	}))
-	xb := sb.exec.(*testExec)
+	fx, sa, xb, got := pausableServer(t)
 	xb.paused = true
 	fx.call(sa, "10.0.0.2:2113", "orphaned", nil, 5*time.Second)
 	fx.run(100 * time.Millisecond) // the request waits in b's queue
@@ -177,8 +178,8 @@ func TestRequestOfAKilledCallerIsNotHandled(t *testing.T) {
 	fx.run(100 * time.Millisecond) // the reset reaches b
 	xb.resume()
 	fx.run(time.Second)
-	if len(got) != 0 {
-		t.Fatalf("server handled %v for a caller killed before it took the request up", got)
+	if len(*got) != 0 {
+		t.Fatalf("server handled %v for a caller killed before it took the request up", *got)
 	}
 }
 
