@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -76,7 +77,10 @@ var outside = func() config.Inputs { return config.Inputs{Environ: os.Environ(),
 // configuredElsewhere reports whether in configures a node without the
 // command line: the configuration loader reads a config file, or finds an
 // option set in the environment (service links and client settings share
-// the EVENTSTORE_ prefix, and set none).
+// the EVENTSTORE_ prefix, and set none). A variable that names an option
+// counts even when its value is refused, and so does a default config file
+// that exists but cannot be read: the node command then says what is
+// wrong, where the usage would hide it.
 func configuredElsewhere(in config.Inputs) bool {
 	c, _ := config.Load(in)
 	if c.ConfigRead {
@@ -84,6 +88,21 @@ func configuredElsewhere(in config.Inputs) bool {
 	}
 	for _, o := range options.All() {
 		if c.Values.Source(o) == options.SourceEnvironment {
+			return true
+		}
+	}
+	for _, kv := range in.Environ {
+		k, _, _ := strings.Cut(kv, "=")
+		upper := strings.ToUpper(k)
+		if !strings.HasPrefix(upper, options.EnvPrefixEventStore) && !strings.HasPrefix(upper, options.EnvPrefixKurrentDB) {
+			continue
+		}
+		if _, _, known := options.Lookup(k); known {
+			return true
+		}
+	}
+	if in.ReadFile != nil {
+		if _, err := in.ReadFile(c.ConfigPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return true
 		}
 	}

@@ -212,7 +212,7 @@ func TestNodeCommand(t *testing.T) {
 			stderr: []string{"annal: the configuration has 3 problems:", `NodePort: "70000" (from command line --node-port) is out of range: allowed 0..65535`, `unknown option "--node-prot"`, `ClusterSize: "0" (from environment EVENTSTORE_CLUSTER_SIZE)`, "warning: ExtIp (3.x-24.x) is deprecated"},
 		},
 		{
-			name: "what-if prints and exits 0", args: []string{"--what-if", "--insecure"},
+			name: "what-if prints and exits 0", args: []string{"--what-if", "--certificate-file", "/etc/annal/node.p12"},
 			env:       []string{"EVENTSTORE_DEFAULT_ADMIN_PASSWORD=topsecret", "KURRENTDB_NODE_PORT=3113"},
 			stdout:    []string{"Effective configuration", "NodePort", "3113", "environment KURRENTDB_NODE_PORT", "A node could start"},
 			stderr:    []string{"notice: NodeIp is not set"},
@@ -316,6 +316,34 @@ func TestANodeConfiguredByItsEnvironmentNeedsNoArguments(t *testing.T) {
 	}
 	if !configuredElsewhere(nodeInputs(nil, nil, map[string]string{options.Config.Default: "Insecure: true\n"})) {
 		t.Error("the default config file was not seen")
+	}
+}
+
+// A container configured only by variables whose values are refused, or a
+// service whose default config file cannot be read, is told what is wrong
+// (exit 1), not shown the usage as if nothing were configured.
+func TestAnOutsideConfigurationWithErrorsIsReportedNotIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   config.Inputs
+	}{
+		{"a refused value", nodeInputs(nil, []string{"EVENTSTORE_INSECURE=yes"}, nil)},
+		{"a retired name", nodeInputs(nil, []string{"KURRENTDB_INT_HTTP_PORT=2112"}, nil)},
+		{"an unreadable default config file", config.Inputs{ReadFile: func(string) ([]byte, error) { return nil, fs.ErrPermission }}},
+	} {
+		if !configuredElsewhere(tc.in) {
+			t.Errorf("%s: not seen as a configuration, so annal would print its usage instead of the problem", tc.name)
+		}
+	}
+
+	t.Setenv("EVENTSTORE_INSECURE", "yes")
+	old := outside
+	outside = func() config.Inputs { return nodeInputs(nil, []string{"EVENTSTORE_INSECURE=yes"}, nil) }
+	t.Cleanup(func() { outside = old })
+	var stdout, stderr bytes.Buffer
+	code := run(nil, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), `Insecure: "yes" (from environment EVENTSTORE_INSECURE) is not a boolean`) {
+		t.Errorf("EVENTSTORE_INSECURE=yes annal: status %d, stderr %.300q; want status 1 and the refused value named", code, stderr.String())
 	}
 }
 

@@ -22,6 +22,12 @@ func (l *loader) checkNetwork() {
 			"List the other nodes with GossipSeed (%s host:port,host:port), or turn DiscoverViaDns on with ClusterDns naming them.",
 			size, l.cfg.Origin(options.ClusterSize), l.cfg.Origin(options.DiscoverViaDns), options.CLIName(options.GossipSeed))
 	}
+	if size := v.Int(options.ClusterSize); size > 1 && v.Bool(options.DiscoverViaDns) && len(v.Strings(options.GossipSeed)) == 0 &&
+		v.String(options.ClusterDns) == "" {
+		l.fail("ClusterSize is %d (from %s) and the other nodes are to be found through DNS (DiscoverViaDns, from %s), but ClusterDns is empty (from %s). "+
+			"Give ClusterDns the DNS name whose addresses are the cluster's nodes (%s cluster.example), or list the other nodes with GossipSeed.",
+			size, l.cfg.Origin(options.ClusterSize), l.cfg.Origin(options.DiscoverViaDns), l.cfg.Origin(options.ClusterDns), options.CLIName(options.ClusterDns))
+	}
 	if size := v.Int(options.ClusterSize); size > 1 {
 		for _, o := range []*options.Option{options.NodeIp, options.ReplicationIp} {
 			if !v.IP(o).IsLoopback() {
@@ -137,6 +143,30 @@ func CheckNodeStart(c *Config) error {
 			"or, for development only, run with --insecure (%s=true, or Insecure: true in the config file).",
 			options.CLIName(options.CertificateFile), options.CLIName(options.CertificatePrivateKeyFile),
 			options.CLIName(options.TrustedRootCertificatesPath), options.EnvNames(options.Insecure)[0]))
+	}
+	if seeds := v.Strings(options.GossipSeed); len(seeds) > 1 && v.Int(options.ClusterSize) == 1 {
+		p = append(p, fmt.Sprintf("GossipSeed lists %d other nodes (from %s) but ClusterSize is 1 (from %s): every node would lead a cluster of its own "+
+			"and accept writes alone, and their logs would diverge. Set ClusterSize (%s) to the number of voting nodes, e.g. %d.",
+			len(seeds), c.Origin(options.GossipSeed), c.Origin(options.ClusterSize), options.CLIName(options.ClusterSize), len(seeds)+1))
+	}
+	if v.Bool(options.ReadOnlyReplica) && v.Int(options.ClusterSize) <= 1 {
+		p = append(p, fmt.Sprintf("ReadOnlyReplica is true (from %s) but ClusterSize is 1 (from %s): a read-only replica follows the leader of a cluster "+
+			"and never leads, so on its own it would never serve. Set ClusterSize (%s) to the number of voting nodes of the cluster it follows, "+
+			"with GossipSeed or ClusterDns to find them.",
+			c.Origin(options.ReadOnlyReplica), c.Origin(options.ClusterSize), options.CLIName(options.ClusterSize)))
+	}
+	if db := v.String(options.Db); strings.HasPrefix(db, "~") && !v.Bool(options.MemDb) {
+		p = append(p, fmt.Sprintf("Db is %q (from %s): a path starting with '~' is not expanded (that is the shell's work), so the database would go "+
+			"into a directory literally named %q. Give the full path.", db, c.Origin(options.Db), strings.SplitN(db, "/", 2)[0]))
+	}
+	if v.Bool(options.Insecure) {
+		for _, o := range []*options.Option{options.DefaultAdminPassword, options.DefaultOpsPassword} {
+			if v.Source(o) != options.SourceDefault && v.String(o) != o.Default {
+				p = append(p, fmt.Sprintf("%s is set (from %s) but Insecure is true (from %s): an insecure node has no authentication, so the password "+
+					"would protect nothing. Remove %s, or turn Insecure off and give the node its certificates.",
+					o.Name, c.Origin(o), c.Origin(options.Insecure), o.Name))
+			}
+		}
 	}
 	if v.Bool(options.EnableExternalTcp) {
 		p = append(p, fmt.Sprintf("EnableExternalTcp is true (from %s), but annal does not serve the legacy TCP client API yet. "+

@@ -113,6 +113,14 @@ func TestCheckNodeStart(t *testing.T) {
 		{"insecure", []string{"--insecure"}, nil},
 		{"certificate", []string{"--certificate-file", "/etc/annal/node.p12"}, nil},
 		{"external TCP", []string{"--insecure", "--enable-external-tcp"}, []string{"EnableExternalTcp is true (from command line --enable-external-tcp)", "does not serve the legacy TCP client API yet"}},
+		// EventStoreDB refuses these at start-up (ClusterVNodeOptionsValidator).
+		{"gossip seeds but ClusterSize 1", []string{"--insecure", "--gossip-seed", "10.0.0.2:2113,10.0.0.3:2113"},
+			[]string{"GossipSeed lists 2 other nodes (from command line --gossip-seed) but ClusterSize is 1 (from default)", "--cluster-size"}},
+		{"one gossip seed, ClusterSize 1", []string{"--insecure", "--gossip-seed", "10.0.0.2:2113"}, nil},
+		{"gossip seeds and ClusterSize 3", []string{"--insecure", "--cluster-size", "3", "--gossip-seed", "10.0.0.2:2113,10.0.0.3:2113"}, nil},
+		{"read-only replica alone", []string{"--insecure", "--read-only-replica"},
+			[]string{"ReadOnlyReplica is true (from command line --read-only-replica) but ClusterSize is 1 (from default)"}},
+		{"database path with ~", []string{"--insecure", "--db", "~/annal"}, []string{`Db is "~/annal" (from command line --db)`, "is not expanded"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,5 +188,30 @@ func TestAClusterWithoutDiscoveryIsRefused(t *testing.T) {
 		if _, err := load(append(base, args...), nil, nil); err != nil {
 			t.Errorf("%v: %v", args, err)
 		}
+	}
+}
+
+// An insecure node has no authentication: EventStoreDB refuses to start
+// when the default users' passwords are set anyway, rather than let the
+// operator believe the node is protected.
+func TestInsecureNodeRefusesDefaultPasswords(t *testing.T) {
+	c := mustLoad(t, []string{"--insecure"}, []string{"EVENTSTORE_DEFAULT_ADMIN_PASSWORD=s3cret"}, nil)
+	wantStartProblem(t, c, "DefaultAdminPassword is set (from environment EVENTSTORE_DEFAULT_ADMIN_PASSWORD) but Insecure is true (from command line --insecure)")
+	if err := CheckNodeStart(c); err != nil && strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the password shows in %v", err)
+	}
+	c = mustLoad(t, []string{"--certificate-file", "/c.pem"}, []string{"KURRENTDB_DEFAULT_OPS_PASSWORD=s3cret"}, nil)
+	if err := CheckNodeStart(c); err != nil {
+		t.Errorf("secure node with an ops password: %v", err)
+	}
+}
+
+// DNS discovery needs a name to look up.
+func TestDNSDiscoveryWithoutAName(t *testing.T) {
+	base := []string{"--insecure", "--node-ip", "10.1.2.3", "--replication-ip", "10.1.2.3", "--cluster-size", "3"}
+	_, err := load(append(base, "--cluster-dns="), nil, nil)
+	wantProblem(t, err, "ClusterSize is 3 (from command line --cluster-size)", "but ClusterDns is empty (from command line --cluster-dns)")
+	if _, err := load(append(base, "--cluster-dns=", "--gossip-seed", "10.1.2.4:2113,10.1.2.5:2113"), nil, nil); err != nil {
+		t.Errorf("seeds instead of DNS: %v", err)
 	}
 }

@@ -167,16 +167,31 @@ func (l *loader) load() {
 			path, namedBy = c.value, c.s.origin()
 		}
 	}
+	if path == "" {
+		l.fail("Config is empty (from %s): name a YAML configuration file, or do not set Config to read %s when present",
+			namedBy, options.Config.Default)
+		path, namedBy = options.Config.Default, ""
+	}
 	var yamlChoices, kestrelChoices []*choice
 	l.cfg.ConfigPath = path
 	if data, ok := l.readFile(path, namedBy, "config file"); ok {
 		l.cfg.ConfigRead = true
 		yamlChoices = l.resolve(l.configFile(path, data))
 	}
-	l.cfg.KestrelPath = filepath.Join(filepath.Dir(path), options.KestrelSettingsFile)
-	if data, ok := l.readFile(l.cfg.KestrelPath, "", options.KestrelSettingsFile); ok {
-		l.cfg.KestrelRead = true
-		kestrelChoices = l.resolve(l.kestrelFile(l.cfg.KestrelPath, data))
+	// kestrelsettings.json beside the configuration file, else in the
+	// default configuration directory, where EventStoreDB looks for it
+	// wherever --config points.
+	for _, dir := range []string{filepath.Dir(path), filepath.Dir(options.Config.Default)} {
+		l.cfg.KestrelPath = filepath.Join(dir, options.KestrelSettingsFile)
+		errs := len(l.errs)
+		if data, ok := l.readFile(l.cfg.KestrelPath, "", options.KestrelSettingsFile); ok {
+			l.cfg.KestrelRead = true
+			kestrelChoices = l.resolve(l.kestrelFile(l.cfg.KestrelPath, data))
+			break
+		}
+		if len(l.errs) > errs || dir == filepath.Dir(options.Config.Default) {
+			break // unreadable, or nowhere else to look
+		}
 	}
 
 	for _, src := range [][]*choice{yamlChoices, kestrelChoices, envES, envKDB, cli} {

@@ -18,10 +18,13 @@
 //  2. the YAML configuration file: --config FILE (or EVENTSTORE_CONFIG /
 //     KURRENTDB_CONFIG). A file named explicitly must exist; the default,
 //     /etc/eventstore/eventstore.conf, is read only when present;
-//  3. kestrelsettings.json in the configuration directory, which is the
-//     directory of the configuration file (default /etc/eventstore). It has
-//     no flag of its own: moving --config moves it, and its four options can
-//     also be given by name in any other source (--max-concurrent-connections);
+//  3. kestrelsettings.json beside the configuration file, else in the
+//     default configuration directory /etc/eventstore (where EventStoreDB
+//     looks for it whatever --config names). It has no flag of its own, and
+//     its four options can also be given by name in any other source
+//     (--max-concurrent-connections). Like .NET's JSON configuration files
+//     it may start with a byte order mark and hold comments and trailing
+//     commas;
 //  4. environment variables prefixed EVENTSTORE_, then those prefixed
 //     KURRENTDB_ (KurrentDB 25's prefix wins when both set an option);
 //  5. the command line.
@@ -87,8 +90,14 @@
 // # Checks
 //
 // Load reports unknown options with a "did you mean" (warnings instead when
-// AllowUnknownOptions is set), values that do not parse, values out of range,
-// and values of options annal does not support. Each message names the
+// AllowUnknownOptions is set). As EventStoreDB does, it refuses only unknown
+// top-level names: a name nested in a section (Licensing: {LicenseKey: ...},
+// EVENTSTORE_LICENSING__LICENSE_KEY, anything in kestrelsettings.json
+// beyond the schema's) configures a plugin or the HTTP server and is
+// ignored with a warning, unless it is close to an option of the same
+// section (TcpPlugin.NodeTcpPrt), a misspelling. Load also reports values
+// that do not parse, values out of range, and values of options annal does
+// not support. Each message names the
 // option, the value (redacted when secret), where it came from (command line
 // --flag, environment VARIABLE, config file PATH with line and key,
 // kestrelsettings.json PATH) and what is allowed. It also notes, as notices
@@ -98,13 +107,19 @@
 // loopback NodeIp or ReplicationIp with ClusterSize above 1 cannot form a
 // cluster across hosts.
 //
+// A YAML file holds one document: a second one (after a --- line) that is
+// not empty is refused rather than silently not read.
+//
 // A file that is not a configuration at all is cut short: more than 1000
 // keys (aliases expanded) or sections nested deeper than 8 levels are
 // refused, and at most 50 unknown names are listed.
 //
 // CheckNodeStart holds what a node needs beyond a valid configuration:
 // certificates or --insecure, and no legacy TCP client API (EnableExternalTcp),
-// which annal does not serve yet.
+// which annal does not serve yet; and, as EventStoreDB refuses at start-up,
+// no GossipSeed of several nodes with ClusterSize 1, no ReadOnlyReplica
+// with ClusterSize 1, no Db starting with '~', and no default users'
+// passwords on an insecure node.
 //
 // WriteHelp prints every option grouped as the schema groups them, with its
 // flag, environment variables, YAML key, default and help; WriteWhatIf prints

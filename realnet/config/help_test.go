@@ -73,7 +73,7 @@ func TestHelpListsEveryOption(t *testing.T) {
 // --what-if shows every option exactly once, under its group, with its
 // source; secrets are redacted; and whether a node could start.
 func TestWhatIf(t *testing.T) {
-	c := mustLoad(t, []string{"--insecure", "--certificate-password", "pa ss"}, []string{"EVENTSTORE_DEFAULT_ADMIN_PASSWORD=topsecret"},
+	c := mustLoad(t, []string{"--certificate-file", "/node.p12", "--certificate-password", "pa ss"}, []string{"EVENTSTORE_DEFAULT_ADMIN_PASSWORD=topsecret"},
 		files{conf: "ExtIp: 10.0.0.7\n"})
 	var b bytes.Buffer
 	if err := WriteWhatIf(&b, c); err != nil {

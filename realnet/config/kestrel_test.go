@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/annal-db/annal/core/options"
@@ -42,6 +43,41 @@ func TestKestrelSettings(t *testing.T) {
 	if src := c.Values.Source(options.MaxConcurrentUpgradedConnections); src != options.SourceConfigFile {
 		t.Errorf("source = %v", src)
 	}
+}
+
+// EventStoreDB reads kestrelsettings.json with .NET's JSON configuration
+// provider, which takes a byte order mark, comments and trailing commas;
+// such a file loads, with its line numbers kept.
+func TestKestrelSettingsAsDotNetReadsThem(t *testing.T) {
+	const file = "\xef\xbb\xbf{\n" +
+		"  // limits for the node port\n" +
+		"  \"Kestrel\": {\n" +
+		"    \"Limits\": { /* null: no limit */\n" +
+		"      \"MaxConcurrentConnections\": 100, // a comment with \"quotes\" and , commas\n" +
+		"      \"MaxConcurrentUpgradedConnections\": \"a // not a comment, /* nor this */\",\n" +
+		"      \"Http2\": {\"InitialStreamWindowSize\": 1048576,},\n" +
+		"    },\n" +
+		"  },\n" +
+		"}\n"
+	_, err := load([]string{"--insecure"}, nil, files{kestrel: file})
+	// The string value is kept as it is: refused as a number, so the
+	// comment-like text inside a string was not blanked.
+	wantProblem(t, err, `MaxConcurrentUpgradedConnections: "a // not a comment, /* nor this */" (from kestrelsettings.json `+kestrel+", line 6,")
+	if p := problems(t, err); len(p) != 1 {
+		t.Errorf("problems: %v", err)
+	}
+	c := mustLoad(t, []string{"--insecure"}, nil, files{kestrel: strings.Replace(file, "\"a // not a comment, /* nor this */\"", "7", 1)})
+	if c.Values.Int(options.MaxConcurrentConnections) != 100 || c.Values.Int(options.MaxConcurrentUpgradedConnections) != 7 ||
+		c.Values.Int(options.InitialStreamWindowSize) != 1048576 {
+		t.Errorf("values not read: %d %d %d", c.Values.Int(options.MaxConcurrentConnections),
+			c.Values.Int(options.MaxConcurrentUpgradedConnections), c.Values.Int(options.InitialStreamWindowSize))
+	}
+	if org := c.Origin(options.InitialStreamWindowSize).Text; !strings.HasSuffix(org, ", line 7, key Kestrel.Limits.Http2.InitialStreamWindowSize") {
+		t.Errorf("origin = %q", org)
+	}
+	// An unterminated comment is still an error.
+	_, err = load([]string{"--insecure"}, nil, files{kestrel: `{"Kestrel": {} /* no end`})
+	wantProblem(t, err, "is not valid JSON")
 }
 
 // kestrelsettings.json sits between the YAML file and the environment.

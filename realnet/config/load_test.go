@@ -277,6 +277,28 @@ func TestYAMLValues(t *testing.T) {
 	}
 }
 
+// A file with several YAML documents is refused: only one would be read,
+// and the settings of the others would silently not apply. Empty
+// documents do not count: a file whose first document is empty is read
+// (it used to set nothing at all).
+func TestYAMLSeveralDocuments(t *testing.T) {
+	for _, doc := range []string{
+		"Insecure: true\n---\nNodePort: 9999\n",
+		"Insecure: true\n...\n---\n# node 2\nNodePort: 9999\n",
+	} {
+		_, err := load([]string{"--insecure"}, nil, files{conf: doc})
+		wantProblem(t, err, "config file "+conf+", line ", "is in a second YAML document", "only one document is read")
+	}
+	// Empty documents around the one that holds the options are fine.
+	for _, doc := range []string{"---\nInsecure: true\nNodePort: 9999\n", "---\nInsecure: true\nNodePort: 9999\n---\n",
+		"# header\n---\n---\nInsecure: true\nNodePort: 9999\n...\n"} {
+		c := mustLoad(t, nil, nil, files{conf: doc})
+		if !c.Values.Bool(options.Insecure) || c.Values.Port(options.NodePort) != 9999 {
+			t.Errorf("%q: the options were not read", doc)
+		}
+	}
+}
+
 // A configuration file written for EventStoreDB 25 (KurrentDB) loads with
 // the expected values and no warnings.
 func TestEventStoreDB25StyleConfig(t *testing.T) {
@@ -423,5 +445,78 @@ func TestYAMLAliasBomb(t *testing.T) {
 	wantProblem(t, err, "more unknown options (not listed)")
 	if p := problems(t, err); len(p) > maxUnknownReported+5 {
 		t.Errorf("%d problems", len(p))
+	}
+}
+
+// EventStoreDB refuses only unknown top-level options: settings nested in
+// a section configure its plugins (Licensing, ...) or the HTTP server
+// (anything in kestrelsettings.json), and a configuration using them
+// starts. annal warns and ignores them; a misspelling of an option of one
+// of its own sections is still refused.
+func TestSettingsInForeignSectionsAreIgnored(t *testing.T) {
+	c := mustLoad(t, []string{"--insecure", "--Licensing:LicenseKey", "k1"},
+		[]string{"EVENTSTORE_LICENSING__LICENSE_KEY=k2", "KURRENTDB__AutoScavenge__Enabled=true"},
+		files{
+			conf:    "Licensing:\n  LicenseKey: k3\nTcpPlugin:\n  EnableExternalTcp: false\n  TcpReadTimeoutMs: 10000\nEventStore:\n  Plugins:\n    UserCertificates:\n      Enabled: true\n",
+			kestrel: `{"Kestrel": {"Limits": {"MaxRequestBodySize": 10, "MaxConcurrentConnections": 5}, "EndpointDefaults": {"Protocols": "Http2"}}, "Logging": {"LogLevel": {"Default": "Warning"}}}`,
+		})
+	if c.Values.Int(options.MaxConcurrentConnections) != 5 {
+		t.Errorf("MaxConcurrentConnections = %d", c.Values.Int(options.MaxConcurrentConnections))
+	}
+	for _, key := range []string{"--Licensing:LicenseKey", "EVENTSTORE_LICENSING__LICENSE_KEY", "KURRENTDB__AutoScavenge__Enabled",
+		"Licensing.LicenseKey", "TcpPlugin.TcpReadTimeoutMs", "EventStore.Plugins.UserCertificates.Enabled",
+		"Kestrel.Limits.MaxRequestBodySize", "Kestrel.EndpointDefaults.Protocols", "Logging.LogLevel.Default"} {
+		if !strings.Contains(notesText(c), "warning: \""+key+"\" (from ") {
+			t.Errorf("no warning that %s is ignored:\n%s", key, notesText(c))
+		}
+	}
+	for _, secret := range []string{"k1", "k2", "k3"} {
+		if strings.Contains(notesText(c), secret) {
+			t.Errorf("a notice shows the value %q:\n%s", secret, notesText(c))
+		}
+	}
+	// Misspellings stay errors: top-level, and within annal's own sections.
+	_, err := load([]string{"--insecure"}, []string{"EVENTSTORE_CLUSTER_SIZ=3"}, files{conf: "TcpPlugin:\n  NodeTcpPrt: 8113\n"})
+	wantProblem(t, err, `unknown option "EVENTSTORE_CLUSTER_SIZ"`, "did you mean EVENTSTORE_CLUSTER_SIZE?")
+	wantProblem(t, err, `unknown option "TcpPlugin.NodeTcpPrt"`, "did you mean TcpPlugin.NodeTcpPort?")
+}
+
+// EventStoreDB looks for kestrelsettings.json in the default configuration
+// directory whatever --config names; annal looks beside the configuration
+// file first, then there.
+func TestKestrelSettingsInTheDefaultDirectory(t *testing.T) {
+	c := mustLoad(t, []string{"--config", "/srv/node.yaml"}, nil, files{
+		"/srv/node.yaml": "Insecure: true\n",
+		kestrel:          `{"Kestrel": {"Limits": {"MaxConcurrentConnections": 100}}}`,
+	})
+	if !c.KestrelRead || c.KestrelPath != kestrel || c.Values.Int(options.MaxConcurrentConnections) != 100 {
+		t.Errorf("kestrelsettings.json in %s not read (path %q, read %v)", kestrel, c.KestrelPath, c.KestrelRead)
+	}
+	// Beside the configuration file, it wins.
+	c = mustLoad(t, []string{"--config", "/srv/node.yaml"}, nil, files{
+		"/srv/node.yaml":            "Insecure: true\n",
+		"/srv/kestrelsettings.json": `{"Kestrel": {"Limits": {"MaxConcurrentConnections": 7}}}`,
+		kestrel:                     `{"Kestrel": {"Limits": {"MaxConcurrentConnections": 100}}}`,
+	})
+	if c.KestrelPath != "/srv/kestrelsettings.json" || c.Values.Int(options.MaxConcurrentConnections) != 7 {
+		t.Errorf("path %q, MaxConcurrentConnections %d", c.KestrelPath, c.Values.Int(options.MaxConcurrentConnections))
+	}
+}
+
+// Messages about a refused value never show a secret, whatever its shape.
+func TestSecretInAListIsRedacted(t *testing.T) {
+	_, err := load([]string{"--insecure"}, nil, files{conf: "CertificatePassword: [hunter2]\n"})
+	wantProblem(t, err, `CertificatePassword: a list "****" (from config file `+conf+", line 1, key CertificatePassword)")
+	if err != nil && strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the password shows in %v", err)
+	}
+}
+
+// An empty Config is said to be empty, not "config file  does not exist".
+func TestEmptyConfigPath(t *testing.T) {
+	_, err := load([]string{"--insecure"}, []string{"EVENTSTORE_CONFIG="}, nil)
+	wantProblem(t, err, "Config is empty (from environment EVENTSTORE_CONFIG)")
+	if p := problems(t, err); len(p) != 1 {
+		t.Errorf("problems: %v", err)
 	}
 }

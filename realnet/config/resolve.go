@@ -90,7 +90,11 @@ func (l *loader) usable(s setting, opt *options.Option) bool {
 		l.fail("%s (from %s) is not read from %s, which holds only the Kestrel.Limits settings: set it in the YAML config file, the environment (%s) or the command line (%s)",
 			opt.Name, s.origin(), options.KestrelSettingsFile, options.EnvNames(opt)[0], options.CLIName(opt))
 	case s.list && opt.Type != options.StringList && opt.Type != options.EndpointList:
-		l.fail("%s: a list %q (from %s) where one %s value is expected", opt.Name, s.value, s.origin(), opt.Type)
+		shown := strconv.Quote(s.value)
+		if opt.Secret {
+			shown = strconv.Quote(options.Redacted)
+		}
+		l.fail("%s: a list %s (from %s) where one %s value is expected", opt.Name, shown, s.origin(), opt.Type)
 	default:
 		return true
 	}
@@ -137,6 +141,12 @@ func (l *loader) reportNames() {
 			}
 			break
 		}
+		if section, ok := ignoredAsForeign(s); ok {
+			l.note(Warning, "%q (from %s) is ignored: annal knows no such setting in %s. Like EventStoreDB, annal refuses only unknown "+
+				"top-level options; names in sections configure plugins and the HTTP server, which annal does not have or does not configure this way",
+				s.key, describePlace(s), section)
+			continue
+		}
 		msg := fmt.Sprintf("unknown option %q (from %s)", s.key, describePlace(s))
 		if hint := suggestFor(s); hint != "" {
 			msg += ": did you mean " + hint + "?"
@@ -166,6 +176,62 @@ func (l *loader) reportNames() {
 	for _, d := range l.deprecated {
 		l.note(Warning, "%s Given in: %s.", d.old.Message(), strings.Join(d.places, "; "))
 	}
+}
+
+// sectionOf splits an unknown setting's name into its section and its
+// last part, as EventStoreDB nests names: Licensing: {LicenseKey: ...} in
+// YAML, EVENTSTORE_LICENSING__LICENSE_KEY, --Licensing:LicenseKey, and
+// every name in kestrelsettings.json. A leading EventStore or KurrentDB
+// section is no section. nested is false for a top-level name.
+func sectionOf(s setting) (section, leaf string, nested bool) {
+	var parts []string
+	switch s.kind {
+	case fromKestrel, fromConfigFile:
+		parts = strings.Split(s.key, ".")
+	case fromEnvironment:
+		k := s.key
+		for _, p := range []string{options.EnvPrefixEventStore, options.EnvPrefixKurrentDB} {
+			if strings.HasPrefix(strings.ToUpper(k), p) {
+				k = k[len(p):]
+				break
+			}
+		}
+		parts = strings.Split(strings.Trim(k, "_"), "__")
+	case fromCommandLine:
+		parts = strings.Split(strings.ReplaceAll(strings.TrimLeft(s.key, "-"), "__", ":"), ":")
+	}
+	if len(parts) > 1 && (strings.EqualFold(parts[0], "EventStore") || strings.EqualFold(parts[0], "KurrentDB")) {
+		parts = parts[1:]
+	}
+	if len(parts) < 2 {
+		return "", s.key, s.kind == fromKestrel
+	}
+	return strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1], true
+}
+
+// ignoredAsForeign tells whether an unknown setting is left alone, with a
+// warning, rather than refused. EventStoreDB reports only unknown
+// top-level options: names in sections belong to its plugins and to the
+// HTTP server (kestrelsettings.json holds any Kestrel setting), and are
+// not checked. annal does the same, except for a name close to an option
+// of the same section (TcpPlugin.NodeTcpPrt), which is a misspelling.
+func ignoredAsForeign(s setting) (section string, ignored bool) {
+	section, leaf, nested := sectionOf(s)
+	if !nested {
+		return "", false
+	}
+	if o, _, ok := options.Lookup(options.Suggest(leaf)); ok && o != nil && o.Section != "" &&
+		strings.EqualFold(normalizeSection(o.Section), normalizeSection(section)) {
+		return "", false
+	}
+	if section == "" {
+		return "the top level of " + options.KestrelSettingsFile, true
+	}
+	return "section " + section, true
+}
+
+func normalizeSection(s string) string {
+	return strings.NewReplacer(".", "", ":", "", "_", "", "-", "").Replace(s)
 }
 
 func describePlace(s setting) string {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/tailscale/hujson"
 	"gopkg.in/yaml.v3"
 
 	"github.com/annal-db/annal/core/options"
@@ -210,18 +211,22 @@ const (
 // configFile reads the YAML configuration file: a mapping of option names
 // to values, with sections (TcpPlugin:) as nested mappings.
 func (l *loader) configFile(path string, data []byte) []setting {
-	var root yaml.Node
-	if err := safeYAML(data, &root); err != nil {
+	docs, err := safeYAML(data)
+	if err != nil {
 		l.fail("config file %s is not valid YAML: %v", path, err)
 		return nil
 	}
-	if root.Kind == 0 || len(root.Content) == 0 {
-		return nil // an empty file sets nothing
-	}
-	doc := root.Content[0]
-	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
+	if len(docs) > 1 {
+		// EventStoreDB reads the first document only; silently dropping
+		// the others would start a node without the settings they hold.
+		l.fail("config file %s, line %d: this is in a second YAML document (after a --- line), and only one document is read; "+
+			"put every option in one document (a '---' line at the top of the file is fine)", path, docs[1].Line)
 		return nil
 	}
+	if len(docs) == 0 {
+		return nil // an empty file sets nothing
+	}
+	doc := docs[0]
 	if doc.Kind != yaml.MappingNode {
 		l.fail("config file %s, line %d: the file must be a mapping of option names to values (NodePort: 2113), not a %s",
 			path, doc.Line, kindName(doc.Kind))
@@ -232,15 +237,33 @@ func (l *loader) configFile(path string, data []byte) []setting {
 	return w.out
 }
 
-// safeYAML parses data, turning a panic inside the parser into an error:
-// a malformed file must be reported, never crash the node.
-func safeYAML(data []byte, n *yaml.Node) (err error) {
+// safeYAML parses data into its documents' root nodes, leaving out empty
+// documents (nothing, or only comments or null), and stopping at the second
+// one that is not empty. A panic inside the parser becomes an error: a
+// malformed file must be reported, never crash the node.
+func safeYAML(data []byte) (docs []*yaml.Node, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("the YAML parser failed: %v", r)
+			docs, err = nil, fmt.Errorf("the YAML parser failed: %v", r)
 		}
 	}()
-	return yaml.Unmarshal(data, n)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for len(docs) < 2 {
+		var root yaml.Node
+		switch err := dec.Decode(&root); {
+		case errors.Is(err, io.EOF):
+			return docs, nil
+		case err != nil:
+			return nil, err
+		}
+		if len(root.Content) == 0 {
+			continue
+		}
+		if doc := root.Content[0]; !(doc.Kind == yaml.ScalarNode && doc.Tag == "!!null") {
+			docs = append(docs, doc)
+		}
+	}
+	return docs, nil
 }
 
 func kindName(k yaml.Kind) string {
@@ -331,6 +354,7 @@ func deref(n *yaml.Node) *yaml.Node {
 // kestrelFile reads kestrelsettings.json: {"Kestrel": {"Limits": {...}}}.
 // It keeps the file's order and line numbers, reading it as a stream.
 func (l *loader) kestrelFile(path string, data []byte) []setting {
+	data = relaxedJSON(data)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	j := jsonWalker{l: l, path: path, data: data, dec: dec}
@@ -355,6 +379,25 @@ func (l *loader) kestrelFile(path string, data []byte) []setting {
 		return nil
 	}
 	return j.out
+}
+
+// relaxedJSON accepts what .NET's JSON configuration files may hold and
+// strict JSON does not, as EventStoreDB reads kestrelsettings.json with
+// .NET's JSON configuration provider: a UTF-8 byte order mark, // and /* */
+// comments, and a comma before a closing bracket. It returns a copy in
+// which those are blanked out (newlines kept), so that offsets and line
+// numbers stay those of the file. Data that is not JSON even so is
+// returned as it is, for the decoder to say where it goes wrong.
+func relaxedJSON(data []byte) []byte {
+	out := bytes.Clone(data)
+	if bytes.HasPrefix(out, []byte("\xef\xbb\xbf")) {
+		copy(out, "   ")
+	}
+	std, err := hujson.Standardize(out)
+	if err != nil {
+		return data
+	}
+	return std
 }
 
 type jsonWalker struct {
