@@ -94,6 +94,9 @@ type annalNode struct {
 	// certs makes the node secure (TLS, authentication, authorization);
 	// nil starts it with --insecure.
 	certs *nodeCerts
+	// durable keeps the node's database in dataDir, on disk, so that it
+	// survives a kill and a restart; otherwise it is in memory.
+	durable bool
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -122,8 +125,13 @@ func (n *annalNode) url(path string) string {
 	return scheme + "://" + n.endpoint() + path
 }
 
+func (n *annalNode) dataDir() string { return filepath.Join(n.dir, n.name+"-data") }
+
 func (n *annalNode) args() []string {
 	a := []string{"--mem-db"}
+	if n.durable {
+		a = []string{"--db", n.dataDir()}
+	}
 	if n.certs == nil {
 		a = append(a, "--insecure")
 	} else {
@@ -497,6 +505,12 @@ func (g *group) close() error {
 // every one is live and one leads the others. The nodes stop, and their
 // directory goes, when the test ends; their logs are printed if it failed.
 func startGroup(t *testing.T, size int, secure bool) *group {
+	return startGroupWith(t, size, secure, false)
+}
+
+// startGroupWith is startGroup with the choice of durable nodes: their
+// databases on disk, so that a killed node restarts with its data.
+func startGroupWith(t *testing.T, size int, secure, durable bool) *group {
 	t.Helper()
 	annalBinary(t)
 	dir, err := os.MkdirTemp("", "annal-go-clients-")
@@ -537,6 +551,7 @@ func startGroup(t *testing.T, size int, secure bool) *group {
 			clusterSize: size,
 			dir:         dir,
 			logPath:     filepath.Join(dir, "n"+strconv.Itoa(i+1)+".log"),
+			durable:     durable,
 		})
 		if secure {
 			g.nodes[i].certs = g.ca.issueNodeCert(t, "node"+strconv.Itoa(i+1))
