@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/annal-db/annal/core/member"
@@ -30,6 +31,7 @@ func (c *Cluster) Apply(st scenario.Step) {
 		return
 	}
 	with := make([]*host.Host, 0, len(st.With))
+	var withNames []string
 	for _, w := range st.With {
 		if st.Do == "pin" || st.Do == "unpin" {
 			rec = rec.Str("client", w)
@@ -37,7 +39,32 @@ func (c *Cluster) Apply(st scenario.Step) {
 		}
 		if h := c.resolve(w); h != nil && h != target {
 			with = append(with, h)
+			withNames = append(withNames, h.Name)
 		}
+	}
+	// The record is the trace's whole account of the change: it names
+	// every parameter the step has, so that two different faults never
+	// hash or read alike.
+	if len(withNames) > 0 {
+		rec = rec.Str("with", strings.Join(withNames, ","))
+	}
+	if st.For != 0 {
+		rec = rec.Dur("for", st.For.D())
+	}
+	if st.By != 0 || st.Do == "clock-jump" {
+		rec = rec.Dur("by", st.By.D())
+	}
+	if st.PPM != 0 || st.Do == "clock-drift" {
+		rec = rec.Float("ppm", st.PPM)
+	}
+	if st.Value != "" {
+		rec = rec.Str("value", st.Value)
+	}
+	if st.File != "" {
+		rec = rec.Str("file", st.File)
+	}
+	if st.Offset != nil {
+		rec = rec.Int("offset", *st.Offset)
 	}
 	rec.End()
 	switch st.Do {

@@ -62,6 +62,7 @@ func (s *Store) Crash() {
 func (s *Store) crashFile(f *inode, counts *[4]int) {
 	ps := f.pageSize
 	newSize := f.durableSize
+	f.dropStale()
 	for _, idx := range f.dirty {
 		p := f.pages[idx]
 		if p == nil || !p.dirty {
@@ -99,6 +100,19 @@ func (s *Store) crashFile(f *inode, counts *[4]int) {
 			clear(p.durable[in:])
 		}
 	}
+}
+
+// failedWriteback draws how far a failed sync wrote one dirty page to the
+// media, with the crash probabilities (the device failed part way): the
+// durable content the page is left with.
+func (s *Store) failedWriteback(p *page) []byte {
+	switch s.pageFate() {
+	case pageKept:
+		return p.cache
+	case pageTorn:
+		return s.tear(p, int64(s.cfg.PageSize))
+	}
+	return p.durable
 }
 
 // pageFate draws what happens to one unsynced page.

@@ -15,9 +15,13 @@
 // may differ. Sync of a file, at its completion, makes durable every dirty
 // page of that file and its current size. With one FIFO queue that is
 // exactly what was written before the Sync was issued. A Sync that fails
-// (env.ErrIO) changes nothing: the pages stay dirty and the durable size
-// stays as it was. Regions that were extended (Preallocate, Truncate, a
-// write past the end) but never written read as zeros.
+// (env.ErrIO) is a writeback that failed part way, as Linux has it: each
+// dirty page of the file reached the media whole, torn or not at all (drawn
+// as at a crash) and is clean from then on, so no later Sync writes it again
+// ("fsyncgate"); reads still see it from the cache until a crash, and the
+// durable size stays as it was. Only writing a page again makes it dirty,
+// and a Sync then durable. Regions that were extended (Preallocate,
+// Truncate, a write past the end) but never written read as zeros.
 //
 // Sizes. A file has a current size (what Size and reads see) and a durable
 // size (the size at its last successful Sync). After a crash the size is the

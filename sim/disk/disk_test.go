@@ -197,10 +197,14 @@ func TestFailedSyncReturnsErrIOAndLeavesDataUnsynced(t *testing.T) {
 		t.Fatalf("a failed sync must not change what reads see")
 	}
 
+	// The failed writeback consumed the dirty pages (see
+	// TestSyncAfterAFailedSyncDoesNotPersistWhatFailed): only writing them
+	// again makes a later sync carry them.
 	r.s.SetFaults(0, 0, 0)
+	r.ok(r.write("f", 0, data), "rewrite after faults cleared")
 	r.ok(r.sync("f"), "sync after faults cleared")
 	if d, _ := r.s.DurableContents("f"); !bytes.Equal(d, data) {
-		t.Fatalf("a later successful sync must make the data durable")
+		t.Fatalf("a successful sync of rewritten data must make it durable")
 	}
 }
 
@@ -474,5 +478,52 @@ func TestHugeSparseSizesCostNothing(t *testing.T) {
 	}
 	if n := len(r.s.ns.current["f"].pages); n > 1 {
 		t.Fatalf("a sparse file of one written page holds %d pages", n)
+	}
+}
+
+// A failed sync is not a sync that did not happen: Linux marks the pages
+// whose writeback failed clean (the error is reported once: PostgreSQL's
+// "fsyncgate"), so what the failed sync covered reached the media only as
+// far as the failed writeback took it, while reads keep seeing it from the
+// page cache. A later sync that succeeds does not write those pages again.
+// A node that retried the sync, or that restarted after the fatal error and
+// synced what it read back, would take the data for durable; the simulator
+// must not make it so, or it cannot catch that bug.
+func TestSyncAfterAFailedSyncDoesNotPersistWhatFailed(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CrashSurvive, cfg.CrashTorn, cfg.CrashZeroed = 0, 0, 0 // nothing unsynced reaches the media
+	r := newRig(t, 3, cfg)
+	r.ok(r.create("f"), "create")
+	r.ok(r.syncDir(""), "syncdir")
+	data := filled(0xAB, 2*4096)
+	r.ok(r.write("f", 0, data), "write")
+
+	r.s.SetFaults(0, 0, 1)
+	if err := r.sync("f"); !errors.Is(err, env.ErrIO) {
+		t.Fatalf("sync with SyncFaultRate 1: err = %v, want ErrIO", err)
+	}
+	r.s.SetFaults(0, 0, 0)
+
+	// The process stops on the failed sync; the next one reads the data
+	// back from the page cache, intact, and syncs it.
+	r.restart()
+	got, err := r.read("f", 0, len(data))
+	r.ok(err, "read after the failed sync")
+	if !bytes.Equal(got, data) {
+		t.Fatalf("reads after a failed sync see %d bytes, want the %d written (the page cache keeps them)", len(got), len(data))
+	}
+	r.ok(r.sync("f"), "sync after the failed one")
+	r.crash()
+	if after := r.contents("f"); bytes.Equal(after, data) {
+		t.Fatal("the data a failed sync did not write survived a power loss after a later, successful sync: " +
+			"the pages of a failed writeback are clean, and that sync had nothing to write")
+	}
+
+	// Writing the data again is what makes it durable.
+	r.ok(r.write("f", 0, data), "rewrite")
+	r.ok(r.sync("f"), "sync of the rewrite")
+	r.crash()
+	if after := r.contents("f"); !bytes.Equal(after, data) {
+		t.Fatalf("rewritten and synced data did not survive a crash: %d bytes", len(after))
 	}
 }

@@ -9,7 +9,12 @@ type page struct {
 	durable []byte
 	cache   []byte
 	dirty   bool
-	listed  bool // scratch mark of compactDirty
+	// stale: a failed sync already wrote the page back, as far as it got
+	// (see inode.failSync). It is clean, so no later sync writes it again,
+	// but its cache may still differ from its durable copy; a crash drops
+	// the cache. Writing to it makes it dirty again.
+	stale  bool
+	listed bool // scratch mark of compactDirty
 }
 
 // inode is a file's data, independent of the names that lead to it: a
@@ -90,7 +95,18 @@ func (f *inode) dirtyPage(idx int64, whole bool) *page {
 		p = &page{}
 		f.pages[idx] = p
 	}
-	if !p.dirty {
+	if p.stale {
+		// The cache holds what reads see, which is not the durable copy:
+		// keep it (its buffer is the page's own) and make it dirty again.
+		p.stale = false
+		if p.cache == nil {
+			p.cache = f.newBuffer()
+			if !whole {
+				clear(p.cache)
+			}
+		}
+		f.markDirty(idx, p)
+	} else if !p.dirty {
 		buf := f.newBuffer()
 		switch {
 		case whole:
@@ -203,6 +219,7 @@ func (f *inode) dropCached(idx int64) {
 		delete(f.pages, idx)
 		return
 	}
+	p.stale = false
 	if !p.dirty {
 		f.markDirty(idx, p)
 	}
@@ -233,6 +250,57 @@ func (f *inode) sync() int {
 	return n
 }
 
+// failSync is a sync that failed (env.ErrIO) at its completion. As Linux
+// does after a failed writeback, it leaves every dirty page clean: fate
+// decides, for each, how far the failed write reached the media (kept,
+// torn, zeroed or lost, as at a crash), and a later sync does not write it
+// again. Reads still see the cached content until a crash replaces it with
+// what the media hold. The durable size does not change: the failed sync
+// committed no metadata. It returns the number of pages it consumed.
+func (f *inode) failSync(fate func(p *page) []byte) int {
+	n := 0
+	for _, idx := range f.dirty {
+		p := f.pages[idx]
+		if p == nil || !p.dirty {
+			continue
+		}
+		n++
+		p.dirty = false
+		durable := fate(p)
+		switch {
+		case sameBuffer(durable, p.cache) || durable == nil && p.cache == nil:
+			// The whole page reached the media: an ordinary clean page.
+			if !sameBuffer(p.durable, p.cache) {
+				f.release(p.durable)
+			}
+			p.durable = p.cache
+			if p.durable == nil && idx*f.pageSize >= f.size {
+				delete(f.pages, idx)
+			}
+		default:
+			if !sameBuffer(durable, p.durable) {
+				f.release(p.durable)
+			}
+			p.durable = durable
+			p.stale = true
+		}
+	}
+	f.dirty = f.dirty[:0]
+	return n
+}
+
+// dropStale makes the cache of every page a failed sync left behind what
+// the media hold (a crash emptied the page cache). Order does not matter:
+// it draws nothing.
+func (f *inode) dropStale() {
+	for _, p := range f.pages {
+		if p.stale {
+			p.stale = false
+			p.cache = p.durable
+		}
+	}
+}
+
 // flipDurable flips one bit of the durable copy.
 func (f *inode) flipDurable(off int64, bit uint) {
 	idx := off / f.pageSize
@@ -243,7 +311,7 @@ func (f *inode) flipDurable(off int64, bit uint) {
 	}
 	if p.durable == nil {
 		p.durable = make([]byte, f.pageSize)
-		if !p.dirty {
+		if !p.dirty && !p.stale {
 			p.cache = p.durable
 		}
 	}

@@ -528,6 +528,11 @@ func (s *Store) complete(o *op) {
 		}
 		if err == nil {
 			pages = ino.sync()
+		} else if o.fault && o.invalid == "" {
+			// The writeback failed: its pages are consumed all the same.
+			if ino, ok := s.ns.current[o.name]; ok {
+				pages = ino.failSync(s.failedWriteback)
+			}
 		}
 		rec.Int("pages", int64(pages)).Str("err", errCode(err)).End()
 		s.deliver(o, err, 0)

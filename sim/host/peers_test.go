@@ -180,11 +180,13 @@ func scenario(t *testing.T, seed uint64, latency time.Duration) (string, uint64)
 	})
 	a.Start()
 	b.Start()
-	r.w.RunUntil(200 * ms)
+	// Long enough for a lost SYN (sent again after 1s) before and after
+	// the restart.
+	r.w.RunUntil(1500 * ms)
 	a.Kill()
-	r.w.RunUntil(250 * ms)
+	r.w.RunUntil(1550 * ms)
 	a.Start()
-	r.w.RunUntil(600 * ms)
+	r.w.RunUntil(3000 * ms)
 	if n := len(srv.accepted); n == 0 || len(srv.accepted[n-1].msgs) < 10 {
 		t.Fatalf("seed %d: %d connections accepted, the last with too few messages; b should have reconnected after the restart and kept sending", seed, n)
 	}

@@ -294,3 +294,32 @@ func TestResolveAndDialByName(t *testing.T) {
 		t.Fatalf("call to an unknown name: %v, want ErrUnreachable and ErrNoSuchHost", bad.err)
 	}
 }
+
+// The server learns that a caller gave up only from what reaches it: the
+// call's own deadline (gRPC sends it along and the server's context expires
+// with it), or the connection's end. A caller that abandons its channel
+// while the path to the server is cut fails its other calls at once, but
+// the server, which heard nothing, serves those whose deadline has not
+// passed when it gets to them, as production's does. Dropping them anyway
+// would tell the caller's code that a failed call never ran.
+func TestRequestIsServedWhenTheCallersCancelCannotReachTheServer(t *testing.T) {
+	fx, sa, xb, got := pausableServer(t)
+	fx.call(sa, "10.0.0.2:2113", "warm", nil, time.Second)
+	fx.run(100 * time.Millisecond) // the channel is up
+	xb.paused = true
+	short := fx.call(sa, "10.0.0.2:2113", "short", nil, 300*time.Millisecond)
+	long := fx.call(sa, "10.0.0.2:2113", "long", nil, 10*time.Second)
+	fx.run(50 * time.Millisecond) // both requests wait in b's queue
+	fx.f.Block(fx.f.Host("a"), fx.f.Host("b"))
+	fx.run(time.Second)
+	if !errors.Is(short.err, env.ErrTimeout) || long.n != 1 || long.err == nil {
+		t.Fatalf("short: %v; long: %d results, %v; want the short call timed out and the long one failed with its abandoned channel",
+			short.err, long.n, long.err)
+	}
+	xb.resume()
+	fx.run(time.Second)
+	// "short" is past its own deadline; nothing told b to drop "long".
+	if want := []string{"warm", "long"}; !slices.Equal(*got, want) {
+		t.Fatalf("server handled %v, want %v", *got, want)
+	}
+}

@@ -153,6 +153,12 @@ func (ch *channel) send(c *call) {
 	c.frame = nil
 	err := ch.conn.send(frame, false)
 	if err == nil {
+		// The request carries its deadline, as gRPC's grpc-timeout
+		// header does: the server's context expires with it.
+		if ch.conn.callDeadlines == nil {
+			ch.conn.callDeadlines = map[uint64]time.Duration{}
+		}
+		ch.conn.callDeadlines[c.id] = c.issued + max(c.timeout, 0)
 		return
 	}
 	if errors.Is(err, env.ErrClosed) && ch.conn.deathErr != nil {
@@ -300,16 +306,19 @@ func (sc *serverConn) Received(c env.Conn, msg []byte) {
 	if !ok {
 		panic(fmt.Sprintf("network: malformed request frame of %d bytes on %s", len(msg), e.localStr))
 	}
-	if ch, isChannel := e.peer.handler.(*channel); !e.alive() || isChannel && ch.inflight[id] == nil {
-		// The caller gave up before this process took the request up (its
-		// deadline passed, or its channel broke), or the connection died
-		// meanwhile (the caller's process was killed, and its kernel's
-		// reset arrived first): gRPC cancels such a call (the caller's
-		// RST_STREAM, or the closed connection, sits right behind the
-		// request), and production drops a call whose caller has gone
-		// before it reaches the loop (realnet/netstack's
+	deadline, known := e.peer.callDeadlines[id]
+	delete(e.peer.callDeadlines, id)
+	if !e.alive() || known && f.w.Now() >= deadline {
+		// The call was cancelled before this process took the request up,
+		// by what can reach a server: its deadline passed (gRPC's server
+		// context expires with the deadline the request carries), or the
+		// connection ended (the caller closed its channel, or its process
+		// was killed and its kernel's reset arrived). Production drops
+		// such a call before it reaches the loop (realnet/netstack's
 		// clusterService.Call). A process that was paused, or busy, past a
-		// call's deadline never acts on it.
+		// call's deadline never acts on it. A caller that merely gave up,
+		// with nothing of it reaching the server (a cut path), does not
+		// cancel the call.
 		f.stats.CallsExpired++
 		f.rec(e.host, "call-expired").Uint("id", id).Str("method", method).End()
 		return

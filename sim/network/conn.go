@@ -25,6 +25,7 @@ const (
 	evHsRetry                          // this (client) end sends the handshake's last ACK again
 	evConnectTimeout                   // this (client) end's connect may have taken too long
 	evWindowOpen                       // the peer's window update reaches this end
+	evProbe                            // this end, held back by the peer's window, probes it
 )
 
 const seqMask = 1<<48 - 1
@@ -111,8 +112,16 @@ type end struct {
 	srtt, rttvar  time.Duration
 	utArmed       bool
 	windowBlocked bool
+	probeArmed    bool
+	probeTries    uint8
+	lastHeard     time.Duration // when an ACK, a window update or a probe's answer last came in
 	wantWritable  bool
 	wantDrained   bool // NotifyDrained: signal once the queue is empty
+
+	// callDeadlines holds, on a call channel's connection, the deadline of
+	// each request sent and not yet taken up by the server (which reads it
+	// as gRPC's server reads the grpc-timeout header).
+	callDeadlines map[uint64]time.Duration
 
 	// Incoming flow.
 	rcvNxt    uint64
@@ -436,6 +445,7 @@ func (e *end) pump() {
 			outstanding := e.sentBytes - r.processed
 			if outstanding > 0 && outstanding+int64(len(sg.data)) > window {
 				e.windowBlocked = true
+				e.armProbe()
 				return
 			}
 			e.sentBytes += int64(len(sg.data))
@@ -524,7 +534,11 @@ func (e *end) onUserTimeout() {
 }
 
 func (e *end) onAck(val uint64) {
-	if !e.alive() || val <= e.una {
+	if !e.alive() {
+		return
+	}
+	e.lastHeard = e.f.w.Now()
+	if val <= e.una {
 		return
 	}
 	finAcked := false
@@ -564,6 +578,59 @@ func (e *end) signalWritable() {
 	}
 	e.writableQueued = true
 	e.push(itWritable, nil, nil)
+}
+
+// armProbe starts the persist timer of a sender held back by the peer's
+// window: the window update that releases it may never come, and nothing
+// unacknowledged is in flight to time out.
+func (e *end) armProbe() {
+	if e.probeArmed {
+		return
+	}
+	e.probeArmed = true
+	now := e.f.w.Now()
+	at := now + e.rto(e.probeTries)
+	if deadline := e.lastHeard + e.f.cfg.UserTimeout; deadline > now && deadline < at {
+		at = deadline // as Linux clamps the probe timer to the user timeout
+	}
+	e.f.w.At(at, e, pack(evProbe, 0, 0))
+}
+
+// onProbe sends a window probe. The peer's kernel answers it (with the
+// window still closed) whenever the path both ways is open and the host
+// runs, even if its process does not read; a kernel that lost the
+// connection (a power cycle) answers with a reset. Unanswered for the user
+// timeout since the peer was last heard, the connection breaks, as Linux's
+// does. Probes back off like retransmissions.
+func (e *end) onProbe() {
+	e.probeArmed = false
+	if !e.alive() || !e.windowBlocked {
+		e.probeTries = 0
+		return
+	}
+	f := e.f
+	p := e.peer
+	now := f.w.Now()
+	if sendBlock(e.host, e.out) == dropNone && arriveBlock(p.host) == dropNone {
+		if !p.alive() {
+			if p.rstTo(e) {
+				return // the reset breaks the connection on arrival
+			}
+		} else if sendBlock(p.host, p.out) == dropNone {
+			e.lastHeard = now
+		}
+	}
+	if now-e.lastHeard >= f.cfg.UserTimeout {
+		f.stats.Timeouts++
+		f.rec(e.host, "timeout").Str("what", "probe").Uint("conn", e.id).Str("local", e.localStr).Str("remote", e.remoteStr).End()
+		e.die(fmt.Errorf("network: connection %s -> %s: the peer's window stayed closed and its probes unanswered for %v: %w",
+			e.localStr, e.remoteStr, f.cfg.UserTimeout, env.ErrTimeout))
+		return
+	}
+	if e.probeTries < 255 {
+		e.probeTries++
+	}
+	e.armProbe()
 }
 
 // ---- the receiving side ----
@@ -756,8 +823,11 @@ func (e *end) Fire(arg uint64) {
 		e.onConnectTimeout()
 	case evWindowOpen:
 		if e.alive() {
+			e.lastHeard = e.f.w.Now()
 			e.pump()
 		}
+	case evProbe:
+		e.onProbe()
 	}
 }
 
@@ -796,11 +866,18 @@ func (c *end) sendSyn() {
 }
 
 func (c *end) schedSynRetx() {
-	d := c.f.cfg.RTOMin
-	for range c.synTries {
-		d = min(2*d, c.f.cfg.RTOMax)
+	c.f.w.At(c.synTx+c.synRTO(c.synTries), c, pack(evSynRetx, c.synTries, 0))
+}
+
+// synRTO is the retransmission timeout of a handshake packet after tries
+// consecutive losses: SynRTO doubled per loss, at most RTOMax.
+func (c *end) synRTO(tries uint8) time.Duration {
+	cfg := &c.f.cfg
+	d := cfg.SynRTO
+	for range tries {
+		d = min(2*d, cfg.RTOMax)
 	}
-	c.f.w.At(c.synTx+d, c, pack(evSynRetx, c.synTries, 0))
+	return d
 }
 
 func (c *end) onSynRetx(tries uint8) {
@@ -896,6 +973,7 @@ func (c *end) onSynAck() {
 		return
 	}
 	c.state = stEstablished
+	c.lastHeard = f.w.Now()
 	f.rec(c.host, "established").Uint("conn", c.id).Str("local", c.localStr).Str("remote", c.remoteStr).End()
 	c.push(itEstablished, nil, nil)
 	c.sendHsAck()
@@ -917,7 +995,7 @@ func (c *end) sendHsAck() {
 // schedHsRetry stands in for the server's SYN-ACK retransmission, which
 // the client answers with the ACK again.
 func (c *end) schedHsRetry() {
-	c.f.w.At(c.f.w.Now()+c.rto(c.hsTries), c, pack(evHsRetry, c.hsTries, 0))
+	c.f.w.At(c.f.w.Now()+c.synRTO(c.hsTries), c, pack(evHsRetry, c.hsTries, 0))
 }
 
 func (c *end) onHsRetry(tries uint8) {
@@ -958,6 +1036,7 @@ func (sv *end) accept() {
 		return
 	}
 	sv.state = stEstablished
+	sv.lastHeard = f.w.Now()
 	sv.visible = true
 	sv.internal = l.serve != nil
 	l.st.addEnd(sv)

@@ -192,3 +192,52 @@ func TestPowerOffAndNewStackServesAgain(t *testing.T) {
 		t.Fatalf("old connection speaking after the reboot: %v, want ErrReset", p.cl.err)
 	}
 }
+
+// A sender held back by a full receive window probes it (TCP's persist
+// timer): a receiving process that is only slow answers through its kernel
+// and the connection lives on (TestPausedReceiverHoldsSenderBack), but a
+// receiver whose host fell silent answers nothing, and the connection
+// breaks after the user timeout, as Linux's does when its window probes go
+// unanswered. Nothing unacknowledged is in flight in that state, so the
+// ordinary user timeout never starts: without probes the sender would wait
+// on a dead host forever.
+func TestWindowBlockedSenderTimesOutOnASilentReceiver(t *testing.T) {
+	for _, silence := range []string{"freeze", "partition", "power-off"} {
+		t.Run(silence, func(t *testing.T) {
+			cfg := quietConfig()
+			cfg.SendQueueLimit = 64
+			cfg.RecvWindow = 1000
+			fx, c, cl, _, xb := connected(t, cfg)
+			a, b := fx.f.Host("a"), fx.f.Host("b")
+			xb.paused = true // b's process stops reading: its window fills
+			for i := range 20 {
+				if err := c.Send(stamp(i, 0, 100)); err != nil {
+					t.Fatalf("send %d: %v", i, err)
+				}
+			}
+			fx.run(time.Second)
+			if c.Queued() != 10 {
+				t.Fatalf("queue %d after the window filled, want 10 held back", c.Queued())
+			}
+			silent := fx.now()
+			switch silence {
+			case "freeze":
+				b.Freeze()
+			case "partition":
+				fx.f.Partition([]*Host{a}, []*Host{b})
+			case "power-off":
+				b.PowerOff()
+			}
+			fx.run(fx.f.cfg.UserTimeout + time.Minute)
+			if !cl.closed || !errors.Is(cl.err, env.ErrTimeout) {
+				t.Fatalf("a sender blocked on the window of a silent host: closed %v, err %v after %v; want ErrTimeout",
+					cl.closed, cl.err, fx.now()-silent)
+			}
+			// Counted from the last probe b answered, at most a second
+			// before it fell silent.
+			if d := cl.closedAt - silent; d > fx.f.cfg.UserTimeout || d < fx.f.cfg.UserTimeout-time.Second {
+				t.Fatalf("broke %v after the host fell silent, want the user timeout %v since b was last heard", d, fx.f.cfg.UserTimeout)
+			}
+		})
+	}
+}

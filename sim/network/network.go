@@ -11,7 +11,9 @@
 //     sent again after the retransmission timeout (RTO: the smoothed round
 //     trip plus four deviations, at least RTOMin, doubled per consecutive
 //     loss of that segment, at most RTOMax; each ACK echoes the transmission
-//     that prompted it, as TCP timestamps do). The receiver holds segments that
+//     that prompted it, as TCP timestamps do). A lost SYN or SYN-ACK goes
+//     again after SynRTO (1 s, Linux's initial RTO: no round trip is known
+//     yet), doubled per loss. The receiver holds segments that
 //     arrive after a gap and hands them over in order, so loss shows as delay
 //     and head-of-line blocking, never as a missing or repeated message.
 //   - ACKs and RSTs are never lost at random (cumulative ACKs make a single
@@ -21,8 +23,11 @@
 //   - Flow control: a sender has at most RecvWindow bytes transmitted but not
 //     yet handled by the receiving process. When half the window frees up,
 //     a window update reaches the sender one latency later; it stands in
-//     for TCP's persist probes too, so partitions do not drop it (the
-//     segments it releases then meet the partition).
+//     for the answer to TCP's persist probes too, so partitions do not drop
+//     it (the segments it releases then meet the partition). A sender held
+//     back probes the window (backing off like retransmissions): the
+//     peer's kernel answers while the path both ways is open and its host
+//     runs, and UserTimeout without an answer breaks the connection.
 //   - Writable comes after ErrSendQueueFull once the queue is at most half
 //     full, and whenever the queue drains (every message acknowledged).
 //   - Within one connection's direction nothing overtakes: jitter never
@@ -89,10 +94,18 @@ type Config struct {
 	// RTOMin is the least retransmission timeout; it doubles per
 	// consecutive loss of the same segment (and of a SYN).
 	RTOMin time.Duration
-	// RTOMax caps the doubled retransmission timeout.
+	// RTOMax caps the doubled retransmission timeout (Linux's TCP_RTO_MAX
+	// is 120 s).
 	RTOMax time.Duration
+	// SynRTO is the retransmission timeout of a handshake (a SYN, a
+	// SYN-ACK), sent before any round trip was measured; it doubles per
+	// consecutive loss up to RTOMax. Linux's is 1 s (TCP_TIMEOUT_INIT,
+	// RFC 6298 2.1), so one lost handshake packet costs a connect a second.
+	SynRTO time.Duration
 	// UserTimeout breaks a connection with env.ErrTimeout when a segment
-	// stays unacknowledged this long.
+	// stays unacknowledged this long, or a closed window's probes go
+	// unanswered this long. Production sets no TCP_USER_TIMEOUT, so the
+	// default is Linux's: tcp_retries2 = 15 retransmissions, about 924.6 s.
 	UserTimeout time.Duration
 	// ConnectTimeout fails a connect with env.ErrTimeout when no answer to
 	// its SYNs came in this long.
@@ -128,8 +141,9 @@ func DefaultConfig() Config {
 		Link:              LinkProfile{Latency: 250 * time.Microsecond, Jitter: 100 * time.Microsecond},
 		Loopback:          LinkProfile{Latency: 20 * time.Microsecond, Jitter: 5 * time.Microsecond},
 		RTOMin:            200 * time.Millisecond,
-		RTOMax:            60 * time.Second,
-		UserTimeout:       30 * time.Second,
+		RTOMax:            120 * time.Second,
+		SynRTO:            time.Second,
+		UserTimeout:       924600 * time.Millisecond,
 		ConnectTimeout:    2 * time.Second,
 		SendQueueLimit:    1024,
 		SendQueueBytes:    4 << 20,
@@ -154,7 +168,7 @@ func (c Config) Validate() error {
 		name string
 		d    time.Duration
 	}{
-		{"RTOMin", c.RTOMin}, {"RTOMax", c.RTOMax}, {"UserTimeout", c.UserTimeout},
+		{"RTOMin", c.RTOMin}, {"RTOMax", c.RTOMax}, {"SynRTO", c.SynRTO}, {"UserTimeout", c.UserTimeout},
 		{"ConnectTimeout", c.ConnectTimeout}, {"CallBackoffBase", c.CallBackoffBase},
 		{"CallBackoffMax", c.CallBackoffMax},
 	}
@@ -166,6 +180,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.RTOMax < c.RTOMin:
 		return fmt.Errorf("network: RTOMax %v is below RTOMin %v", c.RTOMax, c.RTOMin)
+	case c.RTOMax < c.SynRTO:
+		return fmt.Errorf("network: RTOMax %v is below SynRTO %v", c.RTOMax, c.SynRTO)
 	case c.CallBackoffMax < c.CallBackoffBase:
 		return fmt.Errorf("network: CallBackoffMax %v is below CallBackoffBase %v", c.CallBackoffMax, c.CallBackoffBase)
 	case c.SendQueueLimit < 1:

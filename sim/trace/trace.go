@@ -112,14 +112,29 @@ func (r Rec) key(tag byte, k string) {
 	}
 }
 
-// Str adds a string field.
+// Str adds a string field. The text shows it as it is, or quoted (Go
+// syntax) when it holds a control character such as a line break, so that
+// one record stays one line.
 func (r Rec) Str(k, v string) Rec {
 	r.key(tagStr, k)
 	r.t.bin = appendStr(r.t.bin, v)
 	if r.t.out != nil {
-		r.t.txt = append(r.t.txt, v...)
+		if hasControl(v) {
+			r.t.txt = strconv.AppendQuote(r.t.txt, v)
+		} else {
+			r.t.txt = append(r.t.txt, v...)
+		}
 	}
 	return r
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // Int adds a signed integer field.

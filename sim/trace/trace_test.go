@@ -132,3 +132,25 @@ func TestTimesAreSecondsSinceTheStart(t *testing.T) {
 		}
 	}
 }
+
+// One event is one line, whatever its strings hold: a log message or an
+// error with a line break in it (errors.Join writes one) must not split
+// its record into two lines, the second of which would read as another
+// event with a made-up time. Such values are written quoted.
+func TestAStringWithALineBreakStaysOnItsLine(t *testing.T) {
+	var out bytes.Buffer
+	tr := New(&out)
+	tr.Rec(time.Second, "n1", "log").Str("level", "ERR").Str("msg", "first\n+2.000000000s n2 state state=Leader").End()
+	tr.Rec(time.Second, "n1", "log").Str("msg", "plain words stay as they are").End()
+	if err := tr.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := "+1.000000000s n1 log level=ERR msg=\"first\\n+2.000000000s n2 state state=Leader\"\n" +
+		"+1.000000000s n1 log msg=plain words stay as they are\n"
+	if out.String() != want {
+		t.Errorf("text:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if lines := strings.Count(out.String(), "\n"); lines != int(tr.Records()) {
+		t.Errorf("%d lines for %d records", lines, tr.Records())
+	}
+}
