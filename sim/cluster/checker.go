@@ -59,8 +59,9 @@ type Checker struct {
 	violations []string
 	dirty      bool
 
-	leaderOfEpoch  map[int32]string
-	maxLeaderEpoch int32
+	leaderOfEpoch map[int32]string
+	// maxDecided is the highest epoch an election has decided so far.
+	maxDecided int32
 	lastEpoch      []int32
 	state          []member.State
 	incarnation    []int
@@ -412,13 +413,16 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 			if prev, ok := k.leaderOfEpoch[e.Epoch]; ok && prev != h.Name {
 				k.violate("two leaders of epoch %d: %s and %s", e.Epoch, prev, h.Name)
 			}
-			// Epochs only grow: every new leader's epoch is above every
-			// earlier leader's. (A node's own last epoch can go back: an
-			// epoch record no quorum ever had may be cut from its log.)
-			if e.Epoch < k.maxLeaderEpoch {
-				k.violate("epoch went backwards: %s leads epoch %d after a leader of epoch %d", h.Name, e.Epoch, k.maxLeaderEpoch)
+			// A node leads only an epoch that an election decided. It may
+			// take it up late: a leader-elect paused before it took office
+			// wakes up and leads an epoch that a later election has
+			// replaced, as a paused leader would go on leading. Promises
+			// fence it (no replica acknowledges it, and leader reads
+			// confirm leadership with a quorum), and it steps down on its
+			// next input; the order of epochs is held where it is decided.
+			if !k.decided[e.Epoch] {
+				k.violate("%s leads epoch %d, which no election decided", h.Name, e.Epoch)
 			}
-			k.maxLeaderEpoch = max(k.maxLeaderEpoch, e.Epoch)
 			k.leaderOfEpoch[e.Epoch] = h.Name
 			if k.lastLeader != i {
 				k.leaderChanges++
@@ -428,6 +432,15 @@ func (k *Checker) observe(h *host.Host, e env.Event) {
 		}
 	case node.ElectionDecided:
 		if !k.decided[e.Epoch] {
+			// Epochs are decided in order: a candidate's epoch is one
+			// past the last in its log, and every epoch in a log was
+			// decided before. (A node's own last epoch can go back: an
+			// epoch record no quorum ever had may be cut from its log;
+			// and an epoch whose record nobody wrote is decided again.)
+			if e.Epoch < k.maxDecided {
+				k.violate("epoch went backwards: %s learned of an election of epoch %d, first decided after epoch %d", h.Name, e.Epoch, k.maxDecided)
+			}
+			k.maxDecided = max(k.maxDecided, e.Epoch)
 			k.decided[e.Epoch] = true
 			k.mark(i, "elected", "")
 		}

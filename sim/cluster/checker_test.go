@@ -24,14 +24,38 @@ func TestCheckerCatchesBrokenInvariants(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := c.checker
+	k.observe(c.Hosts[0], node.ElectionDecided{View: 6, Epoch: 5})
 	k.observe(c.Hosts[0], node.StateChanged{State: member.Leader, Epoch: 5})
 	k.observe(c.Hosts[1], node.StateChanged{State: member.Leader, Epoch: 5})
 	if v := k.violations; len(v) != 1 || !strings.Contains(v[0], "two leaders of epoch 5: n1 and n2") {
 		t.Fatalf("violations %v, want one about two leaders of epoch 5", v)
 	}
-	k.observe(c.Hosts[2], node.StateChanged{State: member.Leader, Epoch: 4})
-	if v := k.violations; len(v) != 2 || !strings.Contains(v[1], "epoch went backwards: n3 leads epoch 4 after a leader of epoch 5") {
+	k.observe(c.Hosts[2], node.ElectionDecided{View: 7, Epoch: 4})
+	if v := k.violations; len(v) != 2 || !strings.Contains(v[1], "epoch went backwards: n3 learned of an election of epoch 4, first decided after epoch 5") {
 		t.Fatalf("violations %v, want a second about the epoch going backwards", v)
+	}
+	k.observe(c.Hosts[2], node.StateChanged{State: member.Leader, Epoch: 9})
+	if v := k.violations; len(v) != 3 || !strings.Contains(v[2], "n3 leads epoch 9, which no election decided") {
+		t.Fatalf("violations %v, want a third about an epoch led without an election", v)
+	}
+}
+
+// A leader-elect paused before it takes office leads, late, an epoch that
+// a later election replaced: that is no violation, as long as the epochs
+// were decided in order.
+func TestCheckerLetsALeaderElectTakeOfficeLate(t *testing.T) {
+	c, err := New(Config{Seed: 1, Nodes: 3, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.checker
+	k.observe(c.Hosts[1], node.ElectionDecided{View: 4, Epoch: 3})
+	k.observe(c.Hosts[0], node.ElectionDecided{View: 5, Epoch: 4})
+	k.observe(c.Hosts[0], node.StateChanged{State: member.Leader, Epoch: 4})
+	k.observe(c.Hosts[2], node.ElectionDecided{View: 4, Epoch: 3}) // a late learner
+	k.observe(c.Hosts[1], node.StateChanged{State: member.Leader, Epoch: 3})
+	if len(k.violations) != 0 {
+		t.Fatalf("violations %v", k.violations)
 	}
 }
 
