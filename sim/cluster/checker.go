@@ -61,10 +61,10 @@ type Checker struct {
 
 	leaderOfEpoch map[int32]string
 	// maxDecided is the highest epoch an election has decided so far.
-	maxDecided int32
-	lastEpoch      []int32
-	state          []member.State
-	incarnation    []int
+	maxDecided  int32
+	lastEpoch   []int32
+	state       []member.State
+	incarnation []int
 
 	cut            [][]bool // cut[a][b]: a cannot send to b
 	pairChanged    [][]time.Duration
