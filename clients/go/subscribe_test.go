@@ -86,20 +86,40 @@ func TestSubscribe(t *testing.T) {
 		require.Equal(t, []uint64{0, 1}, revisions(w.events()))
 	})
 
-	t.Run("a stream subscription to a tombstoned stream is dropped at once, with none of its events", func(t *testing.T) {
+	t.Run("a stream subscription to a tombstoned stream is refused with ErrorCodeStreamDeleted", func(t *testing.T) {
+		// As EventStoreDB: no confirmation, so the client's subscribe call
+		// itself fails with the stream-deleted error.
 		stream := uniqueName("sub-tombstoned")
 		appendEvents(t, c, stream, kurrentdb.NoStream{}, makeEvents(3, "TestEvent", 0)...)
 		_, err := c.TombstoneStream(opContext(t), stream, kurrentdb.TombstoneStreamOptions{StreamState: kurrentdb.Any{}})
 		require.NoError(t, err, "tombstone")
+		for _, from := range []kurrentdb.StreamPosition{kurrentdb.Start{}, kurrentdb.End{}} {
+			sub, err := c.SubscribeToStream(opContext(t), stream, kurrentdb.SubscribeToStreamOptions{From: from})
+			if sub != nil {
+				_ = sub.Close()
+			}
+			requireCode(t, err, kurrentdb.ErrorCodeStreamDeleted, "subscribing to a tombstoned stream")
+		}
+	})
+
+	t.Run("a live stream subscription gets the tombstone event, then is dropped as deleted", func(t *testing.T) {
+		stream := uniqueName("sub-live-tombstoned")
+		appendEvents(t, c, stream, kurrentdb.NoStream{}, makeEvents(2, "TestEvent", 0)...)
 		w := subStream(t, stream, kurrentdb.Start{}, nil)
-		items, dropped := w.untilDropped(t)
-		// The client hands a subscription's drop over as the call's gRPC
-		// status, not as a *kurrentdb.Error.
+		w.until(t, "the history and caught-up", hasCaughtUp)
+		_, err := c.TombstoneStream(opContext(t), stream, kurrentdb.TombstoneStreamOptions{StreamState: kurrentdb.Any{}})
+		require.NoError(t, err, "tombstone")
+		_, dropped := w.untilDropped(t)
+		// The client hands a drop after confirmation over as the call's
+		// gRPC status, not as a *kurrentdb.Error.
 		st, ok := status.FromError(dropped)
 		require.True(t, ok, "the drop is a gRPC status: %v", dropped)
 		require.Equal(t, codes.FailedPrecondition, st.Code(), "the drop's code: %v", dropped)
 		require.Contains(t, st.Message(), "is deleted", "the drop says the stream is deleted")
-		require.Empty(t, items, "a tombstoned stream's events are deleted, as a read of it says")
+		evs := w.events()
+		require.Len(t, evs, 3, "the two events and the tombstone")
+		require.Equal(t, "$streamDeleted", evs[2].OriginalEvent().EventType)
+		require.Equal(t, uint64(1<<63-1), evs[2].OriginalEvent().EventNumber)
 	})
 
 	t.Run("a $all subscription from the start gets history, caught-up, then live events", func(t *testing.T) {
@@ -158,6 +178,33 @@ func TestSubscribe(t *testing.T) {
 		for _, e := range w.events() {
 			require.Equal(t, tag+"-keep", e.OriginalEvent().EventType)
 		}
+	})
+
+	t.Run("a filtered $all subscription checkpoints where its catch-up ended, before caught-up", func(t *testing.T) {
+		// EventStoreDB sends a checkpoint when a filtered catch-up reaches
+		// the end of the log, so a subscriber whose filter matched nothing
+		// (here, fewer events than one checkpoint interval) still learns
+		// where to resume from.
+		stream := uniqueName("subcp")
+		last := appendEvents(t, c, stream, kurrentdb.NoStream{}, makeEvents(3, "TestEvent", 0)...)
+		sub, err := c.SubscribeToAll(opContext(t), kurrentdb.SubscribeToAllOptions{From: kurrentdb.Start{},
+			Filter: &kurrentdb.SubscriptionFilter{Type: kurrentdb.EventFilterType, Prefixes: []string{uniqueName("NoSuchType")}}})
+		require.NoError(t, err, "subscribe to $all")
+		defer sub.Close()
+		var checkpoints []kurrentdb.Position
+		for {
+			ev := sub.Recv()
+			require.Nil(t, ev.SubscriptionDropped, "the subscription dropped")
+			require.Nil(t, ev.EventAppeared, "the filter matches no event")
+			if ev.CheckPointReached != nil {
+				checkpoints = append(checkpoints, *ev.CheckPointReached)
+			}
+			if ev.CaughtUp != nil {
+				break
+			}
+		}
+		require.NotEmpty(t, checkpoints, "a checkpoint before caught-up")
+		require.Equal(t, last.CommitPosition, checkpoints[len(checkpoints)-1].Commit, "the last checkpoint is at the last event of the log")
 	})
 
 	t.Run("a $all subscription filtered by an event-type regex", func(t *testing.T) {

@@ -97,7 +97,13 @@
 // pushes into them. So a slow subscriber holds one buffer and falls back to
 // reading the log (FellBehind, then CaughtUp again when it is back at the
 // head); nothing grows with its lag. Buffered and HighWater let tests
-// assert the bound.
+// assert the bound. A consumer that bounds what it holds itself can take
+// its unused credits back (Withdraw) and grant them again later.
+//
+// A filtered $all subscription checkpoints every MaxSearchWindow ×
+// CheckpointIntervalMultiplier events considered and, as EventStoreDB's,
+// also where a catch-up ends (before CaughtUp) and where it falls behind
+// (after FellBehind), at the last event it considered.
 //
 // # Calling convention
 //

@@ -34,6 +34,14 @@ type Subscription struct {
 	interval int // checkpoint interval in considered events (0: none)
 	// considered counts events run through the filter.
 	considered int
+	// lastCheckpoint is the position of the last Checkpoint pushed (-1:
+	// none), so that none is sent twice.
+	lastCheckpoint int64
+	// caughtUpThrough: the subscription handled events while not live (it
+	// is catching up, from the start, a position or after falling behind),
+	// so going live ends a catch-up, which a filtered subscription marks
+	// with a checkpoint.
+	caughtUpThrough bool
 
 	// $all: the last event handled (delivered, filtered out or skipped);
 	// readFrom is a log position to read from when it is past after (no
@@ -63,10 +71,12 @@ type Subscription struct {
 }
 
 // SubscribeToStream subscribes to one stream. The stream need not exist
-// yet; a tombstone ends the subscription with StreamDeletedError. A
-// subscription still catching up when the tombstone is applied delivers
-// nothing more of the stream (what is already buffered still goes); a live
-// one gets the events committed before the tombstone, then the drop, as
+// yet; one already tombstoned is refused with StreamDeletedError (there is
+// no subscription, so no confirmation), and a later tombstone ends the
+// subscription with it. A subscription still catching up when the
+// tombstone is applied delivers nothing more of the stream (what is
+// already buffered still goes); a live one gets the events committed
+// before the tombstone, the tombstone event itself, then the drop, as
 // EventStoreDB's do.
 func (s *Service) SubscribeToStream(req SubscribeStreamRequest, sink func(Message)) (*Subscription, error) {
 	if req.Stream == "" {
@@ -77,6 +87,9 @@ func (s *Service) SubscribeToStream(req SubscribeStreamRequest, sink func(Messag
 	}
 	if req.Now.IsZero() {
 		return nil, invalid("the subscription has no Now; the node must pass its wall clock (env.Clock.Wall) for $maxAge")
+	}
+	if st := s.idx.get(req.Stream); st != nil && st.tombstoned() {
+		return nil, &StreamDeletedError{Stream: req.Stream}
 	}
 	sub, err := s.newSubscription(sink)
 	if err != nil {
@@ -120,6 +133,7 @@ func (s *Service) SubscribeToAll(req SubscribeAllRequest, sink func(Message)) (*
 		return nil, err
 	}
 	sub.all, sub.filter, sub.interval = true, f, interval
+	sub.lastCheckpoint = -1
 	switch req.From.kind {
 	case fromStart:
 		sub.after = -1
@@ -203,6 +217,17 @@ func (sub *Subscription) Request(n int) {
 	}
 	sub.credits = int(min(int64(sub.credits)+int64(n), math.MaxInt32))
 	sub.pump()
+}
+
+// Withdraw takes back the credits the consumer granted and the
+// subscription has not used yet, and returns how many: nothing more is
+// delivered (but a final Dropped) until Request grants more. A sink may
+// call it, to stop deliveries at once; a consumer that bounds the bytes it
+// holds does, and grants them again once it has taken enough.
+func (sub *Subscription) Withdraw() int {
+	n := sub.credits
+	sub.credits = 0
+	return n
 }
 
 // Close ends the subscription; nothing more is delivered.
@@ -332,17 +357,59 @@ func (sub *Subscription) fill() {
 }
 
 // fellBehind leaves the live state when the next event must come from the
-// log; it reports whether there was room to say so.
+// log; it reports whether there was room to say so. A filtered $all
+// subscription also checkpoints where it got to, as EventStoreDB's does
+// before it catches up again.
 func (sub *Subscription) fellBehind() bool {
 	if !sub.live {
 		return true
 	}
-	if sub.room() == 0 {
+	cp := sub.checkpointDue()
+	if sub.room() < 1+btoi(cp) {
 		return false
 	}
 	sub.live = false
 	sub.push(Message{Kind: FellBehind})
+	if cp {
+		sub.pushCheckpoint(sub.after)
+	}
 	return true
+}
+
+// goLive marks the end of a catch-up: a filtered $all subscription that
+// caught up through history first checkpoints at the last event it
+// considered, as EventStoreDB's does, so that a subscriber whose filter
+// matched nothing still learns how far it got. It reports whether there
+// was room.
+func (sub *Subscription) goLive(caughtUp Message) bool {
+	cp := sub.caughtUpThrough && sub.checkpointDue()
+	if sub.room() < 1+btoi(cp) {
+		return false
+	}
+	if cp {
+		sub.pushCheckpoint(sub.after)
+	}
+	sub.live, sub.caughtUpThrough = true, false
+	sub.push(caughtUp)
+	return true
+}
+
+// checkpointDue: a filtered $all subscription has considered events past
+// its last checkpoint.
+func (sub *Subscription) checkpointDue() bool {
+	return sub.all && sub.interval > 0 && sub.after >= 0 && sub.after > sub.lastCheckpoint
+}
+
+func (sub *Subscription) pushCheckpoint(pos int64) {
+	sub.push(Message{Kind: Checkpoint, Position: pos})
+	sub.lastCheckpoint = pos
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (sub *Subscription) fillAll() {
@@ -350,8 +417,7 @@ func (sub *Subscription) fillAll() {
 	for sub.room() > 0 {
 		if sub.after >= sub.s.idx.lastPos {
 			if !sub.live {
-				sub.live = true
-				sub.push(Message{Kind: CaughtUp, Position: sub.after, Revision: NoRevision})
+				sub.goLive(Message{Kind: CaughtUp, Position: sub.after, Revision: NoRevision})
 			}
 			return
 		}
@@ -393,9 +459,12 @@ func (sub *Subscription) handle(ev Event) bool {
 		sub.push(Message{Kind: EventAppeared, Event: ev})
 	}
 	if checkpoint {
-		sub.push(Message{Kind: Checkpoint, Position: ev.Position})
+		sub.pushCheckpoint(ev.Position)
 	}
 	sub.after, sub.afterUnchecked = ev.Position, false
+	if !sub.live {
+		sub.caughtUpThrough = true
+	}
 	return true
 }
 
@@ -461,6 +530,14 @@ func (sub *Subscription) fillStream() {
 		}
 		if sub.nextRev > last {
 			if st != nil && st.tombstoned() {
+				// Live, and handed everything before it: the tombstone
+				// event goes too, while the ring holds it.
+				if ev, ok := ring.find(st.tombstone); ok {
+					if !sub.fitsEvent(ev.size()) {
+						return
+					}
+					sub.push(Message{Kind: EventAppeared, Event: *ev})
+				}
 				sub.drop(&StreamDeletedError{Stream: sub.stream})
 				return
 			}

@@ -188,6 +188,7 @@ func TestSubscriptionProperties(t *testing.T) {
 			}
 			var got, cps []int64
 			lastState := streams.MessageKind(0)
+			lastCp := int64(-1)
 			for j, m := range s.rec.msgs {
 				switch m.Kind {
 				case streams.Confirmed:
@@ -197,7 +198,28 @@ func TestSubscriptionProperties(t *testing.T) {
 				case streams.EventAppeared:
 					got = append(got, m.Event.Position)
 				case streams.Checkpoint:
-					cps = append(cps, m.Position)
+					if m.Position <= lastCp {
+						rt.Fatalf("subscription %d: checkpoint at %d after one at %d", i, m.Position, lastCp)
+					}
+					lastCp = m.Position
+					if len(cps) < len(wantCps) && wantCps[len(cps)] == m.Position {
+						cps = append(cps, m.Position)
+						continue
+					}
+					// Not an interval's: it must end a catch-up (caught-up
+					// next) or follow fell-behind, at the last event
+					// considered (or, before any, where the subscription
+					// started): every event delivered so far is at or
+					// before it.
+					endsCatchUp := j+1 < len(s.rec.msgs) && s.rec.msgs[j+1].Kind == streams.CaughtUp
+					afterFellBehind := s.rec.msgs[j-1].Kind == streams.FellBehind
+					if !endsCatchUp && !afterFellBehind {
+						rt.Fatalf("subscription %d: checkpoint at %d is neither an interval's (next %v) nor at a catch-up's end or a fell-behind", i, m.Position, wantCps[len(cps):])
+					}
+					considered := m.Position == s.afterPos || slices.ContainsFunc(log, func(ev streams.Event) bool { return ev.Position == m.Position && ev.Position > s.afterPos })
+					if len(got) > 0 && got[len(got)-1] > m.Position || !considered {
+						rt.Fatalf("subscription %d: catch-up checkpoint at %d, not an event it considered (delivered so far %v)", i, m.Position, got)
+					}
 				case streams.CaughtUp, streams.FellBehind:
 					lastState = m.Kind
 				case streams.Dropped:

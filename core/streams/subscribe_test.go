@@ -168,20 +168,51 @@ func TestStreamSubscriptionDroppedByTombstone(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	sub.Request(10)
-	if got := rec.kinds(); !slices.Equal(got, []string{"confirmed", "a", "caught-up", "b", "dropped"}) {
-		t.Fatalf("got %v, want the events then dropped", got)
+	if got := rec.kinds(); !slices.Equal(got, []string{"confirmed", "a", "caught-up", "b", streams.StreamDeletedEventType, "dropped"}) {
+		t.Fatalf("got %v, want the events, the tombstone, then dropped", got)
 	}
 	if last := rec.msgs[len(rec.msgs)-1]; !isDeleted(last.Err) {
 		t.Fatalf("dropped with %v, want stream deleted", last.Err)
 	}
-	// Subscribing to a tombstoned stream drops at once (after
-	// confirmation), from the end or from the start: its events are
-	// deleted, as a read of it says.
+	// Subscribing to a tombstoned stream is refused, from the end or from
+	// the start: its events are deleted, as a read of it says.
 	for _, from := range []streams.From{streams.End(), streams.Start()} {
-		sub2, rec2 := h.subscribeStream("s", from)
-		sub2.Request(5)
-		if got := rec2.kinds(); !slices.Equal(got, []string{"confirmed", "dropped"}) {
-			t.Fatalf("subscription to a tombstoned stream from %v: %v", from, got)
+		rec2 := &recorder{}
+		if _, err := h.svc.SubscribeToStream(streams.SubscribeStreamRequest{Stream: "s", From: from, Now: h.now}, rec2.sink); !isDeleted(err) {
+			t.Fatalf("subscription to a tombstoned stream from %v: %v, want stream deleted", from, err)
+		}
+	}
+}
+
+// TestTombstoneAnswersSubscribersAsEventStoreDB: EventStoreDB refuses a
+// subscription to a stream tombstoned before it started (stream deleted,
+// no confirmation: the Go clients then return ErrorCodeStreamDeleted from
+// the subscribe call itself), and hands a live subscriber the tombstone
+// event ($streamDeleted, revision 2^63-1) before dropping it.
+func TestTombstoneAnswersSubscribersAsEventStoreDB(t *testing.T) {
+	h := newHarness(t, streams.Config{}, false)
+	h.mustAppend("s", streams.NoStream, "a")
+	sub, rec := h.subscribeStream("s", streams.Start())
+	sub.Request(100)
+	h.mustAppend("s", streams.Any, "b")
+	h.write(h.svc.Tombstone, "s", streams.Any)
+	if got := rec.kinds(); !slices.Equal(got, []string{"confirmed", "a", "caught-up", "b", streams.StreamDeletedEventType, "dropped"}) {
+		t.Fatalf("a live subscriber got %v, want the events, the tombstone event, then dropped", got)
+	}
+	if ev := rec.events()[2]; ev.Number != math.MaxInt64 || ev.Stream != "s" || !ev.Tombstone {
+		t.Fatalf("the tombstone event delivered is %+v", ev)
+	}
+	if last := rec.msgs[len(rec.msgs)-1]; !isDeleted(last.Err) {
+		t.Fatalf("dropped with %v, want stream deleted", last.Err)
+	}
+	for _, from := range []streams.From{streams.Start(), streams.End(), streams.After(0)} {
+		rec := &recorder{}
+		sub, err := h.svc.SubscribeToStream(streams.SubscribeStreamRequest{Stream: "s", From: from, Now: h.now}, rec.sink)
+		if !isDeleted(err) || sub != nil {
+			if sub != nil {
+				sub.Request(10)
+			}
+			t.Errorf("subscribing to a tombstoned stream from %v: subscription %v, error %v, delivered %v; want stream deleted and no subscription", from, sub != nil, err, rec.kinds())
 		}
 	}
 }
@@ -328,6 +359,10 @@ func TestFilteredSubscriptionCheckpoints(t *testing.T) {
 	var wantCps []int64
 	for i := 3; i < len(log); i += 4 {
 		wantCps = append(wantCps, log[i].Position)
+		if i == 7 {
+			// The catch-up through the 10 noise events ends with one.
+			wantCps = append(wantCps, log[9].Position)
+		}
 	}
 	var cps []int64
 	for _, m := range rec.msgs {
@@ -336,10 +371,78 @@ func TestFilteredSubscriptionCheckpoints(t *testing.T) {
 		}
 	}
 	if !slices.Equal(cps, wantCps) {
-		t.Fatalf("checkpoints at %v, want every 4th event considered: %v", cps, wantCps)
+		t.Fatalf("checkpoints at %v, want every 4th event considered and the end of the catch-up: %v", cps, wantCps)
 	}
 	if got := types(rec.events()); len(got) != 10 || slices.ContainsFunc(got, func(s string) bool { return s != "Wanted" }) {
 		t.Fatalf("events %v, want the 10 Wanted", got)
+	}
+}
+
+// TestFilteredSubscriptionCheckpointsAroundCatchUp: EventStoreDB's
+// filtered $all subscription issues a checkpoint when its catch-up reaches
+// the end of the log, before caught-up (so that a subscriber whose filter
+// matched nothing still learns how far it got), and one after fell-behind,
+// both at the last event it considered. A subscription that starts at the
+// end has no catch-up and gets none; a checkpoint is never repeated.
+func TestFilteredSubscriptionCheckpointsAroundCatchUp(t *testing.T) {
+	h := newHarness(t, streams.Config{RecentEvents: 4, SubscriptionBuffer: 4}, false)
+	for i := 0; i < 5; i++ {
+		h.mustAppend(fmt.Sprintf("noise-%d", i), streams.Any, "Noise")
+	}
+	log := h.log.CommittedEvents()
+	last := log[len(log)-1].Position
+	f := &streams.AllFilter{Spec: filter.Spec{On: filter.EventType, Prefixes: []string{"Wanted"}}}
+	summary := func(rec *recorder) []string {
+		var out []string
+		for _, m := range rec.msgs {
+			switch m.Kind {
+			case streams.Checkpoint:
+				out = append(out, fmt.Sprintf("checkpoint@%d", m.Position))
+			case streams.EventAppeared:
+				out = append(out, fmt.Sprintf("%s@%d", m.Event.Type, m.Event.Position))
+			default:
+				out = append(out, m.Kind.String())
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		from streams.From
+		want []string
+	}{
+		{"from the start", streams.Start(), []string{"confirmed", fmt.Sprintf("checkpoint@%d", last), "caught-up"}},
+		{"from a position before the end", streams.After(log[1].Position), []string{"confirmed", fmt.Sprintf("checkpoint@%d", last), "caught-up"}},
+		{"from the end", streams.End(), []string{"confirmed", "caught-up"}},
+	} {
+		sub, rec := h.subscribeAll(tc.from, f)
+		sub.Request(100)
+		if got := summary(rec); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+		sub.Close()
+	}
+
+	// A live subscriber without credits, its buffer full, falls behind
+	// the ring of recent events: fell-behind and a checkpoint where it got
+	// to, the history from the log, a checkpoint at its end, caught-up.
+	sub, rec := h.subscribeAll(streams.End(), f)
+	sub.Request(2) // confirmed, caught-up
+	var want []string
+	for i := 0; i < 4; i++ {
+		pos := h.mustAppend("w", streams.Any, "Wanted").Position
+		want = append(want, fmt.Sprintf("Wanted@%d", pos))
+	}
+	var noise int64
+	for i := 0; i < 12; i++ {
+		noise = h.mustAppend("noise", streams.Any, "Noise").Position
+	}
+	sub.Request(100)
+	want = append([]string{"confirmed", "caught-up"}, want...)
+	want = append(want, "fell-behind", strings.Replace(want[len(want)-1], "Wanted", "checkpoint", 1),
+		fmt.Sprintf("checkpoint@%d", noise), "caught-up")
+	if got := summary(rec); !slices.Equal(got, want) {
+		t.Errorf("a filtered subscription falling behind: got %v, want %v", got, want)
 	}
 }
 
@@ -425,7 +528,7 @@ func TestStreamSubscriptionAfterTheLastPossibleRevision(t *testing.T) {
 
 // TestALiveSubscriberGetsWhatCameWithTheTombstone: a live subscriber is
 // handed each event as it commits, so events applied in the same batch as
-// the tombstone still reach it, before the drop.
+// the tombstone still reach it, and the tombstone itself, before the drop.
 func TestALiveSubscriberGetsWhatCameWithTheTombstone(t *testing.T) {
 	h := newHarness(t, streams.Config{}, false)
 	res := h.mustAppend("s", streams.NoStream, "a")
@@ -439,7 +542,7 @@ func TestALiveSubscriberGetsWhatCameWithTheTombstone(t *testing.T) {
 		{Position: p + 100, Stream: "s", Number: 1, ID: h.id(), Type: "b", Data: []byte(`{}`), IsJSON: true},
 		{Position: p + 200, Stream: "s", Number: math.MaxInt64, ID: h.id(), Type: "$streamDeleted", Tombstone: true},
 	})
-	if got := rec.kinds(); !slices.Equal(got, []string{"confirmed", "a", "caught-up", "b", "dropped"}) || !isDeleted(rec.msgs[len(rec.msgs)-1].Err) {
-		t.Fatalf("got %v, want b, then dropped for the tombstone", got)
+	if got := rec.kinds(); !slices.Equal(got, []string{"confirmed", "a", "caught-up", "b", "$streamDeleted", "dropped"}) || !isDeleted(rec.msgs[len(rec.msgs)-1].Err) {
+		t.Fatalf("got %v, want b, the tombstone, then dropped for the tombstone", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/annal-db/annal/core/member"
+	"github.com/annal-db/annal/core/streams"
 	"github.com/annal-db/annal/realnet/clientapi/esdbpb/sharedpb"
 	pb "github.com/annal-db/annal/realnet/clientapi/esdbpb/streamspb"
 )
@@ -151,4 +152,47 @@ func TestAuthorizeInBatchAppendRefusesOneAppend(t *testing.T) {
 	if len(n.appends) != 1 || n.appends[0].Stream != "open" {
 		t.Fatalf("the node got %d appends; want only the allowed one", len(n.appends))
 	}
+}
+
+// TestAuthorizeEndsASubscriptionWhoseAccessWasRevoked: access may be
+// taken away while a subscription runs (the stream's $acl or $settings
+// change). EventStoreDB re-checks its subscriptions when either changes
+// and drops those that may no longer read (access denied); here each
+// event is checked as it goes out, so a reader who lost the right gets
+// none of the events that follow.
+func TestAuthorizeEndsASubscriptionWhoseAccessWasRevoked(t *testing.T) {
+	n := newFakeNode()
+	var mu sync.Mutex
+	revoked := false
+	authorize := func(ctx context.Context, op Operation, stream string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if revoked {
+			return fmt.Errorf("%w: the $acl of %s no longer lets this reader in", ErrAccessDenied, stream)
+		}
+		return nil
+	}
+	c := serve(t, n, Options{Authorize: authorize})
+	st, err := c.streams.Read(testContext(t), subscribeReq(&pb.ReadReq_Options{StreamOption: streamOption("orders", fromStart)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := nextSub(t, n)
+	sub.push(streams.Message{Kind: streams.EventAppeared, Event: event("orders", 0, 10)})
+	for _, want := range []string{"confirmation", "event"} {
+		m, err := st.Recv()
+		if err != nil || (want == "confirmation") != (m.GetConfirmation() != nil) {
+			t.Fatalf("want the %s first: %v, %v", want, m, err)
+		}
+	}
+	mu.Lock()
+	revoked = true
+	mu.Unlock()
+	sub.push(streams.Message{Kind: streams.EventAppeared, Event: event("orders", 1, 20)})
+	m, err := st.Recv()
+	if err == nil {
+		t.Fatalf("after read access was revoked the subscription delivered %v; want it ended with access denied", m)
+	}
+	wantStatus(t, "a subscription whose access was revoked", st.Trailer(), err, codes.PermissionDenied, "exception", "access-denied")
+	waitClosed(t, sub)
 }

@@ -66,7 +66,7 @@ func (s *streamsService) read(ctx context.Context, req *pb.ReadReq, stream pb.St
 	leader := requiresLeader(ctx)
 	switch {
 	case p.subscribe:
-		return s.subscribe(ctx, p, leader, stream.Send)
+		return s.subscribe(ctx, p, target, leader, stream.Send)
 	case p.stream != "":
 		return s.readStream(ctx, p, leader, stream.Send)
 	default:
@@ -363,7 +363,13 @@ func recordedEvent(ev *streams.Event, structured bool) *pb.ReadResp_ReadEvent_Re
 // subscribe runs a catch-up subscription until the client cancels or the
 // node drops it; one message is in hand at a time, the node's
 // subscription buffers the rest.
-func (s *streamsService) subscribe(ctx context.Context, p readPlan, leader bool, send func(*pb.ReadResp) error) error {
+//
+// The caller's right to read target is asked again before each event goes
+// out: access can be taken away while a subscription runs (the stream's
+// $acl, $settings), and EventStoreDB then drops the subscriptions that may
+// no longer read, with access denied. Here the subscription ends so at the
+// first event after the change, which it does not send.
+func (s *streamsService) subscribe(ctx context.Context, p readPlan, target string, leader bool, send func(*pb.ReadResp) error) error {
 	sub, err := s.node.Subscribe(ctx, SubscribeRequest{
 		Stream:        p.stream,
 		From:          startOf(p, streams.After),
@@ -385,6 +391,9 @@ func (s *streamsService) subscribe(ctx context.Context, p readPlan, leader bool,
 		case streams.Confirmed:
 			resp = &pb.ReadResp{Content: &pb.ReadResp_Confirmation{Confirmation: &pb.ReadResp_SubscriptionConfirmation{SubscriptionId: m.SubscriptionID}}}
 		case streams.EventAppeared:
+			if err := s.authorize(ctx, OpRead, target); err != nil {
+				return err
+			}
 			if resp, err = links.message(ctx, &m.Event); err != nil {
 				return err
 			}

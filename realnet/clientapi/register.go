@@ -36,8 +36,9 @@ type Options struct {
 	// which option hid it.
 	GossipHidden string
 	// Authorize, when set, is asked before every stream operation (reads
-	// and subscriptions of a stream or of $all, appends, deletes); its
-	// error refuses the operation. An error matching ErrAccessDenied is
+	// and subscriptions of a stream or of $all, appends, deletes), and
+	// again before each event a subscription sends; its error refuses the
+	// operation (ends the subscription). An error matching ErrAccessDenied is
 	// answered PERMISSION_DENIED with exception=access-denied (in
 	// BatchAppend, that append's AccessDenied status), one matching
 	// ErrUnauthenticated UNAUTHENTICATED. Nil allows everything, as on an

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/member"
@@ -132,6 +133,24 @@ func (c *clientNode) MaxAppendSize() int { return c.maxAppendSize }
 // channel never exceed it, so the node's sink never blocks the loop.
 const subscriptionWindow = 64
 
+// subscriptionWindowBytes bounds the event bytes waiting in a
+// subscription's channel as the window bounds its messages: once they
+// reach it, the sink withdraws the credits the subscription has left, and
+// the consumer grants them again when it has taken the channel below it.
+// So an idle consumer holds this much (and one event more) here, besides
+// the node's own bounded buffer, whatever the size of the events: 64 big
+// events would be up to 64 times the maximum append size.
+const subscriptionWindowBytes = 1 << 20
+
+// eventBytes is what an event counts against subscriptionWindowBytes.
+func eventBytes(m *streams.Message) int64 {
+	if m.Kind != streams.EventAppeared {
+		return 0
+	}
+	e := &m.Event
+	return int64(len(e.Data) + len(e.Metadata) + len(e.Type) + len(e.Stream))
+}
+
 func (c *clientNode) Subscribe(ctx context.Context, req clientapi.SubscribeRequest) (clientapi.Subscription, error) {
 	s := &loopSubscription{
 		r: c.r,
@@ -141,6 +160,15 @@ func (c *clientNode) Subscribe(ctx context.Context, req clientapi.SubscribeReque
 		broken: make(chan struct{}),
 	}
 	sink := func(m streams.Message) {
+		// Counted, and the credits withdrawn, before the message is in the
+		// channel: the consumer, who subtracts it and grants the credits
+		// back, cannot take it before.
+		if s.bytes.Add(eventBytes(&m)) >= subscriptionWindowBytes && s.sub != nil {
+			if n := s.sub.Withdraw(); n > 0 {
+				s.owed += n
+				s.withheld.Store(true)
+			}
+		}
 		select {
 		case s.msgs <- m:
 		default:
@@ -194,6 +222,13 @@ type loopSubscription struct {
 	sub        *streams.Subscription
 	closed     bool
 	overflowed bool
+	owed       int // credits withdrawn while the channel held too many bytes
+
+	// bytes is the event bytes in msgs; withheld is set while credits are
+	// owed, until the consumer, having taken bytes below the bound, asks
+	// the loop to grant them again.
+	bytes    atomic.Int64
+	withheld atomic.Bool
 
 	taken int // messages taken since the last grant (consumer only)
 
@@ -207,6 +242,16 @@ var errSubscriptionOverflow = errors.New("the subscription was sent more message
 func (s *loopSubscription) Next(ctx context.Context) (streams.Message, error) {
 	select {
 	case m := <-s.msgs:
+		if b := eventBytes(&m); b > 0 && s.bytes.Add(-b) < subscriptionWindowBytes && s.withheld.CompareAndSwap(true, false) {
+			// Deliver, as for grants below.
+			_ = s.r.loop.Deliver(func() {
+				if s.sub != nil && s.owed > 0 {
+					n := s.owed
+					s.owed = 0
+					s.sub.Request(n)
+				}
+			})
+		}
 		if s.taken++; s.taken >= subscriptionWindow/2 {
 			n := s.taken
 			s.taken = 0

@@ -322,3 +322,54 @@ func TestAllPositionsBetweenRecordsAreNotCorruption(t *testing.T) {
 		t.Fatalf("the node logged corruption:\n%s", n.log.String())
 	}
 }
+
+// TestASlowSubscriberHoldsBoundedBytes: a consumer that stops taking
+// messages holds what the node's subscription buffers (bounded in bytes)
+// plus what waits on its way to it. That wait is bounded in messages (the
+// credit window) and must be bounded in bytes too: at 64 messages of big
+// events, a few idle subscribers would hold gigabytes. Once the consumer
+// takes again it gets every event, in order.
+func TestASlowSubscriberHoldsBoundedBytes(t *testing.T) {
+	n := start(t, "n1", nodeOptions(t, t.TempDir(), nil))
+	waitUntil(t, "the node to lead", leads(n))
+	c := n.rt.client
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	const events, size = 100, 200 << 10
+	for i := range events {
+		id := [16]byte{byte(i), byte(i >> 8), 2}
+		res, err := c.Append(ctx, node.AppendRequest{Stream: "big", Expected: int64(streams.Any),
+			Events: []streams.EventData{{ID: id, Type: "t", Data: make([]byte, size)}}})
+		if err != nil || res.Err != nil {
+			t.Fatalf("append %d: %v %v", i, err, res.Err)
+		}
+	}
+	sub, err := c.Subscribe(ctx, clientapi.SubscribeRequest{Stream: "big", From: streams.Start()})
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	defer sub.Close()
+	waiting := func() int { return len(sub.(*loopSubscription).msgs) }
+	// Let the node fill what it may, then count.
+	for prev := -1; prev != waiting(); {
+		prev = waiting()
+		time.Sleep(100 * time.Millisecond)
+	}
+	const bound = 2 << 20 // bytes of events waiting for the consumer
+	if got := waiting() * size; got > bound {
+		t.Fatalf("an idle consumer has %d messages (%d bytes of events) waiting for it; want at most %d bytes", waiting(), got, bound)
+	}
+	next := int64(0)
+	for next < events {
+		m, err := sub.Next(ctx)
+		if err != nil || m.Kind == streams.Dropped {
+			t.Fatalf("after revision %d: %v %v", next-1, err, m.Err)
+		}
+		if m.Kind == streams.EventAppeared {
+			if m.Event.Number != next {
+				t.Fatalf("delivered revision %d, want %d", m.Event.Number, next)
+			}
+			next++
+		}
+	}
+}

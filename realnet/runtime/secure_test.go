@@ -573,6 +573,54 @@ func TestStreamAccessListsAreEnforced(t *testing.T) {
 	waitUntil(t, "the $acl's removal to apply", func() bool { _, _, err := c.read(ops(), "secret"); return err == nil })
 }
 
+// TestRevokedReadAccessEndsALiveSubscription: a subscriber that loses
+// the right to read a stream (its $acl changes) gets none of the events
+// written after that, and its subscription ends with access denied, as
+// EventStoreDB drops subscriptions whose stream metadata or $settings
+// change takes their access away.
+func TestRevokedReadAccessEndsALiveSubscription(t *testing.T) {
+	ca := tlstest.NewCA(t, "annal test CA")
+	n := start(t, "n1", secureOptions(t, ca, nil))
+	waitUntil(t, "the node to lead", leads(n))
+	c := dialSecure(t, ca, n)
+	admin := func() context.Context { return as(t, "admin", "changeit") }
+	mustAppend := func(stream string, k byte, typ, data string) {
+		t.Helper()
+		if resp, md, err := c.appendTyped(admin(), stream, k, typ, data); err != nil || resp.GetSuccess() == nil {
+			t.Fatalf("admin appending to %s: %v %v %v", stream, resp, md, err)
+		}
+	}
+	mustAppend("watched", 1, "OrderPlaced", `{}`)
+	sub, err := c.streams.Read(as(t, "ops", "ops-secret"), &pb.ReadReq{Options: &pb.ReadReq_Options{
+		StreamOption: &pb.ReadReq_Options_Stream{Stream: &pb.ReadReq_Options_StreamOptions{
+			StreamIdentifier: &sharedpb.StreamIdentifier{StreamName: []byte("watched")},
+			RevisionOption:   &pb.ReadReq_Options_StreamOptions_Start{Start: &sharedpb.Empty{}},
+		}},
+		CountOption:  &pb.ReadReq_Options_Subscription{Subscription: &pb.ReadReq_Options_SubscriptionOptions{}},
+		FilterOption: &pb.ReadReq_Options_NoFilter{NoFilter: &sharedpb.Empty{}},
+		UuidOption:   &pb.ReadReq_Options_UUIDOption{Content: &pb.ReadReq_Options_UUIDOption_String_{String_: &sharedpb.Empty{}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"confirmation", "event", "caught-up"} {
+		m, err := sub.Recv()
+		if err != nil {
+			t.Fatalf("ops subscribing to watched, waiting for the %s: %v", want, err)
+		}
+		if got := fmt.Sprintf("%T", m.GetContent()); !strings.Contains(strings.ToLower(got), strings.ReplaceAll(want, "-", "")) {
+			t.Fatalf("ops subscribing to watched: got %s, want the %s", got, want)
+		}
+	}
+	mustAppend("$$watched", 2, "$metadata", `{"$acl":{"$r":"$admins"}}`)
+	mustAppend("watched", 3, "OrderPaid", `{"card":"4111"}`)
+	m, err := sub.Recv()
+	if err == nil {
+		t.Fatalf("ops may no longer read watched, yet its subscription delivered %v", m)
+	}
+	wantDenied(t, "a subscription whose read access was revoked", sub.Trailer(), err)
+}
+
 // resolvedTargets reads stream with resolve_links and counts the links
 // that came with their targets.
 func (c *client) resolvedTargets(t *testing.T, ctx context.Context, stream string) int {

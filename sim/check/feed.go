@@ -129,6 +129,13 @@ func (f *Feed) streamEvent(where string, ev streams.Event) {
 	switch {
 	case ev.Stream != f.stream:
 		f.report("%s, but it follows stream %q", where, f.stream)
+	case ev.Tombstone:
+		// A live subscriber is handed the tombstone last, as EventStoreDB's
+		// are: after every revision of the stream (or those hidden).
+		s := f.l.streams[f.stream]
+		if n := int64(len(s.positions)); f.next < n && !s.hidden(n) {
+			f.report("%s, the tombstone, but it never received revision %d (%s): events were skipped", where, f.next, s.describe(f.next))
+		}
 	case ev.Number < f.next:
 		f.report("%s, but it already received revision %d: delivered twice or out of order (it expects revision %d next)", where, ev.Number, f.next)
 	case ev.Number > f.next && !f.l.streams[f.stream].hidden(ev.Number):

@@ -261,6 +261,28 @@ func TestAFeedDroppedForATombstoneNeedsTheTombstoneApplied(t *testing.T) {
 	r.quiet()
 }
 
+// TestAFeedTakesTheTombstoneLast: a live subscriber is handed the
+// tombstone event after every revision of its stream, then dropped; a
+// tombstone that comes before revisions it never received is a skip.
+func TestAFeedTakesTheTombstoneLast(t *testing.T) {
+	r := newLogRig(t, 2)
+	recs := []eventlog.Record{r.epoch(1), r.event("a", 0, id(1)), r.event("a", 1, id(2)), r.event("a", math.MaxInt64, id(3))}
+	recs[3].Event.Flags = eventlog.FlagTombstone
+	r.log.Applied(0, 1, recs)
+	tomb := delivered(recs[3])
+	tomb.Tombstone = true
+	live := r.log.NewFeed("s1", "a")
+	live.Event(0, delivered(recs[1]))
+	live.Event(0, delivered(recs[2]))
+	live.Event(0, tomb)
+	live.Follow(0, "a.1")
+	r.quiet()
+	gap := r.log.NewFeed("s2", "a")
+	gap.Event(0, delivered(recs[1]))
+	gap.Event(0, tomb)
+	r.said("subscriber s2 received from n1 event 9223372036854775807@\"a\"", "the tombstone", "never received revision 1", "skipped")
+}
+
 func TestAResubscriptionResumesAfterTheLastEventReceived(t *testing.T) {
 	r := newLogRig(t, 2)
 	recs := []eventlog.Record{
