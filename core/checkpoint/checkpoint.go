@@ -67,7 +67,7 @@ func Open(disk env.Disk, name string, done func(f *File, err error)) {
 				done(nil, err)
 				return
 			}
-			done(f, nil)
+			f.confirm(done)
 		}
 	})
 }
@@ -86,6 +86,26 @@ func (f *File) create(done func(*File, error)) {
 			f.created = true
 			f.reserve(done)
 		})
+	})
+}
+
+// confirm writes the value just loaded again, into the other slot, before
+// anyone acts on it. A value read back is not necessarily durable: when an
+// earlier process's sync of it failed, the kernel may have marked its page
+// clean without writing it, so that reads still return it and a later sync
+// writes nothing, until a power loss takes it back. Only a new write makes
+// it durable.
+func (f *File) confirm(done func(*File, error)) {
+	if f.value == nil {
+		done(f, nil)
+		return
+	}
+	f.Write(f.value, func(err error) {
+		if err != nil {
+			done(nil, fmt.Errorf("checkpoint %s: writing back the value read: %w", f.name, err))
+			return
+		}
+		done(f, nil)
 	})
 }
 
