@@ -87,8 +87,8 @@ var (
 var (
 	CertificateFile = register(Option{
 		Name: "CertificateFile", Group: GroupCertificates, Type: Path,
-		Help: "The node's certificate: a PEM (.pem, .crt) file, followed by any intermediate certificates, or a PKCS #12 (.p12, .pfx) bundle. " +
-			"Required unless Insecure.",
+		Help: "The node's certificate: a PEM (.pem, .crt) file, followed by any intermediate certificates. " +
+			"A PKCS #12 (.p12, .pfx) bundle is refused with the command that converts it to PEM. Required unless Insecure.",
 	})
 	CertificatePrivateKeyFile = register(Option{
 		Name: "CertificatePrivateKeyFile", Group: GroupCertificates, Type: Path,
@@ -96,11 +96,11 @@ var (
 	})
 	CertificatePassword = register(Option{
 		Name: "CertificatePassword", Group: GroupCertificates, Type: String, Secret: true,
-		Help: "Password of a PKCS #12 CertificateFile.",
+		Help: "Password of a PKCS #12 CertificateFile. annal reads PEM files only, so it is never used; convert the bundle to PEM.",
 	})
 	CertificatePrivateKeyPassword = register(Option{
 		Name: "CertificatePrivateKeyPassword", Group: GroupCertificates, Type: String, Secret: true,
-		Help: "Password of an encrypted (PKCS #8) CertificatePrivateKeyFile.",
+		Help: "Password of an encrypted (PKCS #8) CertificatePrivateKeyFile. annal reads unencrypted keys only, so it is never used; decrypt the key once.",
 	})
 	TrustedRootCertificatesPath = register(Option{
 		Name: "TrustedRootCertificatesPath", Group: GroupCertificates, Type: Path, Default: "/etc/ssl/certs",
@@ -491,16 +491,20 @@ var (
 	})
 )
 
-// Default users: passwords of the admin and ops users created on first
-// start. Environment only, as in EventStoreDB, so they stay out of files.
+// Default users: passwords of the admin and ops users. EventStoreDB uses
+// them once, when it first creates the users in its database; annal keeps
+// no users in its database and applies them at every start. Environment
+// only, as in EventStoreDB, so they stay out of files.
 var (
 	DefaultAdminPassword = register(Option{
 		Name: "DefaultAdminPassword", Group: GroupDefaultUsers, Type: String, Default: "changeit", Secret: true, EnvOnly: true,
-		Help: "Password given to the admin user when it is first created.",
+		Help: "Password of the admin user, applied at every start (annal keeps no users in its database, unlike EventStoreDB, which uses it only when it first creates the user): " +
+			"keep it set, or the password is changeit again after a restart.",
 	})
 	DefaultOpsPassword = register(Option{
 		Name: "DefaultOpsPassword", Group: GroupDefaultUsers, Type: String, Default: "changeit", Secret: true, EnvOnly: true,
-		Help: "Password given to the ops user when it is first created.",
+		Help: "Password of the ops user, applied at every start (annal keeps no users in its database, unlike EventStoreDB, which uses it only when it first creates the user): " +
+			"keep it set, or the password is changeit again after a restart.",
 	})
 )
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/annal-db/annal/core/streams"
 )
@@ -128,26 +127,20 @@ func (pol Policy) CheckStream(who *Principal, op Operation, stream string) error
 	case !allowed && from == "":
 		return deny(fmt.Sprintf("%s needs the %s group", describeTarget(target, meta), GroupAdmins))
 	case !allowed:
-		return deny(fmt.Sprintf("%s of %s lets in %s only", entryKey(op, meta), from, describeRoles(list)))
+		// Which list refused, never who is on it: the roles name users
+		// and groups, and the caller may read neither the stream's
+		// metadata nor $settings (EventStoreDB answers "Access Denied").
+		return deny(fmt.Sprintf("%s of %s does not let %s in", entryKey(op, meta), from, who))
 	case !who.Authenticated() && !pol.AllowAnonymousStreamAccess:
 		return deny("give a user's credentials (AllowAnonymousStreamAccess is off)")
 	}
 	return nil
 }
 
-// describeRoles lists who a list lets in: $admins always, and its roles.
-func describeRoles(list []string) string {
-	out := []string{GroupAdmins}
-	for _, r := range list {
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	return strings.Join(out, ", ")
-}
-
 func describeTarget(target string, meta bool) string {
 	switch {
+	case (target == AllStream || target == "") && meta:
+		return "the metadata of the whole log $all"
 	case target == AllStream || target == "":
 		return "reading the whole log $all"
 	case meta:

@@ -730,3 +730,24 @@ func TestAnonymousPreflightsServeNothing(t *testing.T) {
 		}
 	}
 }
+
+// An empty default password (an environment variable set to nothing, as a
+// compose file's ${ADMIN_PASSWORD} gives when that is unset) is refused
+// at start: the node would otherwise run without that user, silently.
+func TestAnEmptyDefaultPasswordIsRefusedAtStart(t *testing.T) {
+	ca := tlstest.NewCA(t, "annal test CA")
+	for _, o := range []*options.Option{options.DefaultAdminPassword, options.DefaultOpsPassword} {
+		v := secureOptions(t, ca, nil)
+		if err := v.Set(o, "", options.SourceEnvironment); err != nil {
+			t.Fatal(err)
+		}
+		rt, err := Start(Config{Options: v, Name: "n1", Log: io.Discard, Settings: settings()})
+		if err == nil {
+			_ = rt.Stop()
+			t.Fatalf("%s set to nothing: the node started", o.Name)
+		}
+		if want := o.Name + " is empty"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), options.EnvNames(o)[0]) {
+			t.Errorf("%s set to nothing: %v; want it to say %q and name %s", o.Name, err, want, options.EnvNames(o)[0])
+		}
+	}
+}

@@ -47,6 +47,16 @@ func newSecurity(opts *options.Values, files tlsconfig.Inputs) (*security, error
 		return nil, err
 	}
 	adminPw, opsPw := opts.String(options.DefaultAdminPassword), opts.String(options.DefaultOpsPassword)
+	for _, o := range []*options.Option{options.DefaultAdminPassword, options.DefaultOpsPassword} {
+		// An empty variable (a compose file's ${ADMIN_PASSWORD} with
+		// nothing behind it) would leave the user out altogether: the
+		// node would start without it and say nothing.
+		if opts.String(o) == "" {
+			env := options.EnvNames(o)
+			return nil, fmt.Errorf("%s is empty (set to nothing in the environment), so its user would have no password and the node would start without it; "+
+				"set %s (or %s) to the password, or leave it unset for EventStoreDB's default (changeit, for development only)", o.Name, env[0], env[1])
+		}
+	}
 	s := &security{
 		certs:   certs,
 		authn:   &auth.Authenticator{Users: auth.DefaultUsers(passwordIterations, adminPw, opsPw)},
@@ -63,7 +73,7 @@ func newSecurity(opts *options.Values, files tlsconfig.Inputs) (*security, error
 	}{{auth.UserAdmin, adminPw, options.DefaultAdminPassword}, {auth.UserOps, opsPw, options.DefaultOpsPassword}} {
 		if u.password == auth.DefaultPassword {
 			s.notes = append(s.notes, fmt.Sprintf("the %s user's password is the default (%s): anyone who knows EventStoreDB's defaults can log in; "+
-				"set %s before this node is reachable by others", u.name, auth.DefaultPassword, options.EnvNames(u.option)[0]))
+				"set %s before this node is reachable by others, and keep it set: annal applies it at every start", u.name, auth.DefaultPassword, options.EnvNames(u.option)[0]))
 		}
 	}
 	return s, nil

@@ -15,7 +15,8 @@
 // A node is recognised by its certificate: it must chain to a trusted root
 // and its common name (DNS names do not count: they say where a server
 // is, not that it is a node) must match CertificateReservedNodeCommonName
-// (a leftmost "*." label matches any one label; empty means this node's
+// (a leftmost "*." label matches any one label under a domain of two
+// labels or more, so "*.com" is refused; empty means this node's
 // own common name). Peers are checked that
 // way on the replication port (both directions: mutual TLS), on the
 // cluster's gRPC calls, and before a node-port caller may make one. Host

@@ -170,6 +170,13 @@ var goldenCases = []goldenCase{
 	{name: "reserved-name-mismatch", set: map[*options.Option]string{options.CertificateReservedNodeCommonName: "*.nodes.example"}},
 	{name: "reserved-name-wildcard", set: map[*options.Option]string{options.CertificateReservedNodeCommonName: "*.cluster.local"}},
 	{name: "reserved-name-bad-pattern", set: map[*options.Option]string{options.CertificateReservedNodeCommonName: "node.*"}},
+	{name: "reserved-name-too-broad", set: map[*options.Option]string{options.CertificateReservedNodeCommonName: "*.local"}},
+	{name: "files-with-bom", files: func(_ *testing.T, w *goldenWorld, m *memFS) {
+		bom := []byte("\xef\xbb\xbf")
+		m.put(certPath, append(append([]byte{}, bom...), w.node.CertPEM...))
+		m.put(keyPath, append(append([]byte{}, bom...), w.node.KeyPEM...))
+		m.put(rootsDir+"/ca.crt", append(append([]byte{}, bom...), w.ca.PEM...))
+	}},
 	{name: "no-common-name", files: func(t *testing.T, w *goldenWorld, m *memFS) {
 		l := w.ca.Issue(t, tlstest.Spec{DNSNames: []string{nodeDNS}, NotBefore: nodeFrom, NotAfter: nodeUntil, Serial: 12})
 		m.put(certPath, l.CertPEM)

@@ -172,12 +172,21 @@ func (l *loader) read(option *options.Option, path string) ([]byte, bool) {
 		l.fail("%s %s %s", option.Name, path, unreadable(err))
 		return nil, false
 	}
+	data = withoutBOM(data)
 	if len(bytes.TrimSpace(data)) == 0 {
 		l.fail("%s %s is empty; it must hold PEM data", option.Name, path)
 		return nil, false
 	}
 	return data, true
 }
+
+// utf8BOM is what editors on Windows put before the text of a file saved
+// as UTF-8. PEM decoding looks for "-----BEGIN" at the start of a line, so
+// a file opening with one would be called "not a PEM file" while it
+// plainly holds a certificate.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+func withoutBOM(data []byte) []byte { return bytes.TrimPrefix(data, utf8BOM) }
 
 // unreadable says why a file could not be read, and what to do.
 func unreadable(err error) string {
@@ -375,6 +384,7 @@ func (l *loader) readRoots() *x509.CertPool {
 // is one DER certificate.
 func certificatesIn(data []byte) []*x509.Certificate {
 	var out []*x509.Certificate
+	data = withoutBOM(data)
 	blocks := pemBlocks(data)
 	for _, b := range blocks {
 		if b.Type != "CERTIFICATE" {
@@ -483,6 +493,10 @@ func checkPattern(p string) error {
 	if wild && rest == "" {
 		return errors.New(`is a wildcard with nothing after "*."; use a wildcard such as *.cluster.local`)
 	}
+	if wild && !strings.Contains(strings.Trim(rest, "."), ".") {
+		return fmt.Errorf(`is a wildcard directly under the one-label name %q: it would take any certificate TrustedRootCertificatesPath trusts for a name there `+
+			`(EventStoreDB matches no node by it); use a wildcard under the cluster's own domain, such as *.cluster.%s`, strings.Trim(rest, "."), strings.Trim(rest, "."))
+	}
 	return nil
 }
 
@@ -509,7 +523,9 @@ func matchName(name, pattern string) bool {
 		return true
 	}
 	suffix, ok := strings.CutPrefix(pattern, "*")
-	if !ok || !strings.HasPrefix(suffix, ".") || len(name) <= len(suffix) {
+	// A wildcard covers one label under a domain of two labels or more,
+	// as EventStoreDB matches it: "*.com" matches nothing.
+	if !ok || !strings.HasPrefix(suffix, ".") || !strings.Contains(suffix[1:], ".") || len(name) <= len(suffix) {
 		return false
 	}
 	label, tail := name[:len(name)-len(suffix)], name[len(name)-len(suffix):]

@@ -71,6 +71,10 @@ func TestMatchesNodeName(t *testing.T) {
 		{"eventstoredb-node", "*.cluster.local", "*.cluster.local", false},
 		{"alice", "", "*.cluster.local", false},
 		{"*.cluster.local", "", "*.cluster.local", false},
+		// A wildcard over one label matches nothing, as in EventStoreDB:
+		// "*.local" (or "*.com") would take any name a public CA signs.
+		{"node1.local", "", "*.local", false},
+		{"example.com", "", "*.com", false},
 		{"", "", "", false},
 		{"x", "", "", false},
 	}
