@@ -87,8 +87,8 @@ var (
 var (
 	CertificateFile = register(Option{
 		Name: "CertificateFile", Group: GroupCertificates, Type: Path,
-		Help: "The node's certificate: a PEM (.pem, .crt) file, followed by any intermediate certificates. " +
-			"A PKCS #12 (.p12, .pfx) bundle is refused with the command that converts it to PEM. Required unless Insecure.",
+		Help: "The node's certificate: a PEM (.pem, .crt) file, followed by any intermediate certificates, or a PKCS #12 (.p12, .pfx) bundle " +
+			"holding the certificate, its chain and its key (opened with CertificatePassword). Required unless Insecure.",
 	})
 	CertificatePrivateKeyFile = register(Option{
 		Name: "CertificatePrivateKeyFile", Group: GroupCertificates, Type: Path,
@@ -96,11 +96,11 @@ var (
 	})
 	CertificatePassword = register(Option{
 		Name: "CertificatePassword", Group: GroupCertificates, Type: String, Secret: true,
-		Help: "Password of a PKCS #12 CertificateFile. annal reads PEM files only, so it is never used; convert the bundle to PEM.",
+		Help: "Password of a PKCS #12 CertificateFile (empty for a bundle without one).",
 	})
 	CertificatePrivateKeyPassword = register(Option{
 		Name: "CertificatePrivateKeyPassword", Group: GroupCertificates, Type: String, Secret: true,
-		Help: "Password of an encrypted (PKCS #8) CertificatePrivateKeyFile. annal reads unencrypted keys only, so it is never used; decrypt the key once.",
+		Help: "Password of an encrypted (PKCS #8, ENCRYPTED PRIVATE KEY) CertificatePrivateKeyFile.",
 	})
 	TrustedRootCertificatesPath = register(Option{
 		Name: "TrustedRootCertificatesPath", Group: GroupCertificates, Type: Path, Default: "/etc/ssl/certs",

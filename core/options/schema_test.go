@@ -302,17 +302,11 @@ func TestImportsStayPure(t *testing.T) {
 // annal keeps no users in its database: the default passwords apply at
 // every start, not only when a user is first created as in EventStoreDB,
 // and the help must say so, or an operator who drops the variable after
-// the first start (as EventStoreDB allows) gets changeit back. The
-// certificate help must not promise formats the loader refuses.
+// the first start (as EventStoreDB allows) gets changeit back.
 func TestSecurityHelpSaysWhatTheNodeDoes(t *testing.T) {
 	for _, o := range []*Option{DefaultAdminPassword, DefaultOpsPassword} {
 		if !strings.Contains(o.Help, "every start") || strings.Contains(o.Help, "when it is first created") {
 			t.Errorf("%s: help %q; it must say the password applies at every start", o.Name, o.Help)
-		}
-	}
-	for _, o := range []*Option{CertificateFile, CertificatePassword, CertificatePrivateKeyPassword} {
-		if !strings.Contains(o.Help, "refused") && !strings.Contains(o.Help, "never used") {
-			t.Errorf("%s: help %q; it must say that annal does not read password-protected certificate files", o.Name, o.Help)
 		}
 	}
 }

@@ -2,12 +2,15 @@
 // configurations of its ports, and checks them before the node starts.
 //
 // Load reads CertificateFile (PEM: the node's certificate, then any
-// intermediates), CertificatePrivateKeyFile (PEM: PKCS #8, PKCS #1 or SEC 1,
-// unencrypted) and TrustedRootCertificatesPath (a directory of PEM or DER
-// certificates, or one PEM file), and refuses, with every problem named by
-// option, file and cause: a file missing or unreadable, a format it does not
-// read (PKCS #12 bundles, encrypted keys: each with the command that
-// converts it), a certificate expired or not yet valid, a key that is not
+// intermediates; or a PKCS #12 bundle with the key, opened with
+// CertificatePassword), CertificatePrivateKeyFile (PEM: PKCS #8, PKCS #1
+// or SEC 1; an encrypted PKCS #8 key is opened with
+// CertificatePrivateKeyPassword) and TrustedRootCertificatesPath (a
+// directory of PEM or DER certificates, or one PEM file), and refuses, with
+// every problem named by option, file and cause: a file missing or
+// unreadable, a format it does not read (DER files, OpenSSL's legacy
+// encrypted keys: each with the command that converts it), a wrong
+// password, a certificate expired or not yet valid, a key that is not
 // the certificate's, a certificate the trusted roots do not vouch for, one
 // that cannot serve as both TLS server and TLS client (nodes are both to
 // each other), and one that does not carry the reserved node common name.

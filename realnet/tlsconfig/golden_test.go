@@ -16,6 +16,8 @@ import (
 
 	"github.com/annal-db/annal/core/options"
 	"github.com/annal-db/annal/realnet/tlsconfig/tlstest"
+	"github.com/youmark/pkcs8"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt with the current messages")
@@ -87,6 +89,16 @@ type goldenCase struct {
 	files func(t *testing.T, w *goldenWorld, m *memFS)
 }
 
+// pfxOf is a leaf's certificate and key as a PKCS #12 bundle, sealed with
+// password.
+func pfxOf(t *testing.T, l *tlstest.Leaf, password string) []byte {
+	pfx, err := pkcs12.Modern.Encode(l.Key, l.Cert, nil, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pfx
+}
+
 func pemOf(typ string, der []byte, headers map[string]string) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Headers: headers, Bytes: der})
 }
@@ -98,7 +110,13 @@ var goldenCases = []goldenCase{
 	{name: "certificate-unreadable", files: func(_ *testing.T, _ *goldenWorld, m *memFS) { m.denied[certPath] = true }},
 	{name: "certificate-is-a-directory", set: map[*options.Option]string{options.CertificateFile: "/etc/annal"}},
 	{name: "certificate-empty", files: func(_ *testing.T, _ *goldenWorld, m *memFS) { m.put(certPath, []byte("\n")) }},
-	{name: "certificate-pkcs12", set: map[*options.Option]string{options.CertificateFile: "/etc/annal/node.pfx", options.CertificatePassword: "s3cret"},
+	{name: "certificate-pkcs12", set: map[*options.Option]string{options.CertificateFile: "/etc/annal/node.pfx", options.CertificatePassword: "s3cret",
+		options.CertificatePrivateKeyFile: ""},
+		files: func(t *testing.T, w *goldenWorld, m *memFS) { m.put("/etc/annal/node.pfx", pfxOf(t, w.node, "s3cret")) }},
+	{name: "certificate-pkcs12-wrong-password", set: map[*options.Option]string{options.CertificateFile: "/etc/annal/node.pfx", options.CertificatePassword: "guess",
+		options.CertificatePrivateKeyFile: ""},
+		files: func(t *testing.T, w *goldenWorld, m *memFS) { m.put("/etc/annal/node.pfx", pfxOf(t, w.node, "s3cret")) }},
+	{name: "certificate-pkcs12-garbled", set: map[*options.Option]string{options.CertificateFile: "/etc/annal/node.pfx", options.CertificatePassword: "s3cret"},
 		files: func(t *testing.T, _ *goldenWorld, m *memFS) {
 			pfx, err := asn1.Marshal(struct {
 				Version  int
@@ -123,6 +141,21 @@ var goldenCases = []goldenCase{
 		files: func(_ *testing.T, _ *goldenWorld, m *memFS) {
 			m.put(keyPath, pemOf("ENCRYPTED PRIVATE KEY", []byte("sealed"), nil))
 		}},
+	{name: "key-encrypted-pkcs8-opened", set: map[*options.Option]string{options.CertificatePrivateKeyPassword: "s3cret"},
+		files: func(t *testing.T, w *goldenWorld, m *memFS) {
+			der, err := pkcs8.MarshalPrivateKey(w.node.Key, []byte("s3cret"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.put(keyPath, pemOf("ENCRYPTED PRIVATE KEY", der, nil))
+		}},
+	{name: "key-encrypted-pkcs8-no-password", files: func(t *testing.T, w *goldenWorld, m *memFS) {
+		der, err := pkcs8.MarshalPrivateKey(w.node.Key, []byte("s3cret"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.put(keyPath, pemOf("ENCRYPTED PRIVATE KEY", der, nil))
+	}},
 	{name: "key-encrypted-legacy", files: func(_ *testing.T, _ *goldenWorld, m *memFS) {
 		m.put(keyPath, pemOf("EC PRIVATE KEY", []byte("sealed"), map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00"}))
 	}},

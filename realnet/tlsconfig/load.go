@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/annal-db/annal/core/options"
+	"github.com/youmark/pkcs8"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 // Inputs are what Load reads. Nil fields read the host's files and clock.
@@ -125,7 +127,12 @@ func (l *loader) load() *Material {
 		return nil
 	}
 	chain, certBlocks := l.readCertificates(certPath)
-	key := l.readKey(certPath, certBlocks)
+	var key crypto.Signer
+	// A key to come from a certificate file that could not be read has
+	// nothing more to say.
+	if chain != nil || l.v.String(options.CertificatePrivateKeyFile) != "" {
+		key = l.readKey(certPath, certBlocks)
+	}
 	roots := l.readRoots()
 	if chain == nil || key == nil || roots == nil {
 		return nil
@@ -213,9 +220,7 @@ func (l *loader) readCertificates(path string) (chain []*x509.Certificate, other
 	if len(blocks) == 0 {
 		switch {
 		case isPKCS12(path, data):
-			l.fail("CertificateFile %s is a PKCS #12 (.p12/.pfx) bundle, which annal does not read (so CertificatePassword is not used). "+
-				"Convert it to PEM files: openssl pkcs12 -in %s -clcerts -nokeys -out node.crt and openssl pkcs12 -in %s -nocerts -nodes -out node.key, "+
-				"then set CertificateFile and CertificatePrivateKeyFile to them", path, path, path)
+			return l.readPKCS12(path, data)
 		case parsesAsDER(data):
 			l.fail("CertificateFile %s holds a DER (binary) certificate; annal reads PEM. Convert it: openssl x509 -inform der -in %s -out node.crt", path, path)
 		default:
@@ -240,6 +245,50 @@ func (l *loader) readCertificates(path string) (chain []*x509.Certificate, other
 		return nil, nil
 	}
 	return chain, others
+}
+
+// decryptKey opens an encrypted PKCS #8 key with CertificatePrivateKeyPassword.
+func (l *loader) decryptKey(option, path string, b *pem.Block) crypto.Signer {
+	password := l.v.String(options.CertificatePrivateKeyPassword)
+	if password == "" {
+		l.fail("%s holds an encrypted private key, and CertificatePrivateKeyPassword is not set; give the key's password with %s",
+			option, options.CLIName(options.CertificatePrivateKeyPassword))
+		return nil
+	}
+	k, err := pkcs8.ParsePKCS8PrivateKey(b.Bytes, []byte(password))
+	if err != nil {
+		l.fail("%s holds an encrypted private key that cannot be opened with CertificatePrivateKeyPassword (%v); check the password and the file", option, err)
+		return nil
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		l.fail("%s holds a %T key, which cannot sign; give the node's RSA, ECDSA or Ed25519 key", option, k)
+		return nil
+	}
+	return signer
+}
+
+// readPKCS12 reads a PKCS #12 bundle, opened with CertificatePassword
+// (empty for none): the node's certificate and the chain after it, and its
+// key, handed on as a PEM block, as if the file had held them in PEM.
+func (l *loader) readPKCS12(path string, data []byte) (chain []*x509.Certificate, others []*pem.Block) {
+	key, cert, cas, err := pkcs12.DecodeChain(data, l.v.String(options.CertificatePassword))
+	switch {
+	case errors.Is(err, pkcs12.ErrIncorrectPassword):
+		l.fail("CertificateFile %s is a PKCS #12 bundle that CertificatePassword does not open; give its password", path)
+		return nil, nil
+	case err != nil:
+		l.fail("CertificateFile %s is a PKCS #12 bundle that cannot be read: %v. "+
+			"Convert it to PEM files: openssl pkcs12 -in %s -clcerts -nokeys -out node.crt and openssl pkcs12 -in %s -nocerts -nodes -out node.key, "+
+			"then set CertificateFile and CertificatePrivateKeyFile to them", path, err, path, path)
+		return nil, nil
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		l.fail("CertificateFile %s: the key in the PKCS #12 bundle cannot be used: %v", path, err)
+		return nil, nil
+	}
+	return append([]*x509.Certificate{cert}, cas...), []*pem.Block{{Type: "PRIVATE KEY", Bytes: der}}
 }
 
 // readKey reads the private key from CertificatePrivateKeyFile, or from
@@ -279,9 +328,13 @@ func (l *loader) readKey(certPath string, certBlocks []*pem.Block) crypto.Signer
 		if !strings.HasSuffix(b.Type, "PRIVATE KEY") {
 			continue
 		}
-		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
-			l.fail("%s holds an encrypted private key, which annal does not read (so CertificatePrivateKeyPassword is not used). "+
-				"Decrypt it once, and protect the file by its owner and mode instead: openssl pkey -in %s -out node.key", option, path)
+		if b.Type == "ENCRYPTED PRIVATE KEY" {
+			return l.decryptKey(option, path, b)
+		}
+		if strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
+			l.fail("%s holds a private key encrypted in OpenSSL's legacy PEM format, which annal does not read (its cipher is obsolete). "+
+				"Convert it to an encrypted PKCS #8 key (openssl pkcs8 -topk8 -in %s -out node.key, for CertificatePrivateKeyPassword), "+
+				"or decrypt it once and protect the file by its owner and mode: openssl pkey -in %s -out node.key", option, path, path)
 			return nil
 		}
 		key, err := parseKey(b)
