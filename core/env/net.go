@@ -173,6 +173,18 @@ type ConnHandler interface {
 	Closed(c Conn, reason error)
 }
 
+// ProgressHandler is a ConnHandler that also wants to hear that bytes
+// arrived before a whole message did: a message of megabytes takes
+// seconds on a slow link, and a heartbeat answer queued behind it cannot
+// overtake it. Heartbeats count such progress as hearing from the peer,
+// as EventStoreDB counts every byte received. Drivers that hand over
+// messages whole at once (the simulator) never call it; a driver that
+// does calls it on the node's loop, at most a few times per heartbeat
+// interval, and never after Closed.
+type ProgressHandler interface {
+	Progress(c Conn)
+}
+
 // RequestHandler serves incoming calls. reply must be called exactly once,
 // now or later (an append waits for its quorum). A nil resp with a nil err is
 // an empty response.

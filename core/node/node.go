@@ -192,7 +192,7 @@ func (n *Node) advertise(bound env.Endpoint, hostOpt, portOpt *options.Option) e
 	if h := n.opts.String(hostOpt); h != "" {
 		ep.Host = h
 	} else if a, err := netip.ParseAddr(bound.Host); err == nil && a.IsUnspecified() {
-		ep.Host = firstNonLoopback(n.e.Net.InterfaceAddrs(), bound.Host)
+		ep.Host = firstNonLoopback(n.e.Net.InterfaceAddrs(), a)
 	}
 	if p := n.opts.Port(portOpt); p != 0 {
 		ep.Port = p
@@ -201,15 +201,19 @@ func (n *Node) advertise(bound env.Endpoint, hostOpt, portOpt *options.Option) e
 }
 
 // firstNonLoopback is the address a node bound to every interface
-// advertises: the first that others can reach, so not loopback and not
-// link-local (169.254.0.0/16, fe80::/10: unroutable beyond one link).
-func firstNonLoopback(addrs []string, fallback string) string {
+// (bound: 0.0.0.0 or ::) advertises: the first that others can reach, so
+// not loopback and not link-local (169.254.0.0/16, fe80::/10: unroutable
+// beyond one link), and one the node listens on: 0.0.0.0 is every IPv4
+// address only, as in EventStoreDB, so an IPv6 one is not advertised for
+// it. None: the bound address itself.
+func firstNonLoopback(addrs []string, bound netip.Addr) string {
 	for _, s := range addrs {
-		if a, err := netip.ParseAddr(s); err == nil && !a.IsLoopback() && !a.IsUnspecified() && !a.IsLinkLocalUnicast() {
+		if a, err := netip.ParseAddr(s); err == nil && !a.IsLoopback() && !a.IsUnspecified() && !a.IsLinkLocalUnicast() &&
+			(!bound.Is4() || a.Is4()) {
 			return s
 		}
 	}
-	return fallback
+	return bound.String()
 }
 
 func (n *Node) started() {

@@ -269,7 +269,8 @@ var (
 	NodeIp = register(Option{
 		Name: "NodeIp", Group: GroupInterface, Type: IPAddress, Default: "127.0.0.1",
 		Help: "Address the node port (gRPC and HTTP: clients, gossip, elections) listens on. Unset, an insecure node listens on 127.0.0.1 " +
-			"and a secure one on the host's first non-loopback address (127.0.0.1 when it has none). 0.0.0.0 listens on all interfaces; " +
+			"and a secure one on the host's first non-loopback address (127.0.0.1 when it has none). 0.0.0.0 listens on all interfaces' IPv4 addresses " +
+			"(:: on their IPv6 addresses too); " +
 			"the node then advertises its first non-loopback address, so set NodeHostAdvertiseAs.",
 		OldNames: []OldName{
 			{Name: "ExtIp", Status: Renamed, Era: "3.x-24.x"},

@@ -223,6 +223,7 @@ type serverHandler struct {
 
 func (h serverHandler) Established(env.Conn)            {}
 func (h serverHandler) Received(_ env.Conn, msg []byte) { h.p.received(msg) }
+func (h serverHandler) Progress(env.Conn)               { h.p.progress() }
 func (h serverHandler) Writable(env.Conn)               { h.s.Pump() }
 func (h serverHandler) Closed(_ env.Conn, reason error) { h.p.connClosed(reason) }
 

@@ -28,7 +28,8 @@ const (
 	KindAhead             wire.Kind = 53
 )
 
-// MaxDataBytes bounds the raw log bytes of one Data message.
+// MaxDataBytes bounds the raw log bytes of one Data message, unless its
+// one record is larger (a large event is never split).
 const MaxDataBytes = 256 << 10
 
 func init() {
@@ -259,8 +260,11 @@ func (m *Data) Decode(d *wire.Decoder) {
 	m.From = d.Varint("from")
 	m.Raw = d.Bytes("raw")
 	m.Committed = d.Varint("committed")
-	if d.Err() == nil && len(m.Raw) > MaxDataBytes {
-		d.Invalid("raw", "more than MaxDataBytes of log records")
+	// A leader reads up to MaxDataBytes per message, but never splits a
+	// record: one event larger than that (MaxAppendSize allows up to 15
+	// MiB) travels alone in a larger Data. Only the message bound holds.
+	if d.Err() == nil && len(m.Raw) > env.MaxMessageSize {
+		d.Invalid("raw", "more log records than one message may carry")
 	}
 }
 

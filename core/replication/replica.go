@@ -21,7 +21,9 @@ const (
 // bytes, as the leader's Window is: the leader stops sending once Window
 // bytes are unacknowledged, and one read may overshoot by a Data message,
 // so a leader that keeps to its window stays below this however small its
-// messages are (one per append under many small concurrent appends).
+// messages are (one per append under many small concurrent appends). A
+// message arriving below the bound is taken whole, however large (one
+// large event), so the replica holds at most this plus one message.
 const maxHeldBytes = 2 * Window
 
 // Replica is what the replica side needs from its node.
@@ -123,6 +125,7 @@ func (h linkHandler) Established(c env.Conn) {
 	l.subscribe()
 }
 func (h linkHandler) Received(_ env.Conn, msg []byte) { h.l.p.received(msg) }
+func (h linkHandler) Progress(env.Conn)               { h.l.p.progress() }
 func (h linkHandler) Writable(env.Conn)               {}
 func (h linkHandler) Closed(_ env.Conn, reason error) { h.l.p.connClosed(reason) }
 
@@ -204,7 +207,10 @@ func (l *Link) onMessage(_ *peer, m wire.Message) {
 		if m.SubscriptionID != l.subID || !l.Subscribed {
 			return
 		}
-		if l.heldBytes+len(m.Raw) > maxHeldBytes {
+		// A bound on what is held before the message, not after it: a
+		// leader inside its window (below Window unacknowledged) may send
+		// one record of up to MaxAppendSize, far above the window.
+		if l.heldBytes >= maxHeldBytes {
 			l.p.close(fmt.Errorf("leader overran the replication window: %d bytes not yet durable here, %d more arrived, the bound is %d",
 				l.heldBytes, len(m.Raw), maxHeldBytes))
 			return

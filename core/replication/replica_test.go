@@ -260,3 +260,60 @@ func TestAReplicaThatPromisedANewerElectionDoesNotAckOnSubscribing(t *testing.T)
 		t.Fatalf("acks %v, closed %v following the leader of epoch 6; want one Ack", acks, r.conn.closed)
 	}
 }
+
+// One event larger than MaxDataBytes travels alone in one Data message
+// (the leader never splits a record), and one larger than the leader's
+// window may follow records still being written. The replica must take
+// both: refusing them closed the link at the same record after every
+// resubscription, and no write ever committed again (a 300 kB event on
+// a three-node cluster with the default MaxAppendSize of 1 MiB).
+func TestLinkAcceptsARecordLargerThanMaxDataBytesAndTheWindow(t *testing.T) {
+	r := newLinkRig(t)
+	small := make([]byte, 1<<20)
+	r.deliver(&Data{SubscriptionID: r.subID, From: 0, Raw: small})
+	big := make([]byte, 15<<20) // MaxAppendSize's upper bound
+	r.deliver(&Data{SubscriptionID: r.subID, From: int64(len(small)), Raw: big})
+	if r.node.lost != nil {
+		t.Fatalf("a Data message of %d bytes (one record) after %d bytes still being written closed the link: %v",
+			len(big), len(small), r.node.lost)
+	}
+	r.node.completeAll(int64(len(small)), nil)
+	if len(r.node.froms) != 2 || r.node.froms[1] != int64(len(small)) || r.node.sizes[1] != int64(len(big)) {
+		t.Fatalf("the link wrote from %v sizes %v; want the large record written whole after the first write", r.node.froms, r.node.sizes)
+	}
+}
+
+// While a large Data message arrives slowly (the driver reports progress,
+// env.ProgressHandler), the replica has nothing to send, and the leader's
+// heartbeat request to it waits behind that very message. The replica
+// counts the progress as hearing from the leader and, once an interval has
+// passed without sending, sends a request of its own, so that the leader
+// hears from it too (EventStoreDB's proactive heartbeat). Otherwise each
+// side declared the other dead in the middle of the message, and the link
+// broke at the same record over and over on a slow link.
+func TestLinkStaysAliveBothWaysWhileALargeMessageArrives(t *testing.T) {
+	r := newLinkRig(t)
+	ph, ok := r.conn.h.(env.ProgressHandler)
+	if !ok {
+		t.Fatalf("the link's handler %T does not take progress reports", r.conn.h)
+	}
+	sentBefore := len(r.conn.sent)
+	// Five seconds of a message arriving (interval 1 s, timeout 1 s).
+	for range 50 {
+		r.clock.Advance(100 * time.Millisecond)
+		ph.Progress(r.conn)
+	}
+	if r.node.lost != nil {
+		t.Fatalf("the link was lost while the leader's message kept arriving: %v", r.node.lost)
+	}
+	requests := 0
+	for _, m := range r.conn.sent[sentBefore:] {
+		if _, ok := m.(*HeartbeatRequest); ok {
+			requests++
+		}
+	}
+	if requests < 4 || requests > 5 {
+		t.Fatalf("the link sent %d heartbeat requests in 5 s of receiving part of a message and sending nothing; want one per 1 s interval",
+			requests)
+	}
+}

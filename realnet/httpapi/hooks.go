@@ -255,6 +255,14 @@ func (c *countedConn) Established(env.Conn) {
 func (c *countedConn) Received(_ env.Conn, msg []byte) { c.h.Received(c, msg) }
 func (c *countedConn) Writable(env.Conn)               { c.h.Writable(c) }
 
+// Progress passes partial-message progress on (env.ProgressHandler): the
+// node's heartbeats count it as hearing from the peer.
+func (c *countedConn) Progress(env.Conn) {
+	if ph, ok := c.h.(env.ProgressHandler); ok {
+		ph.Progress(c)
+	}
+}
+
 func (c *countedConn) Closed(_ env.Conn, reason error) {
 	c.end()
 	c.h.Closed(c, reason)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +46,10 @@ type channel struct {
 
 	lastRecv  atomic.Int64 // time since origin of the latest bytes read, 0: never
 	abandoned atomic.Bool
-	tls       *tls.Config // nil: cleartext
+	// loggedPlainRefused: the peer's refusal of cleartext is logged, once
+	// until a call succeeds.
+	loggedPlainRefused atomic.Bool
+	tls                *tls.Config // nil: cleartext
 
 	mu       sync.Mutex
 	dialErr  error // the latest connect's failure; nil after a success
@@ -241,6 +245,7 @@ func (s *Stack) runCall(job func()) {
 // outcome turns a gRPC result into what the node expects of a call.
 func (ch *channel) outcome(method string, timeout time.Duration, issued int64, out *clusterpb.CallReply, err error) ([]byte, error) {
 	if err == nil {
+		ch.loggedPlainRefused.Store(false)
 		if re := out.GetError(); re != nil {
 			return nil, &env.RemoteError{Code: uint16(min(re.GetCode(), uint32(UnknownErrorCode))), Message: re.GetMessage()}
 		}
@@ -257,6 +262,16 @@ func (ch *channel) outcome(method string, timeout time.Duration, issued int64, o
 		}
 		return nil, e
 	case codes.Unavailable:
+		if ch.tls == nil && strings.Contains(st.Message(), "INADEQUATE_SECURITY") {
+			// The peer's node port serves TLS only and said so in its
+			// GOAWAY; the connection's end (EOF) would hide that.
+			cause := fmt.Errorf("the peer serves TLS only and this node runs with Insecure: "+
+				"every node of a cluster must be secure, or every node insecure (%s)", st.Message())
+			if !ch.loggedPlainRefused.Swap(true) {
+				ch.s.logf(env.LevelWarn, "netstack: call channel to %s: %v", ch.toStr, cause)
+			}
+			return nil, fail(env.ErrUnreachable, cause)
+		}
 		ch.mu.Lock()
 		dialErr, breakErr := ch.dialErr, ch.breakErr
 		ch.mu.Unlock()

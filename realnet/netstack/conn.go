@@ -22,6 +22,10 @@ const (
 	writeBufferSize = 64 << 10
 	maxBatchCount   = 256
 	maxBatchBytes   = 256 << 10
+	// progressEvery spaces the reports of bytes received before a whole
+	// message (env.ProgressHandler): often enough for any heartbeat
+	// interval worth having, rare enough to cost nothing.
+	progressEvery = 10 * time.Millisecond
 )
 
 // conn is one stream connection: the node's env.Conn, a reader goroutine
@@ -38,6 +42,8 @@ type conn struct {
 	appClosed atomic.Bool
 	// closedReported is touched only on the loop.
 	closedReported bool
+	// progressPending: a Progress waits on the loop (one at a time).
+	progressPending atomic.Bool
 
 	wake chan struct{} // one token: the writer has something to look at
 
@@ -258,6 +264,16 @@ func (c *conn) writable() {
 	c.h.Writable(c)
 }
 
+func (c *conn) progressed() {
+	c.progressPending.Store(false)
+	if c.appClosed.Load() || c.closedReported {
+		return
+	}
+	if ph, ok := c.h.(env.ProgressHandler); ok {
+		ph.Progress(c)
+	}
+}
+
 func (c *conn) reportClosed(reason error) {
 	if c.appClosed.Load() || c.closedReported {
 		return
@@ -332,7 +348,7 @@ func (c *conn) dial(ctx context.Context, to env.Endpoint) {
 // readLoop hands whole messages to the loop until the connection ends,
 // then reports why (after every message it read).
 func (c *conn) readLoop(stream io.Reader) {
-	fr := frameReader{br: bufio.NewReaderSize(stream, readBufferSize)}
+	fr := frameReader{br: bufio.NewReaderSize(&progressReader{r: stream, c: c}, readBufferSize)}
 	var err error
 	for err == nil {
 		var batch [][]byte
@@ -370,6 +386,29 @@ func (c *conn) readLoop(stream io.Reader) {
 	if !c.appClosed.Load() {
 		c.s.deliver(func() { c.reportClosed(reason) })
 	}
+}
+
+// progressReader tells the node, at most every progressEvery and one
+// report at a time, that bytes arrived: the reader may be in the middle
+// of a message that takes longer than a heartbeat interval to arrive, and
+// the peer is alive all the same (as EventStoreDB counts bytes received,
+// not messages).
+type progressReader struct {
+	r    io.Reader
+	c    *conn
+	last time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		if now := time.Now(); now.Sub(p.last) >= progressEvery && !p.c.appClosed.Load() &&
+			p.c.progressPending.CompareAndSwap(false, true) {
+			p.last = now
+			p.c.s.deliver(p.c.progressed)
+		}
+	}
+	return n, err
 }
 
 // writeLoop writes queued messages in batches, one flush (usually one

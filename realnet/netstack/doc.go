@@ -19,7 +19,11 @@
 // reader hands messages to the loop with loop.Post, the messages already
 // buffered together as one input, so a busy node stops reading, TCP's
 // window fills and the sender's queue fills in turn: backpressure from end
-// to end. TCP keepalive is off (heartbeats are the node's) and TCP_NODELAY
+// to end. While bytes arrive, a handler that implements
+// env.ProgressHandler hears of them (at most every 10 ms, one report
+// waiting on the loop at a time), so that heartbeats count bytes received,
+// as EventStoreDB's do, and a message of megabytes on a slow link does not
+// make its sender look dead. TCP keepalive is off (heartbeats are the node's) and TCP_NODELAY
 // on. Close flushes the queue, bounded by Options.CloseLinger, then sends
 // FIN.
 //

@@ -39,8 +39,13 @@ func (r *frameReader) read() ([]byte, error) {
 	n := binary.LittleEndian.Uint32(r.hdr[0:4])
 	sum := binary.LittleEndian.Uint32(r.hdr[4:8])
 	if n > env.MaxMessageSize {
-		return nil, fmt.Errorf("frame header announces %d bytes, above the limit of %d (header bytes % x; is something other than an annal node writing to this port?): %w",
-			n, env.MaxMessageSize, r.hdr[:], ErrMalformedFrame)
+		who := "is something other than an annal node writing to this port?"
+		if looksLikeTLS(r.hdr[:]) {
+			who = "these bytes open a TLS handshake: the peer is a secure node and this node runs with Insecure; " +
+				"every node of a cluster must be secure, or every node insecure"
+		}
+		return nil, fmt.Errorf("frame header announces %d bytes, above the limit of %d (header bytes % x; %s): %w",
+			n, env.MaxMessageSize, r.hdr[:], who, ErrMalformedFrame)
 	}
 	msg, err := r.payload(int(n))
 	if err != nil {
@@ -51,6 +56,12 @@ func (r *frameReader) read() ([]byte, error) {
 			n, got, sum, ErrMalformedFrame)
 	}
 	return msg, nil
+}
+
+// looksLikeTLS: a TLS record header (a handshake record of TLS 1.0 to
+// 1.3, as every ClientHello starts).
+func looksLikeTLS(hdr []byte) bool {
+	return len(hdr) >= 3 && hdr[0] == 0x16 && hdr[1] == 0x03 && hdr[2] <= 0x04
 }
 
 // firstChunk is what a payload's buffer starts at: the buffer doubles as

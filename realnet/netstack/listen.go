@@ -29,13 +29,25 @@ func (s *Stack) bind(ep env.Endpoint) (*net.TCPListener, env.Endpoint, error) {
 		return nil, want, &NetError{Op: "listen", Local: want.String(), Err: env.ErrClosed, Cause: errors.New("the node's network is closed")}
 	}
 	lc := net.ListenConfig{KeepAlive: -1}
-	ln, err := lc.Listen(context.Background(), "tcp", want.String())
+	ln, err := lc.Listen(context.Background(), listenNetwork(host), want.String())
 	if err != nil {
 		return nil, want, &NetError{Op: "listen", Local: want.String(), Err: classifyListen(err), Cause: err}
 	}
 	tl := ln.(*net.TCPListener)
 	want.Port = uint16(tl.Addr().(*net.TCPAddr).Port)
 	return tl, want, nil
+}
+
+// listenNetwork is the network to bind host on. An IPv4 address, 0.0.0.0
+// included, binds IPv4 only: Go's "tcp" on 0.0.0.0 is a dual-stack socket
+// that also takes every IPv6 address of the host, which EventStoreDB's
+// 0.0.0.0 (and an operator's IPv4 firewall rules) do not cover. :: binds
+// both, as EventStoreDB's IPv6 "any" does.
+func listenNetwork(host string) string {
+	if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
+		return "tcp4"
+	}
+	return "tcp"
 }
 
 // Listen implements env.Network: a replication-port listener. ep.Host may
@@ -188,9 +200,12 @@ func (l *streamListener) handshake(nc *net.TCPConn) {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = nc.Close()
 		if !l.closed.Load() && l.s.ctx.Err() == nil {
-			l.s.logf(env.LevelWarn, "netstack: replication port %s: TLS handshake with %s failed, connection closed: %v "+
-				"(only nodes of this cluster may connect: a certificate signed by a CA in TrustedRootCertificatesPath, matching CertificateReservedNodeCommonName)",
-				l.ep, nc.RemoteAddr(), err)
+			why := "only nodes of this cluster may connect: a certificate signed by a CA in TrustedRootCertificatesPath, matching CertificateReservedNodeCommonName"
+			if isCleartextPeer(err) {
+				why = mixedSecurityHint
+			}
+			l.s.logf(env.LevelWarn, "netstack: replication port %s: TLS handshake with %s failed, connection closed: %v (%s)",
+				l.ep, nc.RemoteAddr(), err, why)
 		}
 		return
 	}

@@ -177,6 +177,11 @@ func (s *Stack) grpcServerOptions() []grpc.ServerOption {
 		grpc.KeepaliveParams(params),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.opts.KeepAliveMinTime, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(maxCallMessage),
+		// A client that sent the HTTP/2 preface has as long to finish the
+		// HTTP/2 handshake (its SETTINGS) as any client has to choose a
+		// protocol; grpc-go's own default is 120 s, twelve times what the
+		// HTTP/1.1 side gives a client to send its headers.
+		grpc.ConnectionTimeout(s.opts.SniffTimeout),
 		// Each client call may hold up to an append's worth of events
 		// before the node sees them: bound the calls per connection
 		// (Kestrel's default), so that one connection cannot make the

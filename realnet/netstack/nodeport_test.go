@@ -84,6 +84,9 @@ func TestNodePortClosesGarbageAndSilentClientsOnly(t *testing.T) {
 		{"garbage", "\x00\x01\x02\xffgarbage\r\n\r\n"},
 		{"silent", ""},
 		{"half a preface", http2Preface[:9]},
+		// The whole preface hands the connection to gRPC, which waited
+		// 120 s (its own default) for the client's SETTINGS.
+		{"whole-preface-then-silent", http2Preface},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := net.Dial("tcp", p.Addr().String())
@@ -335,5 +338,40 @@ func TestNodePortAcceptsClientPingsWithoutCalls(t *testing.T) {
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The official clients let users choose their keepAliveInterval (the
+// NodeJS client only warns below 10 s, .NET takes 1 s), and EventStoreDB
+// answers pings at any rate. A client pinging every second with defaults
+// must keep its connection: with a 5 s minimum the node sent it GOAWAY
+// (too_many_pings) after three pings, and a NodeJS subscription with
+// keepAliveInterval=1000 died after 4 s with RESOURCE_EXHAUSTED.
+func TestNodePortKeepsAClientPingingEverySecond(t *testing.T) {
+	a := newNode(t, "a", Options{KeepAliveInterval: -1})
+	p := a.serve(newHandler())
+	c := rawH2(t, p.Addr())
+	// Three pings too early earn a GOAWAY, sent after the fourth ping's
+	// answer: the fifth finds it.
+	const pings = 5
+	for i := range pings {
+		if i > 0 {
+			time.Sleep(time.Second)
+		}
+		if err := writeH2Frame(c, h2Ping, 0, binary.BigEndian.AppendUint64(nil, uint64(i))); err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
+		for {
+			typ, flags, payload, err := readH2Frame(c)
+			if err != nil {
+				t.Fatalf("the server dropped a client pinging every second after %d pings: %v", i, err)
+			}
+			if typ == h2GoAway {
+				t.Fatalf("the server sent GOAWAY %q to a client pinging every second, at ping %d", payload[8:], i+1)
+			}
+			if typ == h2Ping && flags&h2Ack != 0 {
+				break
+			}
+		}
 	}
 }

@@ -33,7 +33,8 @@ type Options struct {
 	ResolveTimeout time.Duration
 
 	// SniffTimeout is how long a new node-port connection may take to send
-	// the bytes that tell gRPC from HTTP/1.1 (default 10 s).
+	// the bytes that tell gRPC from HTTP/1.1 (default 10 s), and then, a
+	// gRPC one, to finish the HTTP/2 handshake.
 	SniffTimeout time.Duration
 	// KeepAliveInterval is the idle time after which the gRPC server pings a
 	// client; KeepAliveTimeout how long it waits for the answer before
@@ -43,9 +44,13 @@ type Options struct {
 	KeepAliveInterval time.Duration
 	KeepAliveTimeout  time.Duration
 	// KeepAliveMinTime is the shortest interval between client pings the
-	// server tolerates (default 5 s): the official clients ping every 10 s
-	// even with no call open, and a little timer slop must not get them
-	// disconnected for pinging too often.
+	// server tolerates (default 100 ms); a client pinging faster three
+	// times over is sent GOAWAY (ENHANCE_YOUR_CALM, too_many_pings) and
+	// disconnected. EventStoreDB's server answers pings at any rate, and
+	// the official clients let users set their keepAliveInterval as they
+	// like (NodeJS warns below 10 s; .NET allows 1 s): a bound of seconds
+	// cut their calls and subscriptions off with RESOURCE_EXHAUSTED. The
+	// bound only stops a ping flood.
 	KeepAliveMinTime time.Duration
 	// GRPCServices registers further gRPC services (the client API) on
 	// each node port's server, next to the cluster service.
@@ -91,7 +96,7 @@ const (
 	DefaultSniffTimeout      = 10 * time.Second
 	DefaultKeepAliveInterval = 10 * time.Second
 	DefaultKeepAliveTimeout  = 10 * time.Second
-	DefaultKeepAliveMinTime  = 5 * time.Second
+	DefaultKeepAliveMinTime  = 100 * time.Millisecond
 	DefaultHandshakeTimeout  = 10 * time.Second
 )
 

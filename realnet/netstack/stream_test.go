@@ -529,3 +529,46 @@ func TestWritableOnDrainOnlyWhenAsked(t *testing.T) {
 	h.next(t, "writable")
 	b.on(func() { c.Close() })
 }
+
+// 0.0.0.0 is every IPv4 address, as in EventStoreDB (and as an operator's
+// IPv4 firewall rules assume): Go's "tcp" on 0.0.0.0 is a dual-stack
+// socket, and both ports also answered on every IPv6 address of the host.
+// :: is both families.
+func TestListenOnZeroAddressIsIPv4Only(t *testing.T) {
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		_ = ln.Close()
+	}
+	a := newNode(t, "a", Options{})
+	rec := newRecorder()
+	var repl, repl6 env.Listener
+	var err error
+	a.on(func() { repl, err = a.net.Listen(env.Endpoint{Host: "0.0.0.0"}, rec.accept) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := a.serveOn(env.Endpoint{Host: "0.0.0.0"}, newHandler())
+	for _, ep := range []env.Endpoint{repl.Addr(), port.Addr()} {
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(ep.Port))), guard); err != nil {
+			t.Errorf("listener on %v refuses 127.0.0.1: %v", ep, err)
+		} else {
+			_ = c.Close()
+		}
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort("::1", strconv.Itoa(int(ep.Port))), guard); err == nil {
+			_ = c.Close()
+			t.Errorf("listener on %v accepts a connection to [::1]:%d; 0.0.0.0 is IPv4 only", ep, ep.Port)
+		}
+	}
+	a.on(func() { repl6, err = a.net.Listen(env.Endpoint{Host: "::"}, rec.accept) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(int(repl6.Addr().Port))), guard); err != nil {
+			t.Errorf("listener on [::]:%d refuses %s: %v", repl6.Addr().Port, host, err)
+		} else {
+			_ = c.Close()
+		}
+	}
+}

@@ -191,6 +191,9 @@ func (s *Stack) clientHandshake(ctx context.Context, raw net.Conn, cfg *tls.Conf
 	defer cancel()
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if isCleartextPeer(err) {
+			return nil, fmt.Errorf("TLS handshake with %s failed: %w (%s)", raw.RemoteAddr(), err, mixedSecurityHint)
+		}
 		return nil, fmt.Errorf("TLS handshake with %s failed: %w", raw.RemoteAddr(), err)
 	}
 	return tc, nil
@@ -208,6 +211,19 @@ func classifyHandshake(err error) error {
 	default:
 		return env.ErrUnreachable
 	}
+}
+
+// mixedSecurityHint explains a handshake that met cleartext: the peer is
+// not speaking TLS at all, which between nodes means one was started with
+// Insecure and the other not.
+const mixedSecurityHint = "the peer speaks cleartext, not TLS: is it a node started with Insecure? " +
+	"Every node of a cluster must be secure, or every node insecure"
+
+// isCleartextPeer: a TLS handshake failed because the peer's first bytes
+// were not a TLS record.
+func isCleartextPeer(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh)
 }
 
 // isTLSAlert: the peer ended the connection with a TLS alert (it refused

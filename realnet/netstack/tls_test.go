@@ -388,3 +388,61 @@ func TestSecureReplicationPortSharesHandshakeSlotsBetweenHosts(t *testing.T) {
 	}
 	_ = c.Close()
 }
+
+// A secure node and an insecure one cannot talk, and each side must say
+// why in words an operator acts on: one of them was started with (or
+// without) Insecure. The insecure caller's log said only "connection
+// closed (EOF)", the node's own GOAWAY text lost; the secure replication
+// port blamed the peer's certificate; the insecure one asked whether
+// "something other than an annal node" was writing to it.
+func TestSecureAndInsecureNodesSayWhyTheyCannotTalk(t *testing.T) {
+	ca := tlstest.NewCA(t, "cluster CA")
+	sec := newNode(t, "secure", Options{TLS: secure(t, ca, "eventstoredb-node")})
+	plain := newNode(t, "insecure", Options{})
+	const hint = "Every node of a cluster must be secure, or every node insecure"
+	const hintLower = "every node of a cluster must be secure, or every node insecure"
+
+	// The insecure node calls the secure node port (gossip, elections).
+	p := sec.serve(newHandler())
+	_, err := plain.call(p.Addr(), "echo", nil, guard)
+	if !errors.Is(err, env.ErrUnreachable) || !strings.Contains(err.Error(), "Insecure") || !strings.Contains(err.Error(), "serves TLS only") {
+		t.Errorf("an insecure node's call to a secure node port: %v; want unreachable, naming Insecure and the node's own answer", err)
+	}
+	if plain.log.find(env.LevelWarn, hintLower) == "" {
+		t.Errorf("the insecure node's log does not say why its calls fail:\n%s", plain.log.all())
+	}
+
+	// The secure node calls the insecure node port.
+	q := plain.serve(newHandler())
+	_, err = sec.call(q.Addr(), "echo", nil, guard)
+	if !errors.Is(err, env.ErrUnreachable) || !strings.Contains(err.Error(), "Insecure") {
+		t.Errorf("a secure node's call to an insecure node port: %v; want unreachable, asking whether the peer runs with Insecure", err)
+	}
+	if sec.log.find(env.LevelWarn, hint) == "" {
+		t.Errorf("the secure node's log does not say why its calls fail:\n%s", sec.log.all())
+	}
+
+	// The insecure node dials the secure replication port.
+	secRepl := sec.listen(func(env.Conn) env.ConnHandler { return newRecorder() })
+	h := newRecorder()
+	c := plain.connect(secRepl.Addr(), h)
+	h.next(t, "established")
+	// A replica speaks first (its Subscribe).
+	plain.on(func() { err = c.Send([]byte("subscribe")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, "closed")
+	waitFor(t, "the secure replication port to say the peer speaks cleartext", func() bool {
+		return sec.log.find(env.LevelWarn, "peer speaks cleartext, not TLS: is it a node started with Insecure?") != ""
+	})
+
+	// The secure node dials the insecure replication port.
+	plainRepl := plain.listen(func(env.Conn) env.ConnHandler { return newRecorder() })
+	h2 := newRecorder()
+	sec.connect(plainRepl.Addr(), h2)
+	h2.next(t, "closed")
+	waitFor(t, "the insecure replication port to say the peer speaks TLS", func() bool {
+		return plain.log.find(env.LevelError, "these bytes open a TLS handshake") != ""
+	})
+}
