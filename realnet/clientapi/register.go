@@ -139,17 +139,18 @@ func Register(s grpc.ServiceRegistrar, n Node, opts Options) error {
 const minClientPingInterval = 100 * time.Millisecond
 
 // ServerOptions are the grpc.Server options the official clients need.
-// They ping every 10 s by default, the Go clients even with no call open,
-// and users may set their keepAliveInterval far lower (the NodeJS client
-// only warns below 10 s; .NET takes 1 s), while EventStoreDB answers pings
-// at any rate: grpc-go's default enforcement, or any bound of seconds,
-// answers them with GOAWAY (too_many_pings) and cuts their calls off, so
-// the bound here only stops a ping flood (on the node port these options
-// come after the port's own, so this bound is the one that holds); and a
-// message may
-// carry a whole append (a BatchAppend chunk is up to 3 MiB), which must
-// arrive for the node to refuse it with maximum-append-size-exceeded
-// rather than for gRPC to cut it off.
+//
+// Pings: the clients ping every 10 s by default, the Go clients even with no
+// call open, and users may set keepAliveInterval far lower (the NodeJS
+// client only warns below 10 s; .NET takes 1 s). EventStoreDB answers pings
+// at any rate, while grpc-go's default enforcement, or any bound of seconds,
+// answers them with GOAWAY (too_many_pings) and cuts their calls off; the
+// bound here only stops a ping flood. On the node port these options come
+// after the port's own, so this bound is the one that holds.
+//
+// Message size: a message may carry a whole append (a BatchAppend chunk is
+// up to 3 MiB), which must arrive for the node to refuse it with
+// maximum-append-size-exceeded rather than for gRPC to cut it off.
 func ServerOptions(maxAppendSize int) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPingInterval, PermitWithoutStream: true}),
