@@ -255,7 +255,7 @@ func (n *Node) serving() bool {
 // unless the client requires the leader (then: not-leader with the
 // leader's endpoint).
 func (n *Node) Append(req AppendRequest, done func(WriteResult)) {
-	n.write(req.RequireLeader, MethodAppend, &req, func(abandoned func() bool, reply func(WriteResult)) {
+	n.write(req.Stream, req.RequireLeader, MethodAppend, &req, func(abandoned func() bool, reply func(WriteResult)) {
 		n.streams.Append(streams.AppendRequest{
 			Stream: req.Stream, Expected: streams.ExpectedRevision(req.Expected), Events: req.Events, Now: n.e.Clock.Wall(),
 			Abandoned: abandoned,
@@ -267,7 +267,7 @@ func (n *Node) Append(req AppendRequest, done func(WriteResult)) {
 
 // Delete soft-deletes or tombstones a stream, routed as Append.
 func (n *Node) Delete(req DeleteRequest, done func(WriteResult)) {
-	n.write(req.RequireLeader, MethodDelete, &req, func(abandoned func() bool, reply func(WriteResult)) {
+	n.write(req.Stream, req.RequireLeader, MethodDelete, &req, func(abandoned func() bool, reply func(WriteResult)) {
 		r := streams.DeleteRequest{Stream: req.Stream, Expected: streams.ExpectedRevision(req.Expected), Now: n.e.Clock.Wall(), Abandoned: abandoned}
 		answer := func(r streams.WriteResult) {
 			reply(WriteResult{Revision: r.Revision, Position: r.Position, Idempotent: r.Idempotent, Err: r.Err})
@@ -280,9 +280,9 @@ func (n *Node) Delete(req DeleteRequest, done func(WriteResult)) {
 	}, done)
 }
 
-// write runs a client write: local on the leader (given whether its
-// client has been answered already, and the reply), forwarded otherwise.
-func (n *Node) write(requireLeader bool, method string, req wire.Message, local func(abandoned func() bool, reply func(WriteResult)), done func(WriteResult)) {
+// write runs a client write to stream: local on the leader (given whether
+// its client has been answered already, and the reply), forwarded otherwise.
+func (n *Node) write(stream string, requireLeader bool, method string, req wire.Message, local func(abandoned func() bool, reply func(WriteResult)), done func(WriteResult)) {
 	switch {
 	case !n.serving():
 		done(WriteResult{Err: ErrNotReady})
@@ -293,7 +293,7 @@ func (n *Node) write(requireLeader bool, method string, req wire.Message, local 
 		timer := n.e.Clock.AfterFunc(n.writeTimeout(), func() {
 			if !answered {
 				answered = true
-				done(WriteResult{Err: &streams.TimeoutError{Err: fmt.Errorf("not committed within %v: %w", n.writeTimeout(), ErrAmbiguous)}})
+				done(WriteResult{Err: &streams.TimeoutError{Stream: stream, Err: fmt.Errorf("not committed within %v: %w", n.writeTimeout(), ErrAmbiguous)}})
 			}
 		})
 		local(func() bool { return answered }, func(r WriteResult) {
@@ -327,7 +327,7 @@ func (n *Node) write(requireLeader bool, method string, req wire.Message, local 
 	case requireLeader || n.readOnly || n.leaderHTTP.IsZero() || !n.leaderFollowed():
 		done(WriteResult{Err: &NotLeaderError{Leader: n.leaderEndpoint()}})
 	default:
-		n.forward(method, req, done)
+		n.forward(stream, method, req, done)
 	}
 }
 
@@ -344,8 +344,8 @@ func (n *Node) leaderFollowed() bool {
 	return !n.leaderID.IsZero() && n.leaderID != n.id
 }
 
-// forward sends a write to the leader and relays its answer.
-func (n *Node) forward(method string, req wire.Message, done func(WriteResult)) {
+// forward sends a write to stream to the leader and relays its answer.
+func (n *Node) forward(stream, method string, req wire.Message, done func(WriteResult)) {
 	n.e.Net.Call(n.leaderHTTP, method, wire.Marshal(req), n.forwardTimeout(), func(resp []byte, err error) {
 		if err != nil {
 			var remote *env.RemoteError
@@ -354,13 +354,16 @@ func (n *Node) forward(method string, req wire.Message, done func(WriteResult)) 
 				return
 			}
 			// The leader may have written it: the outcome is unknown.
-			done(WriteResult{Err: &streams.TimeoutError{Err: fmt.Errorf("forwarding to the leader: %w: %w", err, ErrAmbiguous)}})
+			done(WriteResult{Err: &streams.TimeoutError{Stream: stream, Err: fmt.Errorf("forwarding to the leader: %w: %w", err, ErrAmbiguous)}})
 			return
 		}
 		var r WriteResult
 		if err := wire.UnmarshalInto(resp, &r); err != nil {
 			done(WriteResult{Err: &RemoteWriteError{Message: "leader's answer undecodable: " + err.Error()}})
 			return
+		}
+		if te, ok := errors.AsType[*streams.TimeoutError](r.Err); ok && te.Stream == "" {
+			te.Stream = stream // the wire carries the cause only
 		}
 		done(r)
 	})

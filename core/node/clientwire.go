@@ -140,7 +140,13 @@ func encodeError(e *wire.Encoder, err error) {
 		e.String(full.Message)
 	} else if isTimeout(err) {
 		e.Uint8(errTimeout)
-		e.String(err.Error())
+		// The cause, not the whole message: the forwarding node wraps it
+		// in a TimeoutError of its own, which names the stream.
+		if te, ok := errors.AsType[*streams.TimeoutError](err); ok && te.Err != nil {
+			e.String(te.Err.Error())
+		} else {
+			e.String(err.Error())
+		}
 	} else if busy, ok := errors.AsType[*streams.TooBusyError](err); ok {
 		e.Uint8(errTooBusy)
 		e.String(busy.What)
@@ -160,6 +166,13 @@ func isTimeout(err error) bool {
 	_, to := errors.AsType[*streams.TimeoutError](err)
 	return to || errors.Is(err, ErrLeadershipLost) || errors.Is(err, env.ErrTimeout)
 }
+
+// remoteAmbiguous is the cause of a write that timed out on the leader, as
+// its message came over the wire: a write outcome unknown.
+type remoteAmbiguous string
+
+func (r remoteAmbiguous) Error() string { return string(r) }
+func (r remoteAmbiguous) Unwrap() error { return ErrAmbiguous }
 
 // RemoteWriteError is a write error whose cause the wire does not carry in
 // full (a disk error on the leader, say).
@@ -202,7 +215,7 @@ func decodeError(d *wire.Decoder) error {
 	case errNotReady:
 		return ErrNotReady
 	case errTimeout:
-		return &streams.TimeoutError{Err: errors.Join(ErrAmbiguous, errors.New(d.String("message")))}
+		return &streams.TimeoutError{Err: remoteAmbiguous(d.String("message"))}
 	case errTooBusy:
 		return &streams.TooBusyError{What: d.String("what"), Limit: int(d.Varint("limit"))}
 	case errInvalidArgument:

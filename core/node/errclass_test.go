@@ -9,6 +9,7 @@ import (
 
 	"github.com/annal-db/annal/core/env"
 	"github.com/annal-db/annal/core/streams"
+	"github.com/annal-db/annal/core/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -45,5 +46,25 @@ func TestClassify(t *testing.T) {
 	}
 	if !errors.Is(&DiskFullError{}, ErrAmbiguous) {
 		t.Error("a disk-full answer must stay ambiguous for clients that retry")
+	}
+}
+
+// A timeout answered by the leader crosses the wire as its cause only;
+// the forwarding node names the stream. Its message says each thing once,
+// and it stays an ambiguous timeout.
+func TestATimeoutFromTheLeaderKeepsItsCauseOnce(t *testing.T) {
+	cause := fmt.Errorf("not committed within 4s: %w", ErrAmbiguous)
+	var got WriteResult
+	if err := wire.UnmarshalInto(wire.Marshal(&WriteResult{Err: &streams.TimeoutError{Stream: "orders", Err: cause}}), &got); err != nil {
+		t.Fatal(err)
+	}
+	te, ok := errors.AsType[*streams.TimeoutError](got.Err)
+	if !ok || !errors.Is(got.Err, ErrAmbiguous) || Classify(got.Err) != ClassTimeout {
+		t.Fatalf("decoded %#v; want an ambiguous TimeoutError", got.Err)
+	}
+	te.Stream = "orders" // as forward does
+	const want = `write to stream "orders" timed out (not committed within 4s: write outcome unknown); it may still be committed: retry with the same event ids`
+	if msg := got.Err.Error(); msg != want {
+		t.Fatalf("message %q\nwant    %q", msg, want)
 	}
 }
