@@ -22,6 +22,7 @@ const (
 	frameReply       byte = 2
 	frameRemoteError byte = 3
 	frameHeader           = 1 + 8
+	requestHeader         = frameHeader + 8 // and the call's deadline
 )
 
 // UnknownErrorCode is the RemoteError code a caller sees when the handler
@@ -127,7 +128,7 @@ func (s *Stack) Call(to env.Endpoint, method string, req []byte, timeout time.Du
 		}
 		ch.state = chIdle
 	}
-	c := &call{ch: ch, id: id, method: method, done: done, timeout: timeout, frame: encodeRequest(id, method, req), issued: f.w.Now()}
+	c := &call{ch: ch, id: id, method: method, done: done, timeout: timeout, frame: encodeRequest(id, f.w.Now()+max(timeout, 0), method, req), issued: f.w.Now()}
 	ch.inflight[id] = c
 	f.w.After(max(timeout, 0), c, 0)
 	switch ch.state {
@@ -153,12 +154,6 @@ func (ch *channel) send(c *call) {
 	c.frame = nil
 	err := ch.conn.send(frame, false)
 	if err == nil {
-		// The request carries its deadline, as gRPC's grpc-timeout
-		// header does: the server's context expires with it.
-		if ch.conn.callDeadlines == nil {
-			ch.conn.callDeadlines = map[uint64]time.Duration{}
-		}
-		ch.conn.callDeadlines[c.id] = c.issued + max(c.timeout, 0)
 		return
 	}
 	if errors.Is(err, env.ErrClosed) && ch.conn.deathErr != nil {
@@ -302,13 +297,11 @@ func (sc *serverConn) Closed(env.Conn, error) {}
 func (sc *serverConn) Received(c env.Conn, msg []byte) {
 	e := c.(*end)
 	f := sc.st.f
-	id, method, req, ok := decodeRequest(msg, f.methods)
+	id, deadline, method, req, ok := decodeRequest(msg, f.methods)
 	if !ok {
 		panic(fmt.Sprintf("network: malformed request frame of %d bytes on %s", len(msg), e.localStr))
 	}
-	deadline, known := e.peer.callDeadlines[id]
-	delete(e.peer.callDeadlines, id)
-	if !e.alive() || known && f.w.Now() >= deadline {
+	if !e.alive() || f.w.Now() >= deadline {
 		// The call was cancelled before this process took the request up,
 		// by what can reach a server: its deadline passed (gRPC's server
 		// context expires with the deadline the request carries), or the
@@ -341,10 +334,13 @@ func (sc *serverConn) Received(c env.Conn, msg []byte) {
 	})
 }
 
-func encodeRequest(id uint64, method string, req []byte) []byte {
-	b := make([]byte, 0, frameHeader+binary.MaxVarintLen64+len(method)+len(req))
+// encodeRequest frames a call. The request carries its deadline, as gRPC's
+// grpc-timeout header does: the server's context expires with it.
+func encodeRequest(id uint64, deadline time.Duration, method string, req []byte) []byte {
+	b := make([]byte, 0, requestHeader+binary.MaxVarintLen64+len(method)+len(req))
 	b = append(b, frameRequest)
 	b = binary.BigEndian.AppendUint64(b, id)
+	b = binary.BigEndian.AppendUint64(b, uint64(deadline))
 	b = binary.AppendUvarint(b, uint64(len(method)))
 	b = append(b, method...)
 	return append(b, req...)
@@ -352,22 +348,23 @@ func encodeRequest(id uint64, method string, req []byte) []byte {
 
 // decodeRequest reads a request frame; the method name is interned so that
 // a busy server does not allocate one per call.
-func decodeRequest(b []byte, methods map[string]string) (id uint64, method string, req []byte, ok bool) {
-	if len(b) < frameHeader || b[0] != frameRequest {
-		return 0, "", nil, false
+func decodeRequest(b []byte, methods map[string]string) (id uint64, deadline time.Duration, method string, req []byte, ok bool) {
+	if len(b) < requestHeader || b[0] != frameRequest {
+		return 0, 0, "", nil, false
 	}
 	id = binary.BigEndian.Uint64(b[1:])
-	n, k := binary.Uvarint(b[frameHeader:])
-	if k <= 0 || n > uint64(len(b)-frameHeader-k) {
-		return 0, "", nil, false
+	deadline = time.Duration(binary.BigEndian.Uint64(b[frameHeader:]))
+	n, k := binary.Uvarint(b[requestHeader:])
+	if k <= 0 || n > uint64(len(b)-requestHeader-k) {
+		return 0, 0, "", nil, false
 	}
-	name := b[frameHeader+k : frameHeader+k+int(n)]
+	name := b[requestHeader+k : requestHeader+k+int(n)]
 	method, found := methods[string(name)]
 	if !found {
 		method = string(name)
 		methods[method] = method
 	}
-	return id, method, b[frameHeader+k+int(n):], true
+	return id, deadline, method, b[requestHeader+k+int(n):], true
 }
 
 func encodeReply(id uint64, resp []byte, err error) []byte {

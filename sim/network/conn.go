@@ -118,11 +118,6 @@ type end struct {
 	wantWritable  bool
 	wantDrained   bool // NotifyDrained: signal once the queue is empty
 
-	// callDeadlines holds, on a call channel's connection, the deadline of
-	// each request sent and not yet taken up by the server (which reads it
-	// as gRPC's server reads the grpc-timeout header).
-	callDeadlines map[uint64]time.Duration
-
 	// Incoming flow.
 	rcvNxt    uint64
 	processed int64 // payload bytes the process has handled
