@@ -51,6 +51,9 @@ func New(clock env.Clock, interval, timeout time.Duration, request, dead func())
 	return &Detector{clock: clock, interval: interval, timeout: timeout, request: request, dead: dead}
 }
 
+// Interval is how long after the last receipt the detector asks again.
+func (d *Detector) Interval() time.Duration { return d.interval }
+
 // Start begins watching; the connection counts as heard from now.
 func (d *Detector) Start() {
 	d.lastRecv = d.clock.Now()

@@ -31,9 +31,7 @@ type peer struct {
 	e    env.Env
 	conn env.Conn
 	det  *heartbeat.Detector
-	// interval is the heartbeat interval; lastSent when this end last
-	// queued a message (see progress).
-	interval time.Duration
+	// lastSent is when this end last queued a message (see progress).
 	lastSent env.Mono
 	seq      uint64
 	closed   bool
@@ -54,7 +52,7 @@ var (
 )
 
 func newPeer(e env.Env, hb Heartbeats) *peer {
-	p := &peer{e: e, interval: hb.Interval}
+	p := &peer{e: e}
 	p.det = heartbeat.New(e.Clock, hb.Interval, hb.Timeout, p.sendHeartbeat, p.dead)
 	return p
 }
@@ -128,7 +126,7 @@ func (p *peer) progress() {
 		return
 	}
 	p.det.Received()
-	if p.e.Clock.Now().Sub(p.lastSent) >= p.interval {
+	if p.e.Clock.Now().Sub(p.lastSent) >= p.det.Interval() {
 		p.seq++
 		p.send(&HeartbeatRequest{Seq: p.seq})
 	}
